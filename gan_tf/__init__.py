@@ -1,0 +1,7 @@
+"""gan_tf: Generative Adversarial Networks as Keras models, trained with `model.fit`."""
+
+from gan_tf.data import DATASETS, DatasetError, DatasetUnavailableError, load_arrays, load_dataset, make_dataset
+from gan_tf.gan import GAN
+from gan_tf.models import CGAN, DCGAN, MLPGAN, MODELS, get_model_class
+
+__version__ = "0.1.0"

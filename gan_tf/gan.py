@@ -1,0 +1,306 @@
+"""`GAN`: the base Keras model for adversarial training with `model.fit`.
+
+Reference:
+    Goodfellow et al. 2014, "Generative Adversarial Nets", Algorithm 1 (k discriminator
+    steps, then one generator step) with the non-saturating generator loss; Salimans et al.
+    2016, "Improved Techniques for Training GANs" (one-sided label smoothing).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from gan_tf import losses
+
+NOISE_DISTRIBUTIONS = ("gaussian", "uniform")
+
+
+def _check_network(network, role):
+    if not isinstance(network, keras.Model):
+        raise TypeError(f"`{role}` must be a keras.Model. Received: {type(network).__name__}")
+    if not network.built:
+        raise ValueError(
+            f"`{role}` must be built (call it once on a batch, or use a functional model) "
+            "so that its optimizer can be built over its variables."
+        )
+
+
+def _get_optimizer(optimizer, default):
+    optimizer = keras.optimizers.get(optimizer) if optimizer is not None else default
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise TypeError(f"Expected a keras optimizer. Received: {optimizer!r}")
+    return optimizer
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class GAN(keras.Model):
+    """An unconditional GAN: a generator and a discriminator trained against each other.
+
+    `train_step` runs, per batch of real images: `d_steps` discriminator updates (each on
+    fresh noise), then one generator update with the non-saturating loss, then updates the
+    `Mean` trackers `d_loss`, `g_loss`, `d_real` (D's mean probability that real images are
+    real) and `d_fake` (the same on generated images). The discriminator's real targets are
+    `real_label` (one-sided label smoothing), its fake targets 0; the generator's targets are
+    1. Each D step reuses the batch's real images, as in the Keras WGAN-GP example.
+
+    Losses are reduced with `tf.nn.compute_average_loss` (divided by the global batch) and the
+    trackers are fed per-example values, so logged numbers are true per-example means and
+    gradients keep their size when replicas' gradients are summed under `tf.distribute`.
+
+    Noise comes from a `keras.random.SeedGenerator` owned by the model. Each replica draws the
+    noise of the whole global batch from the same seed and keeps its own slice, so replicas get
+    different noise, and N replicas see exactly the noise one device would.
+
+    Args:
+        generator: a built `keras.Model` from `[batch, latent_dim]` to images.
+        discriminator: a built `keras.Model` from images to logits (`[batch, 1]`, or any
+            `[batch, ...]` shape for patch discriminators). It outputs logits, not
+            probabilities.
+        latent_dim: size of the noise vector z.
+        noise: "gaussian" (N(0, 1)) or "uniform" (U[-1, 1]).
+        real_label: D's target for real images, in (0, 1]; 0.9 is one-sided smoothing.
+        d_steps: discriminator updates per generator update (the k of Algorithm 1).
+        seed: seed of the noise stream (None: a random seed).
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Example:
+        >>> gan = GAN(generator, discriminator, latent_dim=64)
+        >>> gan.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
+        ...             g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
+        >>> gan.fit(dataset, epochs=10)
+        >>> images = gan.generate(16, seed=0)
+    """
+
+    # The range the generator's output lives in; data pipelines scale real images to it.
+    value_range = (-1.0, 1.0)
+    # Whether the generator takes class labels (`[z, labels]`) as well as noise.
+    conditional = False
+    # The batch size `train.py` uses for this model unless told otherwise.
+    default_batch_size = 64
+
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        latent_dim=100,
+        noise="gaussian",
+        real_label=0.9,
+        d_steps=1,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _check_network(generator, "generator")
+        _check_network(discriminator, "discriminator")
+        if latent_dim < 1:
+            raise ValueError(f"`latent_dim` must be at least 1. Received: latent_dim={latent_dim}")
+        if noise not in NOISE_DISTRIBUTIONS:
+            raise ValueError(f"`noise` must be one of {NOISE_DISTRIBUTIONS}. Received: noise={noise!r}")
+        if not 0.0 < real_label <= 1.0:
+            raise ValueError(f"`real_label` must be in (0, 1]. Received: real_label={real_label}")
+        if d_steps < 1:
+            raise ValueError(f"`d_steps` must be at least 1. Received: d_steps={d_steps}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = int(latent_dim)
+        self.noise = noise
+        self.real_label = float(real_label)
+        self.d_steps = int(d_steps)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.real_probability_tracker = keras.metrics.Mean(name="d_real")
+        self.fake_probability_tracker = keras.metrics.Mean(name="d_fake")
+        self.built = True
+
+    # ----------------------------------------------------------------------------- compile
+
+    def default_optimizers(self):
+        """Returns `(d_optimizer, g_optimizer)` used when `compile` is given none.
+
+        Adam(2e-4, beta_1=0.5) for both, as in Radford et al. (2015) and the Keras GAN.
+        """
+        return (
+            keras.optimizers.Adam(2e-4, beta_1=0.5, name="d_adam"),
+            keras.optimizers.Adam(2e-4, beta_1=0.5, name="g_adam"),
+        )
+
+    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
+        """Configures the two optimizers and builds each over its own network's variables.
+
+        Building them here (not lazily in the first step) is what lets `tf.distribute` run the
+        step and lets checkpoints restore the optimizers' state.
+
+        Args:
+            d_optimizer: optimizer (instance, name or config) for the discriminator.
+            g_optimizer: optimizer for the generator; must be a different instance.
+            **kwargs: passed to `keras.Model.compile` (`run_eagerly`, `jit_compile`,
+                `steps_per_execution`, ...). `optimizer`, `loss` and `metrics` are not
+                accepted: the GAN owns its losses and trackers.
+        """
+        for reserved in ("optimizer", "loss", "metrics"):
+            if reserved in kwargs:
+                raise ValueError(
+                    f"GAN.compile takes d_optimizer and g_optimizer, not `{reserved}`. "
+                    f"Received: {reserved}={kwargs[reserved]!r}"
+                )
+        default_d, default_g = self.default_optimizers()
+        d_optimizer = _get_optimizer(d_optimizer, default_d)
+        g_optimizer = _get_optimizer(g_optimizer, default_g)
+        if d_optimizer is g_optimizer:
+            raise ValueError("d_optimizer and g_optimizer must be two different optimizer instances.")
+        super().compile(optimizer=None, **kwargs)
+        self.d_optimizer = d_optimizer
+        self.g_optimizer = g_optimizer
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self._gan_compile_kwargs = {
+            key: kwargs[key] for key in ("steps_per_execution", "jit_compile") if key in kwargs
+        }
+
+    def get_compile_config(self):
+        return {
+            "d_optimizer": keras.saving.serialize_keras_object(self.d_optimizer),
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            **self._gan_compile_kwargs,
+        }
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        d_optimizer = keras.saving.deserialize_keras_object(config.pop("d_optimizer"))
+        g_optimizer = keras.saving.deserialize_keras_object(config.pop("g_optimizer"))
+        self.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer, **config)
+
+    # ------------------------------------------------------------------------------- noise
+
+    def draw_noise(self, num_samples, seed):
+        """Draws `[num_samples, latent_dim]` noise from the model's distribution."""
+        shape = (num_samples, self.latent_dim)
+        if self.noise == "uniform":
+            return keras.random.uniform(shape, minval=-1.0, maxval=1.0, seed=seed)
+        return keras.random.normal(shape, seed=seed)
+
+    def sample_noise(self, batch_size):
+        """This replica's slice of the global batch's noise, from the training seed stream."""
+        context = tf.distribute.get_replica_context()
+        num_replicas = context.num_replicas_in_sync if context is not None else 1
+        replica_id = context.replica_id_in_sync_group if context is not None else 0
+        global_noise = self.draw_noise(batch_size * num_replicas, self.seed_generator)
+        return global_noise[replica_id * batch_size : (replica_id + 1) * batch_size]
+
+    # ------------------------------------------------------------------------------ train
+
+    @property
+    def metrics(self):
+        return [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.real_probability_tracker,
+            self.fake_probability_tracker,
+        ]
+
+    @staticmethod
+    def unpack_images(data):
+        """Real images from a batch that is `images` or `(images, labels, ...)`."""
+        return data[0] if isinstance(data, (tuple, list)) else data
+
+    def train_step(self, data):
+        real_images = self.unpack_images(data)
+        batch_size = ops.shape(real_images)[0]
+
+        for _ in range(self.d_steps):
+            fake_images = self.generator(self.sample_noise(batch_size), training=True)
+            with tf.GradientTape() as tape:
+                real_logits = self.discriminator(real_images, training=True)
+                fake_logits = self.discriminator(fake_images, training=True)
+                d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label)
+                d_loss = tf.nn.compute_average_loss(d_losses)
+            d_variables = self.discriminator.trainable_variables
+            self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
+
+        noise = self.sample_noise(batch_size)
+        with tf.GradientTape() as tape:
+            logits = self.discriminator(self.generator(noise, training=True), training=True)
+            g_losses = losses.minimax_generator_loss(logits)
+            g_loss = tf.nn.compute_average_loss(g_losses)
+        g_variables = self.generator.trainable_variables
+        self.g_optimizer.apply(tape.gradient(g_loss, g_variables), g_variables)
+
+        self.d_loss_tracker.update_state(d_losses)
+        self.g_loss_tracker.update_state(g_losses)
+        self.real_probability_tracker.update_state(ops.sigmoid(real_logits))
+        self.fake_probability_tracker.update_state(ops.sigmoid(fake_logits))
+        return {tracker.name: tracker.result() for tracker in self.metrics}
+
+    # -------------------------------------------------------------------------- inference
+
+    def call(self, inputs, training=False):
+        """Generates images from a latent batch `z` `[batch, latent_dim]`."""
+        return self.generator(inputs, training=training)
+
+    def generate(self, num_samples, seed=None, batch_size=256):
+        """Generates `num_samples` images in `value_range`, as a numpy array.
+
+        Uses its own noise (from `seed`), so sampling never advances the training noise stream.
+
+        Args:
+            num_samples: how many images.
+            seed: int seed for the noise (None: random).
+            batch_size: images generated per forward pass.
+
+        Returns:
+            `float32 [num_samples, H, W, C]`.
+        """
+        noise = self.draw_noise(int(num_samples), seed if seed is not None else None)
+        return self._predict_in_batches([noise], batch_size)
+
+    def _predict_in_batches(self, inputs, batch_size):
+        num_samples = int(ops.shape(inputs[0])[0])
+        outputs = []
+        for start in range(0, num_samples, batch_size):
+            chunk = [x[start : start + batch_size] for x in inputs]
+            outputs.append(ops.convert_to_numpy(self(chunk[0] if len(chunk) == 1 else chunk)))
+        if not outputs:
+            return np.zeros((0,) + tuple(self.generator.output_shape[1:]), dtype=np.float32)
+        return np.concatenate(outputs)
+
+    # ------------------------------------------------------------------------------ state
+
+    _NOISE_STATE_KEY = "noise_seed_state"
+
+    def save_own_variables(self, store):
+        """Saves the noise stream's position too, so a resumed run draws fresh noise.
+
+        Keras does not save a `SeedGenerator`'s state with the model by itself.
+        """
+        super().save_own_variables(store)
+        store[self._NOISE_STATE_KEY] = np.asarray(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if self._NOISE_STATE_KEY in keys:
+            self.seed_generator.state.assign(store[self._NOISE_STATE_KEY])
+        super().load_own_variables({key: store[key] for key in keys if key != self._NOISE_STATE_KEY})
+
+    # ------------------------------------------------------------------------------ config
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+            "latent_dim": self.latent_dim,
+            "noise": self.noise,
+            "real_label": self.real_label,
+            "d_steps": self.d_steps,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "discriminator"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)

@@ -1,0 +1,21 @@
+"""The GAN models, and the one registry that maps `--model` names to them.
+
+Adding a model: one file in this package, one line in `MODELS`, and its tests.
+"""
+
+from gan_tf.models.cgan import CGAN
+from gan_tf.models.dcgan import DCGAN
+from gan_tf.models.mlp_gan import MLPGAN
+
+MODELS = {
+    "mlp_gan": MLPGAN,
+    "dcgan": DCGAN,
+    "cgan": CGAN,
+}
+
+
+def get_model_class(name):
+    """Returns the model class registered as `name`, or raises `ValueError` naming the choices."""
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}. Choose one of: {', '.join(MODELS)}.")
+    return MODELS[name]

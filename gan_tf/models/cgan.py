@@ -1,0 +1,170 @@
+"""CGAN: a conditional GAN, G(z, y) and D(x, y), on DCGAN networks.
+
+Reference:
+    Mirza & Osindero 2014, "Conditional Generative Adversarial Nets",
+    https://arxiv.org/abs/1411.1784
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from gan_tf import losses
+from gan_tf.gan import GAN
+from gan_tf.models.dcgan import check_image_shape, discriminator_layers, generator_layers
+
+
+def cgan_generator(latent_dim, image_shape, num_classes):
+    """[z, y] -> concat(z, one_hot(y)) -> the DCGAN generator's layers."""
+    noise = keras.Input((latent_dim,), name="z")
+    labels = keras.Input((), dtype="int32", name="labels")
+    one_hot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot", name="one_hot")(labels)
+    x = keras.layers.Concatenate()([noise, one_hot])
+    return keras.Model([noise, labels], generator_layers(x, image_shape), name="generator")
+
+
+def cgan_discriminator(image_shape, num_classes, dropout=0.3):
+    """[x, y] -> concat(x, one_hot(y) broadcast to H x W) -> the DCGAN discriminator's layers."""
+    height, width, _ = image_shape
+    images = keras.Input(image_shape, name="images")
+    labels = keras.Input((), dtype="int32", name="labels")
+    one_hot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot", name="one_hot")(labels)
+    label_maps = keras.layers.Reshape((1, 1, num_classes))(one_hot)
+    label_maps = keras.layers.UpSampling2D((height, width), name="label_maps")(label_maps)
+    x = keras.layers.Concatenate()([images, label_maps])
+    return keras.Model([images, labels], discriminator_layers(x, dropout), name="discriminator")
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class CGAN(GAN):
+    """A class-conditional GAN trained on `(images, labels)` batches.
+
+    G gets z and the one-hot label; D gets the image with the one-hot label as extra constant
+    channels. Each step, the generated images are drawn for the batch's own labels, so fake and
+    real batches have the same class mix. Losses, label smoothing and trackers are `GAN`'s.
+
+    Args:
+        image_shape: `(H, W, C)`, H and W divisible by 4.
+        num_classes: number of classes; labels are ints in `[0, num_classes)`.
+        latent_dim: size of z.
+        dropout: dropout rate after each of D's convolutions.
+        noise, real_label, d_steps, seed, **kwargs: see `GAN`.
+
+    Example:
+        >>> gan = CGAN(image_shape=(28, 28, 1), num_classes=10, seed=0)
+        >>> gan.compile()
+        >>> gan.fit(load_dataset("mnist_5k", 64), epochs=20)
+        >>> sevens = gan.generate(labels=[7] * 8, seed=0)
+
+    Reference:
+        Mirza & Osindero 2014, "Conditional Generative Adversarial Nets",
+        https://arxiv.org/abs/1411.1784
+    """
+
+    conditional = True
+
+    def __init__(
+        self,
+        image_shape=(28, 28, 1),
+        num_classes=10,
+        latent_dim=100,
+        dropout=0.3,
+        noise="gaussian",
+        real_label=0.9,
+        d_steps=1,
+        seed=None,
+        **kwargs,
+    ):
+        if num_classes < 2:
+            raise ValueError(f"`num_classes` must be at least 2. Received: num_classes={num_classes}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
+        self.image_shape = check_image_shape(image_shape)
+        self.num_classes = int(num_classes)
+        self.dropout = float(dropout)
+        super().__init__(
+            generator=cgan_generator(latent_dim, self.image_shape, self.num_classes),
+            discriminator=cgan_discriminator(self.image_shape, self.num_classes, dropout),
+            latent_dim=latent_dim,
+            noise=noise,
+            real_label=real_label,
+            d_steps=d_steps,
+            seed=seed,
+            **kwargs,
+        )
+
+    def train_step(self, data):
+        if not isinstance(data, (tuple, list)) or len(data) < 2:
+            raise ValueError("CGAN trains on (images, labels) batches; the dataset yields images only.")
+        real_images, labels = data[0], ops.cast(data[1], "int32")
+        batch_size = ops.shape(real_images)[0]
+
+        for _ in range(self.d_steps):
+            fake_images = self.generator([self.sample_noise(batch_size), labels], training=True)
+            with tf.GradientTape() as tape:
+                real_logits = self.discriminator([real_images, labels], training=True)
+                fake_logits = self.discriminator([fake_images, labels], training=True)
+                d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label)
+                d_loss = tf.nn.compute_average_loss(d_losses)
+            d_variables = self.discriminator.trainable_variables
+            self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
+
+        noise = self.sample_noise(batch_size)
+        with tf.GradientTape() as tape:
+            fake_images = self.generator([noise, labels], training=True)
+            logits = self.discriminator([fake_images, labels], training=True)
+            g_losses = losses.minimax_generator_loss(logits)
+            g_loss = tf.nn.compute_average_loss(g_losses)
+        g_variables = self.generator.trainable_variables
+        self.g_optimizer.apply(tape.gradient(g_loss, g_variables), g_variables)
+
+        self.d_loss_tracker.update_state(d_losses)
+        self.g_loss_tracker.update_state(g_losses)
+        self.real_probability_tracker.update_state(ops.sigmoid(real_logits))
+        self.fake_probability_tracker.update_state(ops.sigmoid(fake_logits))
+        return {tracker.name: tracker.result() for tracker in self.metrics}
+
+    def call(self, inputs, training=False):
+        """Generates images from `[z, labels]` (`[batch, latent_dim]`, int `[batch]`)."""
+        noise, labels = inputs
+        return self.generator([noise, labels], training=training)
+
+    def generate(self, num_samples=None, labels=None, seed=None, batch_size=256):
+        """Generates images of the requested classes, as a numpy array in `value_range`.
+
+        Args:
+            num_samples: how many images; with `labels` None, classes cycle 0, 1, 2, ...
+            labels: int class per image (overrides `num_samples`).
+            seed: int seed for the noise (None: random).
+            batch_size: images per forward pass.
+
+        Returns:
+            `float32 [len(labels), H, W, C]`.
+        """
+        if labels is None:
+            if num_samples is None:
+                raise ValueError("CGAN.generate needs `labels` or `num_samples`.")
+            labels = np.arange(int(num_samples)) % self.num_classes
+        labels = np.asarray(labels, dtype=np.int32).reshape(-1)
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(
+                f"labels must be in [0, {self.num_classes}). Received labels from "
+                f"{labels.min()} to {labels.max()}"
+            )
+        noise = self.draw_noise(len(labels), seed)
+        return self._predict_in_batches([noise, ops.convert_to_tensor(labels)], batch_size)
+
+    def get_config(self):
+        config = super().get_config()
+        del config["generator"], config["discriminator"]
+        return {
+            **config,
+            "image_shape": self.image_shape,
+            "num_classes": self.num_classes,
+            "dropout": self.dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

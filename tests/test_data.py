@@ -1,0 +1,148 @@
+import gzip
+import os
+import struct
+import time
+
+import numpy as np
+import pytest
+
+from gan_tf import data
+
+
+def write_idx(path, array, compress=True):
+    array = np.asarray(array, dtype=np.uint8)
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as f:
+        f.write(header + array.tobytes())
+
+
+def write_idx_split(directory, images, labels, split="train"):
+    image_stem, label_stem = data._IDX_FILES[split]
+    write_idx(os.path.join(directory, image_stem + ".gz"), images)
+    write_idx(os.path.join(directory, label_stem + ".gz"), labels)
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_read_idx_round_trips(tmp_path, compress):
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    path = str(tmp_path / ("x.idx.gz" if compress else "x.idx"))
+    write_idx(path, array, compress)
+    got = data.read_idx(path)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, array)
+
+
+def test_read_idx_names_a_truncated_file(tmp_path):
+    path = str(tmp_path / "train-images-idx3-ubyte")
+    write_idx(path, np.ones((3, 4, 4)), compress=False)
+    with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) - 5)
+    with pytest.raises(data.DatasetError, match="Truncated.*train-images-idx3-ubyte"):
+        data.read_idx(path)
+
+
+def test_read_idx_names_a_truncated_gzip(tmp_path):
+    path = str(tmp_path / "labels.gz")
+    write_idx(path, np.arange(1000) % 10)
+    content = open(path, "rb").read()
+    open(path, "wb").write(content[: len(content) // 2])
+    with pytest.raises(data.DatasetError, match="labels.gz"):
+        data.read_idx(path)
+
+
+def test_read_idx_rejects_a_file_that_is_not_idx(tmp_path):
+    path = str(tmp_path / "notes.txt")
+    open(path, "w").write("hello world")
+    with pytest.raises(data.DatasetError, match="bad magic.*notes.txt"):
+        data.read_idx(path)
+
+
+def test_load_arrays_reads_idx_files_from_data_dir(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, size=(6, 28, 28)).astype(np.uint8)
+    labels = np.array([0, 1, 2, 3, 4, 5])
+    write_idx_split(str(tmp_path), images, labels)
+    got_images, got_labels = data.load_arrays("fashion_mnist", data_dir=str(tmp_path))
+    assert got_images.shape == (6, 28, 28, 1) and got_images.dtype == np.uint8
+    np.testing.assert_array_equal(got_images[..., 0], images)
+    np.testing.assert_array_equal(got_labels, labels)
+
+
+def test_load_arrays_rejects_idx_files_that_do_not_pair(tmp_path):
+    write_idx_split(str(tmp_path), np.zeros((6, 28, 28)), np.zeros(5))
+    with pytest.raises(data.DatasetError, match="do not pair"):
+        data.load_arrays("mnist", data_dir=str(tmp_path))
+
+
+def test_load_arrays_reads_cifar10_binary_batches(tmp_path):
+    rng = np.random.default_rng(0)
+    for name in data._CIFAR_FILES["train"]:
+        records = rng.integers(0, 256, size=(3, 1 + 3072)).astype(np.uint8)
+        records[:, 0] %= 10
+        records.tofile(str(tmp_path / name))
+    images, labels = data.load_arrays("cifar10", data_dir=str(tmp_path))
+    assert images.shape == (15, 32, 32, 3) and labels.shape == (15,)
+    first = np.fromfile(str(tmp_path / "data_batch_1.bin"), dtype=np.uint8)[: 1 + 3072]
+    assert labels[0] == first[0]
+    np.testing.assert_array_equal(images[0, :, :, 0].reshape(-1), first[1 : 1 + 1024])
+
+
+def test_mnist_5k_is_the_embedded_real_digits():
+    images, labels = data.load_arrays("mnist_5k")
+    assert images.shape == (5000, 28, 28, 1) and images.dtype == np.uint8
+    np.testing.assert_array_equal(np.bincount(labels), [500] * 10)
+    # Real digits: dark background, bright strokes (MNIST's mean pixel is about 33).
+    assert 20 < images.mean() < 45 and images.max() == 255
+
+
+@pytest.mark.skipif(
+    not os.path.isdir(data.DEBIAN_FASHION_MNIST_DIR),
+    reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)",
+)
+def test_fashion_mnist_reads_debian_package_offline():
+    images, labels = data.load_arrays("fashion_mnist", split="test")
+    assert images.shape == (10000, 28, 28, 1)
+    np.testing.assert_array_equal(np.bincount(labels), [1000] * 10)
+
+
+def test_unavailable_dataset_fails_fast_naming_offline_options(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "_can_reach", lambda host, **kwargs: False)
+    start = time.time()
+    with pytest.raises(data.DatasetUnavailableError, match="mnist_5k") as error:
+        data.load_arrays("mnist", data_dir=str(tmp_path))
+    assert "--data_dir" in str(error.value)
+    assert time.time() - start < 10
+
+
+def test_tfds_path_downloads_prepares_and_loads(monkeypatch):
+    import tensorflow_datasets as tfds
+
+    # mock_data stands in for tfds's download_and_prepare / as_dataset (no network here).
+    monkeypatch.setattr(data, "_can_reach", lambda host, **kwargs: True)
+    with tfds.testing.mock_data(num_examples=12):
+        images, labels = data.load_arrays("mnist")
+    assert images.shape == (12, 28, 28, 1) and images.dtype == np.uint8
+    assert labels.shape == (12,) and labels.max() < 10
+
+
+def test_unknown_dataset_names_the_choices():
+    with pytest.raises(ValueError, match="Unknown dataset 'svhn'.*mnist_5k"):
+        data.load_arrays("svhn")
+
+
+@pytest.mark.parametrize("value_range", [(-1.0, 1.0), (0.0, 1.0)])
+def test_make_dataset_scales_batches_and_drops_the_remainder(value_range):
+    images = np.array([0, 255, 51, 102, 153], dtype=np.uint8).reshape(5, 1, 1, 1) * np.ones((1, 4, 4, 1), np.uint8)
+    labels = np.arange(5)
+    batches = list(data.make_dataset(images, labels, batch_size=2, value_range=value_range, seed=0))
+    assert len(batches) == 2
+    seen = np.concatenate([b[0].numpy() for b in batches])
+    assert seen.dtype == np.float32 and seen.shape == (4, 4, 4, 1)
+    low, high = value_range
+    expected = {round(low + (high - low) * v / 255.0, 5) for v in (0, 255, 51, 102, 153)}
+    assert {round(float(v), 5) for v in seen[:, 0, 0, 0]} <= expected
+
+
+def test_make_dataset_rejects_a_batch_larger_than_the_data():
+    with pytest.raises(ValueError, match="larger than the dataset"):
+        data.make_dataset(np.zeros((3, 2, 2, 1), np.uint8), np.zeros(3), batch_size=4)

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+from gan_tf import losses
+
+
+def _log_sigmoid(x):
+    return -np.log1p(np.exp(-x))
+
+
+REAL = np.array([[2.0], [-1.0], [0.5]], dtype="float32")
+FAKE = np.array([[-3.0], [0.0], [1.5]], dtype="float32")
+
+
+def test_discriminator_loss_applies_one_sided_label_smoothing():
+    expected = -(0.9 * _log_sigmoid(REAL) + 0.1 * _log_sigmoid(-REAL)) - _log_sigmoid(-FAKE)
+    got = np.asarray(losses.minimax_discriminator_loss(REAL, FAKE, real_label=0.9))
+    np.testing.assert_allclose(got, expected[:, 0], rtol=1e-6)
+
+
+def test_discriminator_loss_without_smoothing_is_the_original_value():
+    expected = -_log_sigmoid(REAL) - _log_sigmoid(-FAKE)
+    got = np.asarray(losses.minimax_discriminator_loss(REAL, FAKE, real_label=1.0))
+    np.testing.assert_allclose(got, expected[:, 0], rtol=1e-6)
+
+
+def test_generator_loss_is_non_saturating_with_targets_one():
+    got = np.asarray(losses.minimax_generator_loss(FAKE))
+    np.testing.assert_allclose(got, -_log_sigmoid(FAKE)[:, 0], rtol=1e-6)
+
+
+def test_at_the_optimum_d_loss_is_log_4():
+    # D = 1/2 everywhere (logit 0): -log(1/2) - log(1/2) = log 4 (Goodfellow et al. 2014).
+    zeros = np.zeros((4, 1), dtype="float32")
+    np.testing.assert_allclose(losses.minimax_discriminator_loss(zeros, zeros, 1.0), np.log(4.0), rtol=1e-6)
+
+
+def test_losses_are_per_example_for_patch_discriminators():
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(2, 5, 4, 4, 1)).astype("float32")
+    d_loss = np.asarray(losses.minimax_discriminator_loss(real, fake, 0.9))
+    g_loss = np.asarray(losses.minimax_generator_loss(fake))
+    assert d_loss.shape == g_loss.shape == (5,)
+    expected_g = (-_log_sigmoid(fake)).reshape(5, -1).mean(axis=1)
+    np.testing.assert_allclose(g_loss, expected_g, rtol=1e-5)
+
+
+@pytest.mark.parametrize("logit", [-80.0, 80.0])
+def test_losses_stay_finite_for_extreme_logits(logit):
+    x = np.full((2, 1), logit, dtype="float32")
+    assert np.all(np.isfinite(losses.minimax_discriminator_loss(x, x, 0.9)))
+    assert np.all(np.isfinite(losses.minimax_generator_loss(x)))

@@ -1,0 +1,84 @@
+"""Trains a GAN from the command line.
+
+    python train.py --model=dcgan --dataset=mnist_5k --epochs=20 --workdir=runs/dcgan
+
+Flags become a `gan_tf.training.TrainConfig`; `gan_tf.training.train` does the rest.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+
+from absl import app, flags
+
+from gan_tf import data as gan_data
+from gan_tf.callbacks import NonFiniteLossError
+from gan_tf.models import MODELS
+from gan_tf.training import TrainConfig, train
+
+_DEFAULTS = TrainConfig()
+
+flags.DEFINE_enum("model", _DEFAULTS.model, list(MODELS), "Which GAN to train.")
+flags.DEFINE_enum("dataset", _DEFAULTS.dataset, sorted(gan_data.DATASETS), "Training data.")
+flags.DEFINE_string("data_dir", None, "Directory of the dataset's original files (IDX .gz, CIFAR-10 .bin) or a tfds data_dir.")
+flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Passes over the data.")
+flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: the whole dataset).")
+flags.DEFINE_integer("batch_size", None, "Global batch size (default: the model's, 64; 128 for mlp_gan).")
+flags.DEFINE_integer("latent_dim", _DEFAULTS.latent_dim, "Size of the noise vector z.")
+flags.DEFINE_float("d_learning_rate", None, "Discriminator learning rate (default: the model's).")
+flags.DEFINE_float("g_learning_rate", None, "Generator learning rate (default: the model's).")
+flags.DEFINE_float("real_label", _DEFAULTS.real_label, "D's target on real images, in (0, 1]; 0.9 is one-sided smoothing.")
+flags.DEFINE_integer("d_steps", _DEFAULTS.d_steps, "Discriminator updates per generator update.")
+flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (weights, data order, noise).")
+flags.DEFINE_string("workdir", None, "Run outputs: logs/, samples/, checkpoints/ (default: runs/<model>).")
+flags.DEFINE_string("export_dir", None, "SavedModel base path (default: saved_models/<model>).")
+
+FLAGS = flags.FLAGS
+
+
+def config_from_flags():
+    return TrainConfig(
+        model=FLAGS.model,
+        dataset=FLAGS.dataset,
+        data_dir=FLAGS.data_dir,
+        epochs=FLAGS.epochs,
+        steps_per_epoch=FLAGS.steps_per_epoch,
+        batch_size=FLAGS.batch_size,
+        latent_dim=FLAGS.latent_dim,
+        d_learning_rate=FLAGS.d_learning_rate,
+        g_learning_rate=FLAGS.g_learning_rate,
+        real_label=FLAGS.real_label,
+        d_steps=FLAGS.d_steps,
+        seed=FLAGS.seed,
+        workdir=FLAGS.workdir or f"runs/{FLAGS.model}",
+        export_dir=FLAGS.export_dir,
+    )
+
+
+def _fail(message, exit_code):
+    print(f"train.py: error: {message}", file=sys.stderr)
+    return exit_code
+
+
+def main(argv):
+    if len(argv) > 1:
+        return _fail(f"unexpected arguments: {' '.join(argv[1:])}", exit_code=2)
+    config = config_from_flags()
+    try:
+        config.validate()
+    except ValueError as error:
+        return _fail(error, exit_code=2)
+    try:
+        result = train(config)
+    except (gan_data.DatasetError, NonFiniteLossError) as error:
+        return _fail(error, exit_code=1)
+    print(f"Trained in {result.seconds:.0f}s.")
+    print(f"Samples:    {result.samples_dir}/")
+    print(f"Checkpoint: {result.checkpoint_path}")
+    print(f"Exported:   {result.export_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
