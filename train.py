@@ -10,7 +10,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
 
-from absl import app, flags
+from absl import app, flags, logging
 
 from gan_tf import data as gan_data
 from gan_tf.callbacks import NonFiniteLossError
@@ -51,7 +51,7 @@ def config_from_flags():
         real_label=FLAGS.real_label,
         d_steps=FLAGS.d_steps,
         seed=FLAGS.seed,
-        workdir=FLAGS.workdir or f"runs/{FLAGS.model}",
+        workdir=FLAGS.workdir,
         export_dir=FLAGS.export_dir,
     )
 
@@ -64,6 +64,7 @@ def _fail(message, exit_code):
 def main(argv):
     if len(argv) > 1:
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}", exit_code=2)
+    logging.set_verbosity(logging.WARNING)  # keep SavedModel-writing INFO lines off the console
     config = config_from_flags()
     try:
         config.validate()

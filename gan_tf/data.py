@@ -77,9 +77,9 @@ _CIFAR_FILES = {
 # Where tfds downloads each dataset from; probed before a download so that an offline
 # machine fails in seconds instead of waiting on retries.
 _TFDS_DOWNLOAD_HOSTS = {
-    "mnist": "storage.googleapis.com",
-    "fashion_mnist": "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
-    "cifar10": "www.cs.toronto.edu",
+    "mnist": ("storage.googleapis.com", 443),
+    "fashion_mnist": ("fashion-mnist.s3-website.eu-central-1.amazonaws.com", 80),
+    "cifar10": ("www.cs.toronto.edu", 443),
 }
 
 _IDX_DTYPES = {
@@ -206,7 +206,7 @@ def _mnist_5k(split):
     return images, labels.astype(np.int32)
 
 
-def _can_reach(host, port=443, timeout=3.0):
+def _can_reach(host, port, timeout=3.0):
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
@@ -234,7 +234,7 @@ def _from_tfds(name, data_dir, split):
 
     builder = tfds.builder(name, data_dir=data_dir)
     if not builder.is_prepared():
-        if not _can_reach(_TFDS_DOWNLOAD_HOSTS[name]):
+        if not _can_reach(*_TFDS_DOWNLOAD_HOSTS[name]):
             raise DatasetUnavailableError(
                 _unavailable_message(name, data_dir, "tfds has not prepared it and cannot download it")
             )

@@ -12,8 +12,21 @@ import tensorflow as tf
 from keras import ops
 
 from gan_tf import losses
+from gan_tf.distribute import train_step_logs
 
 NOISE_DISTRIBUTIONS = ("gaussian", "uniform")
+
+
+def stateless_noise(distribution, shape, seed):
+    """Noise from a `[2]` int seed tensor: N(0, 1) for "gaussian", U[-1, 1] for "uniform".
+
+    With `seed = [s, 0]` this draws exactly what `keras.random.normal(shape, seed=s)` (or
+    `uniform`) draws, which is what `GAN.generate(..., seed=s)` uses; exported signatures use
+    it so that a seeded request reproduces the Keras model's samples.
+    """
+    if distribution == "uniform":
+        return tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0)
+    return tf.random.stateless_normal(shape, seed=seed)
 
 
 def _check_network(network, role):
@@ -232,7 +245,7 @@ class GAN(keras.Model):
         self.g_loss_tracker.update_state(g_losses)
         self.real_probability_tracker.update_state(ops.sigmoid(real_logits))
         self.fake_probability_tracker.update_state(ops.sigmoid(fake_logits))
-        return {tracker.name: tracker.result() for tracker in self.metrics}
+        return train_step_logs(self.metrics)
 
     # -------------------------------------------------------------------------- inference
 
@@ -253,7 +266,7 @@ class GAN(keras.Model):
         Returns:
             `float32 [num_samples, H, W, C]`.
         """
-        noise = self.draw_noise(int(num_samples), seed if seed is not None else None)
+        noise = self.draw_noise(int(num_samples), seed)
         return self._predict_in_batches([noise], batch_size)
 
     def _predict_in_batches(self, inputs, batch_size):

@@ -21,8 +21,9 @@ from gan_tf.models import MODELS, get_model_class
 class TrainConfig:
     """Everything one training run needs; `train.py` fills it from its flags.
 
-    `None` means "the model's default": batch size from `default_batch_size`, learning rates
-    from its `default_optimizers()`.
+    `None` means "the default": batch size from the model's `default_batch_size`, learning
+    rates from its `default_optimizers()`, `workdir` `runs/<model>`, `export_dir`
+    `saved_models/<model>`.
     """
 
     model: str = "dcgan"
@@ -37,7 +38,7 @@ class TrainConfig:
     real_label: float = 0.9
     d_steps: int = 1
     seed: int = 0
-    workdir: str = "runs/dcgan"
+    workdir: str = None
     export_dir: str = None
     verbose: str = "auto"
 
@@ -57,8 +58,6 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive. Received: {value}")
         if not 0.0 < self.real_label <= 1.0:
             raise ValueError(f"real_label must be in (0, 1]. Received: {self.real_label}")
-        if not self.workdir:
-            raise ValueError("workdir must be a directory path.")
 
     def resolved(self):
         """A copy with the model's defaults filled in for every `None` that has one."""
@@ -66,6 +65,7 @@ class TrainConfig:
         return dataclasses.replace(
             self,
             batch_size=self.batch_size or model_class.default_batch_size,
+            workdir=self.workdir or os.path.join("runs", self.model),
             export_dir=self.export_dir or os.path.join("saved_models", self.model),
         )
 
@@ -161,5 +161,10 @@ def train(config):
         verbose=config.verbose,
     )
     seconds = time.time() - start
-    export_path = export_generator(gan, config.export_dir)
+    export_path = export_generator(
+        gan,
+        config.export_dir,
+        class_names=dataset_info.class_names if gan.conditional else None,
+        training_config=dataclasses.asdict(config),
+    )
     return TrainResult(gan, history.history, export_path, checkpoint_path, samples_dir, seconds)

@@ -106,7 +106,7 @@ def test_fashion_mnist_reads_debian_package_offline():
 
 
 def test_unavailable_dataset_fails_fast_naming_offline_options(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_can_reach", lambda host, **kwargs: False)
+    monkeypatch.setattr(data, "_can_reach", lambda host, port, **kwargs: False)
     start = time.time()
     with pytest.raises(data.DatasetUnavailableError, match="mnist_5k") as error:
         data.load_arrays("mnist", data_dir=str(tmp_path))
@@ -118,7 +118,7 @@ def test_tfds_path_downloads_prepares_and_loads(monkeypatch):
     import tensorflow_datasets as tfds
 
     # mock_data stands in for tfds's download_and_prepare / as_dataset (no network here).
-    monkeypatch.setattr(data, "_can_reach", lambda host, **kwargs: True)
+    monkeypatch.setattr(data, "_can_reach", lambda host, port, **kwargs: True)
     with tfds.testing.mock_data(num_examples=12):
         images, labels = data.load_arrays("mnist")
     assert images.shape == (12, 28, 28, 1) and images.dtype == np.uint8

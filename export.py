@@ -1,0 +1,37 @@
+"""Exports the generator of a `.keras` GAN checkpoint as a versioned SavedModel for TF Serving.
+
+    python export.py --checkpoint=runs/dcgan/checkpoints/gan.keras --export_dir=saved_models/dcgan
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+from absl import app, flags, logging
+
+from gan_tf.export import export_generator
+
+flags.DEFINE_string("checkpoint", None, "A .keras file saved by gan_tf (train.py's checkpoints/gan.keras).")
+flags.DEFINE_string("export_dir", None, "The model's base path; the export goes to <export_dir>/<next version>.")
+flags.DEFINE_list("class_names", None, "Optional class names recorded in the export's metadata.")
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)
+    if not FLAGS.checkpoint or not FLAGS.export_dir:
+        print("export.py: error: --checkpoint and --export_dir are required", file=sys.stderr)
+        return 2
+    if not os.path.isfile(FLAGS.checkpoint):
+        print(f"export.py: error: no checkpoint at {FLAGS.checkpoint}", file=sys.stderr)
+        return 2
+    gan = keras.saving.load_model(FLAGS.checkpoint, safe_mode=True)
+    print(f"Exported: {export_generator(gan, FLAGS.export_dir, class_names=FLAGS.class_names)}")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

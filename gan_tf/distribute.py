@@ -1,0 +1,126 @@
+"""tf.distribute for GAN training: making strategies, chief-only outputs, and one Keras workaround.
+
+* `make_strategy("default" | "mirrored" | "multi_worker", cpu_devices=N)`: `mirrored` uses every
+  visible GPU (or the devices given); on a machine without GPUs `cpu_devices=N` splits the CPU
+  into N logical devices so that distribution can be tried anywhere. `multi_worker` reads the
+  cluster from `TF_CONFIG`.
+* `is_chief(strategy)`: only the chief writes checkpoints, logs, sample grids and exports;
+  `output_dir(path, strategy)` gives the other workers a temporary directory instead.
+* `train_step_logs(metrics)`: what every `train_step` returns, with the Keras 3.15
+  multi-worker workaround applied in this one place.
+"""
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def split_cpu(num_devices):
+    """Splits the first physical CPU into `num_devices` logical devices.
+
+    Must run before TensorFlow initialises its devices (before any op runs); a second call with
+    the same number is a no-op.
+
+    Raises:
+        RuntimeError: when TensorFlow's devices are already initialised with another split.
+    """
+    if num_devices < 1:
+        raise ValueError(f"cpu_devices must be at least 1. Received: {num_devices}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    current = tf.config.get_logical_device_configuration(cpu)
+    if current is not None and len(current) == num_devices:
+        return
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
+    except RuntimeError:
+        raise RuntimeError(
+            f"Cannot split the CPU into {num_devices} devices: TensorFlow has already initialised "
+            "its devices. Call make_strategy / split_cpu before running any TensorFlow op."
+        ) from None
+
+
+def make_strategy(name="default", cpu_devices=None, devices=None):
+    """Returns the `tf.distribute.Strategy` named `name`.
+
+    Args:
+        name: "default" (one device, no distribution), "mirrored" (synchronous data parallelism
+            over the devices of this machine) or "multi_worker" (over the machines in
+            `TF_CONFIG`).
+        cpu_devices: with "mirrored" and no GPU, replicate over this many logical CPU devices.
+        devices: with "mirrored", the device names to use (default: every GPU).
+
+    Example:
+        >>> strategy = make_strategy("mirrored", cpu_devices=2)
+        >>> with strategy.scope():
+        ...     gan = DCGAN(); gan.compile()
+        >>> gan.fit(dataset)  # dataset batches are global batches
+    """
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}. Choose one of: {', '.join(STRATEGIES)}.")
+    if name == "default":
+        if cpu_devices not in (None, 1):
+            raise ValueError("cpu_devices needs strategy='mirrored'.")
+        return tf.distribute.get_strategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "strategy='multi_worker' reads the cluster from the TF_CONFIG environment variable, "
+                "which is not set (see the README's 'Several GPUs and machines')."
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if devices:
+        return tf.distribute.MirroredStrategy(list(devices))
+    if cpu_devices:
+        split_cpu(cpu_devices)
+        if not tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_devices)])
+    return tf.distribute.MirroredStrategy()
+
+
+def is_chief(strategy):
+    """Whether this process is the one that writes outputs (always true outside multi-worker)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return True
+    cluster = resolver.cluster_spec().as_dict()
+    task_type, task_id = resolver.task_type, resolver.task_id
+    if not cluster or task_type is None or task_type == "chief":
+        return True
+    return task_type == "worker" and task_id == 0 and "chief" not in cluster
+
+
+@contextlib.contextmanager
+def output_dir(path, strategy):
+    """Yields `path` on the chief, and a temporary directory (removed afterwards) elsewhere.
+
+    Every worker must run the same callbacks (their saves can involve collective ops), but only
+    the chief's files are kept.
+    """
+    if is_chief(strategy):
+        yield path
+        return
+    temporary = tempfile.mkdtemp(prefix="gan_tf-worker-")
+    try:
+        yield os.path.join(temporary, os.path.basename(os.path.normpath(path)) or "out")
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def train_step_logs(metrics):
+    """The dict a `train_step` returns: each tracker's result.
+
+    Workaround for Keras 3.15.1 under `MultiWorkerMirroredStrategy`: `fit` reduces the step's logs
+    with `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars ("Invalid reduction
+    dimension 0 for input with 0 dimensions",
+    https://github.com/tensorflow/tensorflow/issues/72388). Rank-1 logs reduce correctly (and
+    epoch-end logs come from the trackers themselves). Remove this once Keras reduces scalars.
+    """
+    logs = {metric.name: metric.result() for metric in metrics}
+    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+        logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs

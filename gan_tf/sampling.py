@@ -1,0 +1,96 @@
+"""Draw images from a trained generator wherever it is: a SavedModel, a `.keras` file, a server.
+
+Each function returns `uint8 [N, H, W, C]` images (the `images_uint8` output of the exported
+signatures), so a caller need not know the model's value range.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from gan_tf import client
+
+
+def _labels_for(num_samples, labels, num_classes):
+    if labels is None:
+        return np.arange(num_samples, dtype=np.int32) % num_classes
+    labels = np.asarray(labels, np.int32).reshape(-1)
+    return np.resize(labels, num_samples) if labels.size else labels
+
+
+def _to_uint8(images, value_range):
+    low, high = value_range
+    unit = np.clip((np.asarray(images, np.float32) - low) / (high - low), 0.0, 1.0)
+    return np.round(unit * 255.0).astype(np.uint8)
+
+
+def read_metadata(saved_model_dir):
+    """The `gan_tf_metadata.json` an export carries (latent size, image shape, classes, ...)."""
+    from gan_tf.export import METADATA_FILE
+
+    path = os.path.join(saved_model_dir, METADATA_FILE)
+    if not os.path.exists(path):
+        raise ValueError(f"{saved_model_dir} is not a gan_tf export: {METADATA_FILE} is missing")
+    with open(path) as f:
+        return json.load(f)
+
+
+def sample_local(model_path, num_samples, labels=None, seed=None):
+    """Samples from a SavedModel directory (a gan_tf export) or a `.keras` GAN file.
+
+    Args:
+        model_path: an export version directory, or a `.keras` file saved by gan_tf.
+        num_samples: how many images.
+        labels: conditional models only: one label for all, or one per sample (cycled to
+            `num_samples`); default: classes 0, 1, 2, ... in turn.
+        seed: int for reproducible noise (None: random).
+
+    Returns:
+        `uint8 [num_samples, H, W, C]`.
+    """
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"No model at {model_path}")
+    if model_path.endswith(".keras"):
+        import keras
+
+        gan = keras.saving.load_model(model_path, safe_mode=True)
+        if gan.conditional:
+            images = gan.generate(labels=_labels_for(num_samples, labels, gan.num_classes), seed=seed)
+        else:
+            if labels is not None:
+                raise ValueError("labels were given, but this model is not conditional")
+            images = gan.generate(num_samples, seed=seed)
+        return _to_uint8(images, gan.value_range)
+
+    import tensorflow as tf
+
+    metadata = read_metadata(model_path)
+    signature_name, inputs = client.sample_inputs(
+        num_samples,
+        _labels_for(num_samples, labels, metadata["num_classes"]) if metadata["conditional"] else None,
+        seed,
+    )
+    if labels is not None and not metadata["conditional"]:
+        raise ValueError("labels were given, but this model is not conditional")
+    signature = tf.saved_model.load(model_path).signatures[signature_name]
+    try:
+        outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
+    except tf.errors.InvalidArgumentError as error:
+        raise ValueError(client.signature_error_message(error.message)) from None
+    return outputs["images_uint8"].numpy()
+
+
+def sample_remote(server, model_name, num_samples, labels=None, seed=None, protocol="grpc"):
+    """Samples through TF Serving (`protocol` "grpc", port 8500, or "rest", port 8501).
+
+    Conditional models need `labels` (one label for all, or one per sample).
+    """
+    signature_name, inputs = client.sample_inputs(num_samples, labels, seed)
+    if protocol == "grpc":
+        outputs = client.predict_grpc(server, model_name, inputs, signature_name)
+    elif protocol == "rest":
+        outputs = client.predict_rest(server, model_name, inputs, signature_name, form="inputs")
+    else:
+        raise ValueError(f"protocol must be 'grpc' or 'rest'. Received: {protocol!r}")
+    return outputs["images_uint8"]
