@@ -1,6 +1,6 @@
 """Exports the generator of a `.keras` GAN checkpoint as a versioned SavedModel for TF Serving.
 
-    python export.py --checkpoint=runs/dcgan/checkpoints/gan.keras --export_dir=saved_models/dcgan
+    python export.py --checkpoint=runs/dcgan/checkpoints/epoch_0020.keras --export_dir=saved_models/dcgan
 """
 
 import os
@@ -13,7 +13,7 @@ from absl import app, flags, logging
 
 from gan_tf.export import export_generator
 
-flags.DEFINE_string("checkpoint", None, "A .keras file saved by gan_tf (train.py's checkpoints/gan.keras).")
+flags.DEFINE_string("checkpoint", None, "A .keras file saved by gan_tf (train.py's checkpoints/epoch_NNNN.keras).")
 flags.DEFINE_string("export_dir", None, "The model's base path; the export goes to <export_dir>/<next version>.")
 flags.DEFINE_list("class_names", None, "Optional class names recorded in the export's metadata.")
 

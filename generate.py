@@ -1,7 +1,7 @@
 """Draws a grid of samples from a trained generator, locally or through TensorFlow Serving.
 
     python generate.py --model_path=saved_models/dcgan/1 --num_samples=64 --output=grid.png
-    python generate.py --model_path=runs/cgan/checkpoints/gan.keras --labels=7 --output=sevens.png
+    python generate.py --model_path=runs/cgan/checkpoints/epoch_0020.keras --labels=7 --output=sevens.png
     python generate.py --server=localhost:8500 --model_name=cgan --labels=0,1,2 --output=grid.png
 """
 

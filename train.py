@@ -14,6 +14,7 @@ from absl import app, flags, logging
 
 from gan_tf import data as gan_data
 from gan_tf.callbacks import NonFiniteLossError
+from gan_tf.distribute import STRATEGIES
 from gan_tf.models import MODELS
 from gan_tf.training import TrainConfig, train
 
@@ -24,7 +25,7 @@ flags.DEFINE_enum("dataset", _DEFAULTS.dataset, sorted(gan_data.DATASETS), "Trai
 flags.DEFINE_string("data_dir", None, "Directory of the dataset's original files (IDX .gz, CIFAR-10 .bin) or a tfds data_dir.")
 flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Passes over the data.")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: the whole dataset).")
-flags.DEFINE_integer("batch_size", None, "Global batch size (default: the model's, 64; 128 for mlp_gan).")
+flags.DEFINE_integer("batch_size", None, "Global batch size, split across replicas (default: the model's, 64; 128 for mlp_gan).")
 flags.DEFINE_integer("latent_dim", _DEFAULTS.latent_dim, "Size of the noise vector z.")
 flags.DEFINE_float("d_learning_rate", None, "Discriminator learning rate (default: the model's).")
 flags.DEFINE_float("g_learning_rate", None, "Generator learning rate (default: the model's).")
@@ -33,6 +34,9 @@ flags.DEFINE_integer("d_steps", _DEFAULTS.d_steps, "Discriminator updates per ge
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (weights, data order, noise).")
 flags.DEFINE_string("workdir", None, "Run outputs: logs/, samples/, checkpoints/ (default: runs/<model>).")
 flags.DEFINE_string("export_dir", None, "SavedModel base path (default: saved_models/<model>).")
+flags.DEFINE_enum("strategy", _DEFAULTS.strategy, list(STRATEGIES), "default: one device; mirrored: all GPUs (or --cpu_devices); multi_worker: the machines in TF_CONFIG.")
+flags.DEFINE_integer("cpu_devices", None, "With --strategy=mirrored on a machine without GPUs: split the CPU into N logical devices.")
+flags.DEFINE_bool("resume", True, "Continue from the newest checkpoint in --workdir if there is one.")
 
 FLAGS = flags.FLAGS
 
@@ -53,6 +57,9 @@ def config_from_flags():
         seed=FLAGS.seed,
         workdir=FLAGS.workdir,
         export_dir=FLAGS.export_dir,
+        strategy=FLAGS.strategy,
+        cpu_devices=FLAGS.cpu_devices,
+        resume=FLAGS.resume,
     )
 
 
@@ -72,12 +79,13 @@ def main(argv):
         return _fail(error, exit_code=2)
     try:
         result = train(config)
-    except (gan_data.DatasetError, NonFiniteLossError) as error:
+    except (gan_data.DatasetError, NonFiniteLossError, ValueError) as error:
         return _fail(error, exit_code=1)
     print(f"Trained in {result.seconds:.0f}s.")
     print(f"Samples:    {result.samples_dir}/")
     print(f"Checkpoint: {result.checkpoint_path}")
-    print(f"Exported:   {result.export_path}")
+    if result.export_path:  # only the chief exports
+        print(f"Exported:   {result.export_path}")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 import math
 import os
+import re
 import tempfile
 
 import keras
@@ -83,24 +84,56 @@ class SampleGrid(keras.callbacks.Callback):
         save_image(os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), grid)
 
 
-class AtomicCheckpoint(keras.callbacks.Callback):
-    """Saves the whole GAN as `.keras` after every epoch, atomically.
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the whole GAN as `<directory>/epoch_NNNN.keras` after every epoch, atomically.
 
-    The model is written to a temporary file in the same directory, which then replaces the
-    checkpoint with `os.replace`: a crash mid-write leaves the previous checkpoint intact.
+    The model is written to a temporary file in the same directory and renamed into place, so a
+    crash mid-write never leaves a corrupt checkpoint under a checkpoint's name. The file name
+    records how many epochs are done; `latest_checkpoint` finds the newest. The `keep` newest
+    files are kept (more than one, so that resuming survives even a damaged last file).
 
     Args:
-        path: the checkpoint file, ending in `.keras`.
+        directory: where checkpoints go.
+        keep: how many of the newest checkpoints to keep.
     """
 
-    def __init__(self, path):
+    def __init__(self, directory, keep=2):
         super().__init__()
-        if not path.endswith(".keras"):
-            raise ValueError(f"Checkpoint path must end in '.keras'. Received: {path}")
-        self.path = path
+        if keep < 1:
+            raise ValueError(f"`keep` must be at least 1. Received: keep={keep}")
+        self.directory = directory
+        self.keep = keep
 
     def on_epoch_end(self, epoch, logs=None):
-        save_model_atomically(self.model, self.path)
+        save_model_atomically(self.model, checkpoint_path(self.directory, epoch + 1))
+        for _, old in list_checkpoints(self.directory)[: -self.keep]:
+            os.remove(old)
+
+
+_CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)\.keras$")
+
+
+def checkpoint_path(directory, epochs_done):
+    """The checkpoint file for `epochs_done` completed epochs."""
+    return os.path.join(directory, f"epoch_{epochs_done:04d}.keras")
+
+
+def list_checkpoints(directory):
+    """`[(epochs_done, path), ...]` of the complete checkpoints in `directory`, oldest first."""
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        match = _CHECKPOINT_NAME.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name)))
+    return sorted(found)
+
+
+def latest_checkpoint(directory):
+    """`(epochs_done, path)` of the newest checkpoint in `directory`, or None."""
+    checkpoints = list_checkpoints(directory)
+    return checkpoints[-1] if checkpoints else None
 
 
 def save_model_atomically(model, path):

@@ -6,11 +6,12 @@
   cluster from `TF_CONFIG`.
 * `is_chief(strategy)`: only the chief writes checkpoints, logs, sample grids and exports;
   `output_dir(path, strategy)` gives the other workers a temporary directory instead.
-* `train_step_logs(metrics)`: what every `train_step` returns, with the Keras 3.15
-  multi-worker workaround applied in this one place.
+* `MultiWorkerWorkarounds`: the Keras 3.15 multi-worker workarounds, in this one place (a
+  mixin of `gan_tf.GAN`).
 """
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -74,12 +75,22 @@ def make_strategy(name="default", cpu_devices=None, devices=None):
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
     if devices:
-        return tf.distribute.MirroredStrategy(list(devices))
+        return _mirrored(tuple(devices))
     if cpu_devices:
         split_cpu(cpu_devices)
         if not tf.config.list_logical_devices("GPU"):
-            return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(cpu_devices)])
-    return tf.distribute.MirroredStrategy()
+            return _mirrored(tuple(f"/cpu:{i}" for i in range(cpu_devices)))
+    return _mirrored(None)
+
+
+@functools.lru_cache(maxsize=None)
+def _mirrored(devices):
+    """One `MirroredStrategy` per device set and process.
+
+    Two strategies over the same devices number their collective ops alike, and their all-reduces
+    then cross ("Shape mismatch in the collective instance"): reuse one.
+    """
+    return tf.distribute.MirroredStrategy(list(devices) if devices else None)
 
 
 def is_chief(strategy):
@@ -111,16 +122,37 @@ def output_dir(path, strategy):
         shutil.rmtree(temporary, ignore_errors=True)
 
 
-def train_step_logs(metrics):
-    """The dict a `train_step` returns: each tracker's result.
+def _is_multi_worker():
+    return isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy)
 
-    Workaround for Keras 3.15.1 under `MultiWorkerMirroredStrategy`: `fit` reduces the step's logs
-    with `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars ("Invalid reduction
-    dimension 0 for input with 0 dimensions",
-    https://github.com/tensorflow/tensorflow/issues/72388). Rank-1 logs reduce correctly (and
-    epoch-end logs come from the trackers themselves). Remove this once Keras reduces scalars.
+
+class MultiWorkerWorkarounds:
+    """Mixin with the Keras 3.15.1 `MultiWorkerMirroredStrategy` workarounds, in one place.
+
+    Both bugs are in `fit` under `MultiWorkerMirroredStrategy` (upstream:
+    https://github.com/tensorflow/tensorflow/issues/72388); remove this class once Keras
+    fixes them.
+
+    1. `fit` reduces each step's logs with `strategy.reduce("MEAN", value, axis=0)`, which fails
+       on scalars ("Invalid reduction dimension 0 for input with 0 dimensions"). Rank-1 logs
+       reduce correctly, and epoch-end logs come from the trackers themselves: see
+       `train_step_logs`.
+    2. Before training, `fit` (`_maybe_symbolic_build`) reduces the first batch with
+       `strategy.reduce("MEAN", batch, axis=None)`, which fails for an `(images, labels)` tuple
+       ("Attempt to convert a value (PerReplica: ...) to a Tensor"). That build is only needed
+       for models, losses, metrics or optimizers that are not built yet; a GAN builds its
+       networks in `__init__` and its optimizers in `compile`, so it is skipped there.
     """
-    logs = {metric.name: metric.result() for metric in metrics}
-    if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-        logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
-    return logs
+
+    def train_step_logs(self):
+        """The dict a `train_step` returns: each tracker's result (rank 1 under multi-worker)."""
+        logs = {metric.name: metric.result() for metric in self.metrics}
+        if _is_multi_worker():
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        multi_worker = isinstance(self.distribute_strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        if multi_worker and self.built and getattr(self, "optimizers_built", False):
+            return
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)

@@ -12,7 +12,7 @@ import tensorflow as tf
 from keras import ops
 
 from gan_tf import losses
-from gan_tf.distribute import train_step_logs
+from gan_tf.distribute import MultiWorkerWorkarounds
 
 NOISE_DISTRIBUTIONS = ("gaussian", "uniform")
 
@@ -47,7 +47,7 @@ def _get_optimizer(optimizer, default):
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
-class GAN(keras.Model):
+class GAN(MultiWorkerWorkarounds, keras.Model):
     """An unconditional GAN: a generator and a discriminator trained against each other.
 
     `train_step` runs, per batch of real images: `d_steps` discriminator updates (each on
@@ -169,6 +169,7 @@ class GAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+        self.optimizers_built = True
         self._gan_compile_kwargs = {
             key: kwargs[key] for key in ("steps_per_execution", "jit_compile") if key in kwargs
         }
@@ -245,7 +246,7 @@ class GAN(keras.Model):
         self.g_loss_tracker.update_state(g_losses)
         self.real_probability_tracker.update_state(ops.sigmoid(real_logits))
         self.fake_probability_tracker.update_state(ops.sigmoid(fake_logits))
-        return train_step_logs(self.metrics)
+        return self.train_step_logs()
 
     # -------------------------------------------------------------------------- inference
 

@@ -9,10 +9,13 @@ import dataclasses
 import os
 import time
 
+import tensorflow as tf
+
 import keras
 
 from gan_tf import callbacks as gan_callbacks
 from gan_tf import data as gan_data
+from gan_tf.distribute import STRATEGIES, is_chief, make_strategy, output_dir
 from gan_tf.export import export_generator
 from gan_tf.models import MODELS, get_model_class
 
@@ -40,6 +43,9 @@ class TrainConfig:
     seed: int = 0
     workdir: str = None
     export_dir: str = None
+    strategy: str = "default"
+    cpu_devices: int = None
+    resume: bool = True
     verbose: str = "auto"
 
     def validate(self):
@@ -58,6 +64,12 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive. Received: {value}")
         if not 0.0 < self.real_label <= 1.0:
             raise ValueError(f"real_label must be in (0, 1]. Received: {self.real_label}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Unknown strategy {self.strategy!r}. Choose one of: {', '.join(STRATEGIES)}.")
+        if self.cpu_devices is not None:
+            _at_least(1, cpu_devices=self.cpu_devices)
+            if self.strategy != "mirrored":
+                raise ValueError("cpu_devices needs strategy='mirrored'.")
 
     def resolved(self):
         """A copy with the model's defaults filled in for every `None` that has one."""
@@ -110,15 +122,27 @@ def build_model(config, dataset_info):
     return gan
 
 
-def train(config):
-    """Trains the GAN `config` describes and exports its generator.
+def train(config, callbacks=()):
+    """Trains the GAN `config` describes, resuming from its workdir, and exports its generator.
 
     Leaves in `config.workdir`: `logs/` (TensorBoard), `samples/epoch_NNNN.png` (fixed-noise
-    grids), `checkpoints/gan.keras` (the whole GAN, optimizers included, after every epoch);
-    and the generator SavedModel under `config.export_dir/<version>/`.
+    grids), `checkpoints/epoch_NNNN.keras` (the whole GAN, optimizers and noise stream
+    included, after every epoch; the two newest are kept); and the generator SavedModel under
+    `config.export_dir/<version>/`.
+
+    With `config.resume` (the default), a run whose workdir holds a checkpoint continues from
+    the newest one: weights, both optimizers' state and the epoch count are restored, so a
+    killed run restarted with the same config ends with the same number of optimizer steps as
+    one never interrupted. Granularity is the epoch: steps of an interrupted epoch are redone.
+
+    Under `strategy="multi_worker"` every worker runs this function with the same config; the
+    chief writes the outputs, the other workers write to temporary directories that are
+    removed, and all of them resume from the chief's checkpoints (the workdir must be on storage
+    every worker can read).
 
     Args:
-        config: a `TrainConfig`.
+        config: a `TrainConfig`. `batch_size` is the global batch, split across replicas.
+        callbacks: extra Keras callbacks, run after the standard ones.
 
     Returns:
         A `TrainResult`.
@@ -130,6 +154,7 @@ def train(config):
     """
     config.validate()
     config = config.resolved()
+    strategy = make_strategy(config.strategy, cpu_devices=config.cpu_devices)  # before any TF op
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
     dataset_info = gan_data.dataset_info(config.dataset)
@@ -141,30 +166,61 @@ def train(config):
         data_dir=config.data_dir,
         seed=config.seed,
     )
-    gan = build_model(config, dataset_info)
+    if config.steps_per_epoch is not None:
+        # fit keeps one iterator across epochs when steps_per_epoch is set: repeat, so that
+        # every epoch gets its steps instead of running the data dry.
+        dataset = dataset.repeat()
+    options = tf.data.Options()
+    # In-memory data has no files to shard by: each worker takes its share of the batches.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    dataset = dataset.with_options(options)
 
-    checkpoint_path = os.path.join(config.workdir, "checkpoints", "gan.keras")
-    samples_dir = os.path.join(config.workdir, "samples")
-    callbacks = [
-        gan_callbacks.StopOnNonFiniteLoss(),
-        keras.callbacks.TensorBoard(os.path.join(config.workdir, "logs")),
-        gan_callbacks.SampleGrid(samples_dir),
-        gan_callbacks.AtomicCheckpoint(checkpoint_path),
-    ]
-    start = time.time()
-    history = gan.fit(
-        dataset,
-        epochs=config.epochs,
-        steps_per_epoch=config.steps_per_epoch,
-        callbacks=callbacks,
-        shuffle=False,  # the pipeline shuffles; tf.data input ignores this flag anyway
-        verbose=config.verbose,
+    with strategy.scope():
+        gan = build_model(config, dataset_info)
+    checkpoints_dir = os.path.join(config.workdir, "checkpoints")
+    initial_epoch = 0
+    latest = gan_callbacks.latest_checkpoint(checkpoints_dir)
+    if latest is not None and not config.resume:
+        raise ValueError(
+            f"{checkpoints_dir} holds checkpoints of an earlier run; resume it (the default) or "
+            "choose a new workdir. Nothing was overwritten."
+        )
+    if latest is not None:
+        initial_epoch, path = latest
+        gan.load_weights(path)
+        print(f"Resuming from {path} ({initial_epoch} of {config.epochs} epochs done).")
+
+    with output_dir(config.workdir, strategy) as workdir:
+        standard_callbacks = [
+            gan_callbacks.StopOnNonFiniteLoss(),
+            keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
+            gan_callbacks.SampleGrid(os.path.join(workdir, "samples")),
+            gan_callbacks.EpochCheckpoint(os.path.join(workdir, "checkpoints")),
+        ]
+        start = time.time()
+        history = gan.fit(
+            dataset,
+            epochs=config.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=config.steps_per_epoch,
+            callbacks=standard_callbacks + list(callbacks),
+            shuffle=False,  # the pipeline shuffles; tf.data input ignores this flag anyway
+            verbose=config.verbose if is_chief(strategy) else 0,
+        )
+        seconds = time.time() - start
+        with output_dir(config.export_dir, strategy) as export_dir:
+            export_path = export_generator(
+                gan,
+                export_dir,
+                class_names=dataset_info.class_names if gan.conditional else None,
+                training_config=dataclasses.asdict(config),
+            )
+    latest = gan_callbacks.latest_checkpoint(checkpoints_dir)
+    return TrainResult(
+        model=gan,
+        history=history.history,
+        export_path=export_path if is_chief(strategy) else None,
+        checkpoint_path=latest[1] if latest else None,
+        samples_dir=os.path.join(config.workdir, "samples"),
+        seconds=seconds,
     )
-    seconds = time.time() - start
-    export_path = export_generator(
-        gan,
-        config.export_dir,
-        class_names=dataset_info.class_names if gan.conditional else None,
-        training_config=dataclasses.asdict(config),
-    )
-    return TrainResult(gan, history.history, export_path, checkpoint_path, samples_dir, seconds)

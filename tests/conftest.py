@@ -6,6 +6,12 @@ import keras
 import numpy as np
 import pytest
 
+from gan_tf.distribute import split_cpu
+
+# Two logical CPU devices for the MirroredStrategy tests; must happen before TensorFlow
+# initialises its devices, so here, before any test runs an op.
+split_cpu(2)
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

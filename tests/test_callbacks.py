@@ -8,11 +8,12 @@ import tensorflow as tf
 from conftest import tiny_batches
 from gan_tf import CGAN, DCGAN, MLPGAN
 from gan_tf.callbacks import (
-    AtomicCheckpoint,
+    EpochCheckpoint,
     NonFiniteLossError,
     SampleGrid,
     StopOnNonFiniteLoss,
     image_grid,
+    latest_checkpoint,
     sample_grid,
 )
 
@@ -38,18 +39,19 @@ def test_conditional_grid_rows_are_classes():
 def test_sample_grid_and_checkpoint_write_files_each_epoch(tmp_path):
     gan = MLPGAN(latent_dim=4, hidden_units=8, seed=0)
     gan.compile()
-    checkpoint = str(tmp_path / "ckpt" / "gan.keras")
     gan.fit(
         tiny_batches(2, value_range=gan.value_range),
-        epochs=2,
+        epochs=3,
         verbose=0,
-        callbacks=[SampleGrid(str(tmp_path / "samples"), rows=2, columns=3), AtomicCheckpoint(checkpoint)],
+        callbacks=[SampleGrid(str(tmp_path / "samples"), rows=2, columns=3), EpochCheckpoint(str(tmp_path / "ckpt"))],
     )
-    assert sorted(os.listdir(tmp_path / "samples")) == ["epoch_0001.png", "epoch_0002.png"]
+    assert sorted(os.listdir(tmp_path / "samples")) == ["epoch_0001.png", "epoch_0002.png", "epoch_0003.png"]
     png = tf.io.decode_png(tf.io.read_file(str(tmp_path / "samples" / "epoch_0002.png")))
     assert png.shape[:2] == (2 * 28, 3 * 28)
-    assert os.listdir(tmp_path / "ckpt") == ["gan.keras"]  # no temporary file left
-    assert int(keras.saving.load_model(checkpoint).g_optimizer.iterations) == 4
+    # The two newest are kept, and no temporary file is left.
+    assert sorted(os.listdir(tmp_path / "ckpt")) == ["epoch_0002.keras", "epoch_0003.keras"]
+    epochs_done, path = latest_checkpoint(str(tmp_path / "ckpt"))
+    assert epochs_done == 3 and int(keras.saving.load_model(path).g_optimizer.iterations) == 6
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -57,15 +59,15 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
     gan.compile()
     good = tiny_batches(2)
     poisoned = tiny_batches(2).map(lambda images, labels: (images * np.nan, labels))
-    checkpoint = str(tmp_path / "gan.keras")
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 1: d_.*=nan"):
         gan.fit(
             good.concatenate(poisoned),
             epochs=2,
             steps_per_epoch=2,
             verbose=0,
-            callbacks=[StopOnNonFiniteLoss(), AtomicCheckpoint(checkpoint)],
+            callbacks=[StopOnNonFiniteLoss(), EpochCheckpoint(str(tmp_path))],
         )
-    restored = keras.saving.load_model(checkpoint)
+    assert latest_checkpoint(str(tmp_path))[0] == 1
+    restored = keras.saving.load_model(latest_checkpoint(str(tmp_path))[1])
     assert int(restored.g_optimizer.iterations) == 2
     assert all(np.all(np.isfinite(np.array(v))) for v in restored.weights)

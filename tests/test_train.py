@@ -118,7 +118,7 @@ def test_cli_trains_and_exports_with_defaults_for_output_paths(tmp_path):
         "--model=mlp_gan", "--epochs=1", "--steps_per_epoch=2", "--latent_dim=8", cwd=tmp_path
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert os.path.exists(tmp_path / "runs" / "mlp_gan" / "checkpoints" / "gan.keras")
+    assert os.path.exists(tmp_path / "runs" / "mlp_gan" / "checkpoints" / "epoch_0001.keras")
     assert os.path.exists(tmp_path / "runs" / "mlp_gan" / "samples" / "epoch_0001.png")
     assert os.path.exists(tmp_path / "saved_models" / "mlp_gan" / "1" / "saved_model.pb")
     assert "Exported:   saved_models/mlp_gan/1" in completed.stdout

@@ -11,7 +11,6 @@ import tensorflow as tf
 from keras import ops
 
 from gan_tf import losses
-from gan_tf.distribute import train_step_logs
 from gan_tf.gan import GAN
 from gan_tf.models.dcgan import check_image_shape, discriminator_layers, generator_layers
 
@@ -124,7 +123,7 @@ class CGAN(GAN):
         self.g_loss_tracker.update_state(g_losses)
         self.real_probability_tracker.update_state(ops.sigmoid(real_logits))
         self.fake_probability_tracker.update_state(ops.sigmoid(fake_logits))
-        return train_step_logs(self.metrics)
+        return self.train_step_logs()
 
     def call(self, inputs, training=False):
         """Generates images from `[z, labels]` (`[batch, latent_dim]`, int `[batch]`)."""

@@ -29,12 +29,12 @@ def generator_layers(x, image_shape):
     """
     height, width, channels = image_shape
     x = keras.layers.Dense((height // 4) * (width // 4) * 256, use_bias=False)(x)
-    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.BatchNormalization(synchronized=True)(x)
     x = keras.layers.LeakyReLU(0.2)(x)
     x = keras.layers.Reshape((height // 4, width // 4, 256))(x)
     for filters, strides in ((128, 1), (64, 2)):
         x = keras.layers.Conv2DTranspose(filters, 5, strides=strides, padding="same", use_bias=False)(x)
-        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.BatchNormalization(synchronized=True)(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     return keras.layers.Conv2DTranspose(
         channels, 5, strides=2, padding="same", activation="tanh", name="images"

@@ -1,0 +1,207 @@
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO_ROOT
+from gan_tf import CGAN, DCGAN, MLPGAN
+from gan_tf.callbacks import latest_checkpoint
+from gan_tf.distribute import is_chief, make_strategy, output_dir
+from gan_tf.training import TrainConfig, train
+
+
+def _one_step(model_class, strategy, initial_weights, data):
+    with strategy.scope():
+        gan = model_class(latent_dim=8, dropout=0.0, seed=0)  # dropout masks are per replica
+        gan.compile()
+    gan.set_weights(initial_weights)
+    history = gan.fit(data, epochs=1, verbose=0, shuffle=False).history
+    return gan, history
+
+
+@pytest.mark.parametrize("model_class", [DCGAN, CGAN])
+def test_one_step_on_two_replicas_equals_one_device(model_class):
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
+    labels = rng.integers(0, 10, 8).astype("int32")
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)  # one global batch
+    initial = model_class(latent_dim=8, dropout=0.0, seed=0).get_weights()
+
+    single, single_logs = _one_step(model_class, tf.distribute.get_strategy(), initial, data)
+    mirrored_strategy = make_strategy("mirrored", cpu_devices=2)
+    assert mirrored_strategy.num_replicas_in_sync == 2
+    mirrored, mirrored_logs = _one_step(model_class, mirrored_strategy, initial, data)
+
+    for name in ("d_loss", "g_loss", "d_real", "d_fake"):
+        np.testing.assert_allclose(mirrored_logs[name], single_logs[name], rtol=1e-5, err_msg=name)
+    for network in ("generator", "discriminator"):
+        for one, two in zip(getattr(single, network).get_weights(), getattr(mirrored, network).get_weights()):
+            np.testing.assert_allclose(two, one, atol=1e-5, err_msg=network)
+    for a, b, init in zip(single.get_weights(), mirrored.get_weights(), initial):
+        if init.ndim > 1:
+            assert not np.allclose(a, init)  # the step really moved the weights
+    assert int(mirrored.d_optimizer.iterations.numpy()) == 1 and int(mirrored.g_optimizer.iterations.numpy()) == 1
+
+
+def test_replicas_draw_different_slices_of_the_global_noise():
+    strategy = make_strategy("mirrored", cpu_devices=2)
+    with strategy.scope():
+        gan = DCGAN(latent_dim=8, seed=3)
+    per_replica = strategy.run(tf.function(lambda: gan.sample_noise(4)))
+    first, second = [np.asarray(v) for v in strategy.experimental_local_results(per_replica)]
+    assert first.shape == second.shape == (4, 8)
+    assert not np.allclose(first, second)
+    np.testing.assert_array_equal(np.concatenate([first, second]), DCGAN(latent_dim=8, seed=3).sample_noise(8))
+
+
+def test_make_strategy_rejects_what_it_cannot_do(monkeypatch):
+    with pytest.raises(ValueError, match="Unknown strategy 'tpu'"):
+        make_strategy("tpu")
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG"):
+        make_strategy("multi_worker")
+    with pytest.raises(ValueError, match="cpu_devices needs strategy='mirrored'"):
+        make_strategy("default", cpu_devices=2)
+
+
+class _Cluster:
+    def __init__(self, cluster, task_type, task_id):
+        self.cluster_resolver = tf.distribute.cluster_resolver.SimpleClusterResolver(
+            tf.train.ClusterSpec(cluster), task_type=task_type, task_id=task_id
+        )
+
+
+def test_only_the_chief_keeps_outputs(tmp_path):
+    workers = {"worker": ["localhost:1", "localhost:2"]}
+    assert is_chief(tf.distribute.get_strategy())
+    assert is_chief(_Cluster(workers, "worker", 0)) and not is_chief(_Cluster(workers, "worker", 1))
+    with_chief = {"chief": ["localhost:0"], **workers}
+    assert is_chief(_Cluster(with_chief, "chief", 0)) and not is_chief(_Cluster(with_chief, "worker", 0))
+    with output_dir(str(tmp_path / "out"), _Cluster(workers, "worker", 1)) as path:
+        os.makedirs(path)
+        open(os.path.join(path, "x"), "w").write("temporary")
+        temporary = path
+    assert not os.path.exists(temporary) and not os.path.exists(tmp_path / "out")
+
+
+def _config(tmp_path, **overrides):
+    values = dict(model="mlp_gan", epochs=2, steps_per_epoch=3, batch_size=16, latent_dim=8,
+                  workdir=str(tmp_path / "run"), export_dir=str(tmp_path / "export"), verbose=0)
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_train_under_mirrored_strategy(tmp_path):
+    result = train(_config(tmp_path, model="dcgan", strategy="mirrored", cpu_devices=2))
+    assert int(result.model.g_optimizer.iterations.numpy()) == 6
+    assert latest_checkpoint(str(tmp_path / "run" / "checkpoints"))[0] == 2
+    assert os.path.exists(os.path.join(result.export_path, "saved_model.pb"))
+
+
+class _FirstWeights(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.generator = [np.array(w) for w in self.model.generator.get_weights()]
+
+
+def test_a_rerun_resumes_from_the_newest_checkpoint(tmp_path):
+    train(_config(tmp_path, epochs=1))
+    _, checkpoint = latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    saved = keras.saving.load_model(checkpoint).generator.get_weights()
+    first = _FirstWeights()
+    result = train(_config(tmp_path, epochs=3), callbacks=[first])
+
+    assert len(result.history["d_loss"]) == 2  # epochs 2 and 3 only
+    assert int(result.model.g_optimizer.iterations.numpy()) == 9  # as if never interrupted
+    for restored, stored in zip(first.generator, saved):
+        np.testing.assert_array_equal(restored, stored)
+    fresh = MLPGAN(latent_dim=8, seed=0).generator.get_weights()
+    assert any(not np.allclose(r, f) for r, f in zip(first.generator, fresh))
+
+
+def test_noresume_refuses_to_overwrite_a_run(tmp_path):
+    train(_config(tmp_path, epochs=1))
+    with pytest.raises(ValueError, match="holds checkpoints of an earlier run"):
+        train(_config(tmp_path, epochs=1, resume=False))
+
+
+_TRAIN_CLI = os.path.join(REPO_ROOT, "train.py")
+
+
+def test_sigkill_mid_training_then_rerun_finishes_with_every_step(tmp_path):
+    flags = ["--model=mlp_gan", "--epochs=4", "--steps_per_epoch=150", "--batch_size=32", "--latent_dim=8",
+             "--workdir=run", "--export_dir=export"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    process = subprocess.Popen([sys.executable, _TRAIN_CLI, *flags], cwd=tmp_path, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoints = str(tmp_path / "run" / "checkpoints")
+    deadline = time.time() + 240
+    while latest_checkpoint(checkpoints) is None and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL
+    done_at_kill = latest_checkpoint(checkpoints)[0]
+    assert 1 <= done_at_kill < 4 and not os.path.exists(tmp_path / "export")
+
+    rerun = subprocess.run([sys.executable, _TRAIN_CLI, *flags], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert f"({done_at_kill} of 4 epochs done)" in rerun.stdout
+    epochs_done, path = latest_checkpoint(checkpoints)
+    gan = keras.saving.load_model(path)
+    assert epochs_done == 4
+    assert int(gan.d_optimizer.iterations) == int(gan.g_optimizer.iterations) == 4 * 150
+    assert os.path.exists(tmp_path / "export" / "1" / "saved_model.pb")
+
+
+_WORKER = """
+import json, os, sys
+import numpy as np
+from gan_tf.training import TrainConfig, train
+workdir, export_dir, out = sys.argv[1:4]
+result = train(TrainConfig(model="mlp_gan", epochs=2, steps_per_epoch=3, batch_size=16, latent_dim=8,
+                           workdir=workdir, export_dir=export_dir, strategy="multi_worker", verbose=0))
+weights = result.model.generator.get_weights()
+np.savez(out, *weights, iterations=int(result.model.g_optimizer.iterations.numpy()))
+"""
+
+
+def _free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_train_identical_generators_and_only_the_chief_writes(tmp_path):
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    processes = []
+    for index in range(2):
+        worker_tmp = tmp_path / f"tmp{index}"
+        worker_tmp.mkdir()
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(worker_tmp), "PYTHONPATH": REPO_ROOT,
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        processes.append(subprocess.Popen(
+            [sys.executable, "-c", _WORKER, str(tmp_path / "run"), str(tmp_path / "export"), str(tmp_path / f"w{index}.npz")],
+            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for process in processes:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[-3000:]
+
+    chief, worker = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert int(chief["iterations"]) == int(worker["iterations"]) == 6
+    for key in chief.files:
+        np.testing.assert_array_equal(chief[key], worker[key])
+    assert sorted(os.listdir(tmp_path / "run")) == ["checkpoints", "logs", "samples"]
+    assert sorted(os.listdir(tmp_path / "export")) == ["1"]  # one export, by the chief
+    assert not [name for name in os.listdir(tmp_path / "tmp1") if name.startswith("gan_tf-worker-")]
