@@ -162,15 +162,39 @@ def test_sigkill_mid_training_then_rerun_finishes_with_every_step(tmp_path):
 
 
 _WORKER = """
-import json, os, sys
+import sys
 import numpy as np
 from gan_tf.training import TrainConfig, train
-workdir, export_dir, out = sys.argv[1:4]
-result = train(TrainConfig(model="mlp_gan", epochs=2, steps_per_epoch=3, batch_size=16, latent_dim=8,
-                           workdir=workdir, export_dir=export_dir, strategy="multi_worker", verbose=0))
+workdir, export_dir, out, epochs, steps = sys.argv[1:6]
+result = train(TrainConfig(model="mlp_gan", epochs=int(epochs), steps_per_epoch=int(steps), batch_size=16,
+                           latent_dim=8, workdir=workdir, export_dir=export_dir, strategy="multi_worker", verbose=0))
 weights = result.model.generator.get_weights()
 np.savez(out, *weights, iterations=int(result.model.g_optimizer.iterations.numpy()))
 """
+
+
+def _start_workers(tmp_path, epochs, steps):
+    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
+    processes = []
+    for index in range(2):
+        worker_tmp = tmp_path / f"tmp{index}"
+        worker_tmp.mkdir(exist_ok=True)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(worker_tmp), "PYTHONPATH": REPO_ROOT,
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        command = [sys.executable, "-c", _WORKER, str(tmp_path / "run"), str(tmp_path / "export"),
+                   str(tmp_path / f"w{index}.npz"), str(epochs), str(steps)]
+        processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True))
+    return processes
+
+
+def _finish(processes):
+    outputs = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr[-3000:]
+        outputs.append(stdout)
+    return outputs
 
 
 def _free_ports(count):
@@ -184,20 +208,7 @@ def _free_ports(count):
 
 
 def test_two_workers_train_identical_generators_and_only_the_chief_writes(tmp_path):
-    cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
-    processes = []
-    for index in range(2):
-        worker_tmp = tmp_path / f"tmp{index}"
-        worker_tmp.mkdir()
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(worker_tmp), "PYTHONPATH": REPO_ROOT,
-               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
-        processes.append(subprocess.Popen(
-            [sys.executable, "-c", _WORKER, str(tmp_path / "run"), str(tmp_path / "export"), str(tmp_path / f"w{index}.npz")],
-            env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    for process in processes:
-        _, stderr = process.communicate(timeout=300)
-        assert process.returncode == 0, stderr[-3000:]
-
+    _finish(_start_workers(tmp_path, epochs=2, steps=3))
     chief, worker = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
     assert int(chief["iterations"]) == int(worker["iterations"]) == 6
     for key in chief.files:
@@ -205,3 +216,25 @@ def test_two_workers_train_identical_generators_and_only_the_chief_writes(tmp_pa
     assert sorted(os.listdir(tmp_path / "run")) == ["checkpoints", "logs", "samples"]
     assert sorted(os.listdir(tmp_path / "export")) == ["1"]  # one export, by the chief
     assert not [name for name in os.listdir(tmp_path / "tmp1") if name.startswith("gan_tf-worker-")]
+
+
+def test_a_killed_worker_and_a_restarted_cluster_resume_from_the_chief_checkpoint(tmp_path):
+    processes = _start_workers(tmp_path, epochs=4, steps=100)
+    checkpoints = str(tmp_path / "run" / "checkpoints")
+    deadline = time.time() + 240
+    while latest_checkpoint(checkpoints) is None and time.time() < deadline:
+        time.sleep(0.05)
+    processes[1].send_signal(signal.SIGKILL)  # a worker dies; the chief cannot go on without it
+    processes[1].wait()
+    processes[0].send_signal(signal.SIGKILL)
+    processes[0].wait()
+    done_at_kill = latest_checkpoint(checkpoints)[0]
+    assert 1 <= done_at_kill < 4
+
+    outputs = _finish(_start_workers(tmp_path, epochs=4, steps=100))  # the cluster restarted
+    for stdout in outputs:
+        assert f"({done_at_kill} of 4 epochs done)" in stdout
+    chief, worker = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    assert int(chief["iterations"]) == int(worker["iterations"]) == 4 * 100
+    for key in chief.files:
+        np.testing.assert_array_equal(chief[key], worker[key])
