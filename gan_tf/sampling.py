@@ -36,6 +36,23 @@ def read_metadata(saved_model_dir):
         return json.load(f)
 
 
+def describe_model(model_path):
+    """`{"conditional", "num_classes", "image_shape"}` of a SavedModel export or a `.keras` GAN."""
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"No model at {model_path}")
+    if model_path.endswith(".keras"):
+        import keras
+
+        gan = keras.saving.load_model(model_path, safe_mode=True)
+        return {
+            "conditional": bool(gan.conditional),
+            "num_classes": getattr(gan, "num_classes", None) if gan.conditional else None,
+            "image_shape": list(gan.generator.output_shape[1:]),
+        }
+    metadata = read_metadata(model_path)
+    return {key: metadata[key] for key in ("conditional", "num_classes", "image_shape")}
+
+
 def sample_local(model_path, num_samples, labels=None, seed=None):
     """Samples from a SavedModel directory (a gan_tf export) or a `.keras` GAN file.
 

@@ -1,0 +1,178 @@
+"""Sample-quality metrics as pure numpy functions of features, probabilities and labels.
+
+The features are a classifier's penultimate activations (`gan_tf.evaluation`): our own small
+CNN per dataset, as TF-GAN's MNIST evaluation did, since no Inception weights can be had here.
+Every metric should be read next to its floor: the same metric between two disjoint halves of
+real data (`gan_tf.evaluation.evaluate` reports both).
+
+References:
+    Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash
+    Equilibrium" (FID); Bińkowski et al. 2018, "Demystifying MMD GANs" (KID); Salimans et al.
+    2016, "Improved Techniques for Training GANs" (Inception Score); Kynkäänniemi et al. 2019,
+    "Improved Precision and Recall Metric for Assessing Generative Models".
+"""
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+
+def _as_matrix(features, name):
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"`{name}` must be [num_samples >= 2, num_features]. Received shape {features.shape}")
+    return features
+
+
+def frechet_distance(features_a, features_b):
+    """Fréchet distance between Gaussians fitted to two feature sets (FID on Inception features).
+
+    `||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2))`.
+
+    Args:
+        features_a, features_b: `[n, d]` and `[m, d]`.
+
+    Returns:
+        A float >= 0 (0 for identical sets; `||shift||^2` for a shifted copy).
+    """
+    a, b = _as_matrix(features_a, "features_a"), _as_matrix(features_b, "features_b")
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    with warnings.catch_warnings():
+        # Dead ReLU units make covariances singular; scipy warns, and the result is still right
+        # (or non-finite, handled below).
+        warnings.simplefilter("ignore")
+        covmean = scipy.linalg.sqrtm(cov_a @ cov_b)
+        if not np.all(np.isfinite(covmean)):  # nudge both covariances off singularity
+            offset = np.eye(len(cov_a)) * 1e-6
+            covmean = scipy.linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
+    covmean = np.real(covmean)
+    distance = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.trace(covmean)
+    return float(max(distance, 0.0))
+
+
+def _polynomial_kernel(x, y):
+    return (x @ y.T / x.shape[1] + 1.0) ** 3
+
+
+def mmd2_unbiased(features_a, features_b):
+    """Unbiased squared MMD with the cubic polynomial kernel `k(x, y) = (x.y / d + 1)^3`."""
+    a, b = _as_matrix(features_a, "features_a"), _as_matrix(features_b, "features_b")
+    n, m = len(a), len(b)
+    k_aa, k_bb, k_ab = _polynomial_kernel(a, a), _polynomial_kernel(b, b), _polynomial_kernel(a, b)
+    term_aa = (k_aa.sum() - np.trace(k_aa)) / (n * (n - 1))
+    term_bb = (k_bb.sum() - np.trace(k_bb)) / (m * (m - 1))
+    return float(term_aa + term_bb - 2.0 * k_ab.mean())
+
+
+def kernel_inception_distance(features_a, features_b, num_subsets=10, subset_size=1000, seed=0):
+    """KID: the unbiased MMD^2 averaged over random subsets, with its standard deviation.
+
+    Args:
+        features_a, features_b: `[n, d]` and `[m, d]`.
+        num_subsets: how many subsets to average over.
+        subset_size: samples per subset (capped by the smaller set).
+        seed: subset sampling seed.
+
+    Returns:
+        `(mean, std)` over subsets. Unbiased: about 0 (possibly below) for sets from one
+        distribution.
+    """
+    a, b = _as_matrix(features_a, "features_a"), _as_matrix(features_b, "features_b")
+    size = min(subset_size, len(a), len(b))
+    rng = np.random.default_rng(seed)
+    values = [
+        mmd2_unbiased(a[rng.choice(len(a), size, replace=False)], b[rng.choice(len(b), size, replace=False)])
+        for _ in range(num_subsets)
+    ]
+    return float(np.mean(values)), float(np.std(values))
+
+
+def classifier_score(probabilities, epsilon=1e-12):
+    """The Inception Score with our classifier: `exp(E_x KL(p(y|x) || p(y)))`.
+
+    1 when every sample gets the same prediction; the number of classes when predictions are
+    confident and spread evenly over the classes.
+    """
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"`probabilities` must be [num_samples, num_classes]. Received shape {p.shape}")
+    marginal = p.mean(axis=0, keepdims=True)
+    kl = np.sum(p * (np.log(p + epsilon) - np.log(marginal + epsilon)), axis=1)
+    return float(np.exp(kl.mean()))
+
+
+def _k_nearest_radii(features, k):
+    distances = _pairwise_distances(features, features)
+    return np.sort(distances, axis=1)[:, k]  # column 0 is the point itself
+
+
+def _pairwise_distances(x, y):
+    squared = (x**2).sum(1)[:, None] + (y**2).sum(1)[None, :] - 2.0 * x @ y.T
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+def precision_recall(real_features, fake_features, k=3):
+    """Improved precision and recall of the generated manifold (Kynkäänniemi et al. 2019).
+
+    Each set's manifold is the union of balls around its points with radius the distance to the
+    point's k-th nearest neighbour in the same set. Precision: the share of generated samples
+    inside the real manifold (are samples realistic?). Recall: the share of real samples inside
+    the generated manifold (is the data's variety covered?).
+
+    Returns:
+        `(precision, recall)`, each in [0, 1].
+    """
+    real, fake = _as_matrix(real_features, "real_features"), _as_matrix(fake_features, "fake_features")
+    if k < 1 or k >= min(len(real), len(fake)):
+        raise ValueError(f"k must be in [1, {min(len(real), len(fake)) - 1}]. Received: k={k}")
+    real_radii, fake_radii = _k_nearest_radii(real, k), _k_nearest_radii(fake, k)
+    fake_to_real = _pairwise_distances(fake, real)
+    precision = np.mean(np.any(fake_to_real <= real_radii[None, :], axis=1))
+    recall = np.mean(np.any(fake_to_real.T <= fake_radii[None, :], axis=1))
+    return float(precision), float(recall)
+
+
+def class_histogram(predicted_labels, num_classes):
+    """Share of samples per class, `[num_classes]` summing to 1."""
+    counts = np.bincount(np.asarray(predicted_labels, dtype=np.int64), minlength=num_classes)[:num_classes]
+    return counts / max(counts.sum(), 1)
+
+
+def mode_coverage(predicted_labels, num_classes, real_distribution=None, min_share=None, epsilon=1e-12):
+    """How many classes the samples cover, and how far their class mix is from the data's.
+
+    Args:
+        predicted_labels: the classifier's class for each generated sample.
+        num_classes: number of classes.
+        real_distribution: the data's class shares (default: uniform).
+        min_share: a class counts as covered when it has at least this share of the samples
+            (default: half its share under a uniform mix, `0.5 / num_classes`).
+
+    Returns:
+        dict with `classes_covered` (int), `min_share`, `kl_to_real` (KL(real || generated),
+        nats; 0 when the mixes agree) and `histogram` (list of shares).
+    """
+    histogram = class_histogram(predicted_labels, num_classes)
+    real = (
+        np.full(num_classes, 1.0 / num_classes)
+        if real_distribution is None
+        else np.asarray(real_distribution, dtype=np.float64) / np.sum(real_distribution)
+    )
+    min_share = 0.5 / num_classes if min_share is None else min_share
+    kl = np.sum(real * (np.log(real + epsilon) - np.log(histogram + epsilon)))
+    return {
+        "classes_covered": int(np.sum(histogram >= min_share)),
+        "min_share": float(min_share),
+        "kl_to_real": float(kl),
+        "histogram": [float(h) for h in histogram],
+    }
+
+
+def label_accuracy(predicted_labels, requested_labels):
+    """For conditional models: the share of samples classified as the class they were drawn for."""
+    predicted, requested = np.asarray(predicted_labels), np.asarray(requested_labels)
+    if predicted.shape != requested.shape:
+        raise ValueError(f"Shapes differ: predicted {predicted.shape}, requested {requested.shape}")
+    return float(np.mean(predicted == requested))

@@ -1,0 +1,83 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT
+from gan_tf import CGAN, DCGAN, data, evaluation
+from gan_tf.export import export_generator
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("classifier_cache"))
+
+
+@pytest.fixture(scope="module")
+def classifier(cache_dir):
+    """The real mnist_5k classifier, trained (about a minute) and cached for this module."""
+    return evaluation.load_classifier("mnist_5k", cache_dir=cache_dir)
+
+
+def test_mnist_5k_classifier_reaches_97_percent_on_held_out_digits(classifier, cache_dir):
+    assert classifier.test_accuracy >= 0.97
+    cached = evaluation.load_classifier("mnist_5k", cache_dir=cache_dir)  # from the cache, not retrained
+    assert cached.test_accuracy == classifier.test_accuracy
+    assert sorted(os.listdir(cache_dir)) == ["mnist_5k-classifier-v1.json", "mnist_5k-classifier-v1.keras"]
+
+
+def test_held_out_split_is_disjoint_and_balanced():
+    train_images, train_labels, test_images, test_labels = evaluation.classifier_splits("mnist_5k")
+    np.testing.assert_array_equal(np.bincount(test_labels), [100] * 10)
+    np.testing.assert_array_equal(np.bincount(train_labels), [400] * 10)
+    assert len(train_images) + len(test_images) == 5000
+
+
+def test_real_data_scores_near_its_floor_and_noise_scores_far(classifier):
+    real, labels = data.load_arrays("mnist_5k")
+    order = np.random.default_rng(5).permutation(len(real))[:1000]
+    real_report = evaluation.evaluate_samples(real[order], "mnist_5k", labels=labels[order], classifier=classifier, seed=1)
+    noise = np.random.default_rng(0).integers(0, 256, size=(1000, 28, 28, 1)).astype(np.uint8)
+    noise_report = evaluation.evaluate_samples(noise, "mnist_5k", classifier=classifier, seed=1)
+
+    real_fid, noise_fid = real_report["generated"]["fid"], noise_report["generated"]["fid"]
+    assert real_fid < 0.05 * noise_fid
+    assert real_report["generated"]["classes_covered"] == 10
+    assert real_report["generated"]["label_accuracy"] > 0.97
+    assert real_report["generated"]["precision"] > 0.8 and real_report["generated"]["recall"] > 0.8
+    # Noise lands near the origin of the feature space, inside the real k-NN balls, so its
+    # precision is not informative here; its recall (no real digit near a noise sample) is.
+    assert noise_report["generated"]["recall"] < 0.05
+    assert real_report["floor"]["fid"] < 0.05 * noise_fid
+    for key in ("fid", "kid", "kid_std", "classifier_score", "precision", "recall", "classes_covered", "class_kl_to_real"):
+        assert key in real_report["floor"] and key in noise_report["generated"]
+
+
+def _evaluate(*flags, cwd, cache_dir):
+    env = {**os.environ, "GAN_TF_CACHE": cache_dir, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    return subprocess.run([sys.executable, os.path.join(REPO_ROOT, "evaluate.py"), *flags],
+                          capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+
+def test_evaluate_cli_writes_every_metric_for_a_conditional_export(classifier, cache_dir, tmp_path):
+    path = export_generator(CGAN(latent_dim=8, seed=0), str(tmp_path / "cgan"))
+    completed = _evaluate(f"--model_path={path}", "--dataset=mnist_5k", "--num_samples=200",
+                          "--output=metrics.json", cwd=tmp_path, cache_dir=cache_dir)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "label accuracy" in completed.stdout and "FID" in completed.stdout
+    report = json.load(open(tmp_path / "metrics.json"))
+    assert report["num_samples"] == 200
+    assert 0.0 <= report["generated"]["label_accuracy"] <= 1.0
+    assert report["floor"]["label_accuracy"] > 0.9  # the classifier on real digits
+    assert report["generated"]["fid"] > report["floor"]["fid"]  # an untrained generator
+
+
+def test_evaluate_cli_errors(cache_dir, tmp_path):
+    missing = _evaluate(f"--model_path={tmp_path / 'nowhere'}", cwd=tmp_path, cache_dir=cache_dir)
+    assert missing.returncode == 2 and "No model at" in missing.stderr
+    path = export_generator(DCGAN(image_shape=(32, 32, 3), latent_dim=8, seed=0), str(tmp_path / "rgb"))
+    mismatch = _evaluate(f"--model_path={path}", "--dataset=mnist_5k", cwd=tmp_path, cache_dir=cache_dir)
+    assert mismatch.returncode == 2 and "makes [32, 32, 3] images, but mnist_5k has [28, 28, 1]" in mismatch.stderr
