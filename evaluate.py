@@ -17,13 +17,19 @@ import numpy as np
 from absl import app, flags, logging
 
 from gan_tf import data as gan_data
-from gan_tf.evaluation import evaluate_samples
+from gan_tf.evaluation import evaluate_samples, load_inception
 from gan_tf.sampling import describe_model, sample_local
 
 flags.DEFINE_string("model_path", None, "A SavedModel version directory (train.py's export) or a .keras file.")
 flags.DEFINE_enum("dataset", "mnist_5k", sorted(gan_data.DATASETS), "The data the model was trained to imitate.")
 flags.DEFINE_string("data_dir", None, "Where the dataset's files are, if not the defaults.")
 flags.DEFINE_integer("num_samples", 2000, "Samples to generate (capped at half the real data).")
+flags.DEFINE_string("labels", "balanced", "Conditional models: 'balanced' (every class in turn), class ids "
+                    "'3' or '3,7' (cycled), or 'none'.")
+flags.DEFINE_enum("features", "classifier", ["classifier", "inception"], "Whose features: our per-dataset "
+                  "classifier, or Inception-v3 with ImageNet weights (no mode coverage or label accuracy then).")
+flags.DEFINE_string("inception_weights", None, "Path of Keras's Inception-v3 ImageNet weights file "
+                    "(default: ~/.keras/models, downloaded if reachable).")
 flags.DEFINE_integer("seed", 0, "Seed of the generated noise and of the real halves.")
 flags.DEFINE_string("output", None, "Where to write the metrics as JSON.")
 FLAGS = flags.FLAGS
@@ -36,6 +42,29 @@ _ROWS = [("fid", "FID"), ("kid", "KID"), ("classifier_score", "classifier score"
 def _fail(message):
     print(f"evaluate.py: error: {message}", file=sys.stderr)
     return 2
+
+
+def _labels(flag, model, num_samples, model_path):
+    """The label each sample is drawn for (None for unconditional models); ValueError if unusable."""
+    flag = flag.strip().lower()
+    if not model["conditional"]:
+        if flag not in ("balanced", "none", ""):
+            raise ValueError(f"--labels={flag} was given, but {model_path} is not a conditional model")
+        return None
+    if flag in ("none", ""):
+        raise ValueError(
+            f"{model_path} is a conditional model: it draws each image for a label, and label accuracy "
+            "needs those labels. Use --labels=balanced (the default) or class ids such as --labels=3,7"
+        )
+    if flag == "balanced":
+        return np.arange(num_samples) % model["num_classes"]
+    try:
+        ids = np.array([int(part) for part in flag.split(",")])
+    except ValueError:
+        raise ValueError(f"--labels must be 'balanced', 'none' or comma-separated class ids. Received: {flag}") from None
+    if ids.min() < 0 or ids.max() >= model["num_classes"]:
+        raise ValueError(f"--labels must be class ids in [0, {model['num_classes'] - 1}]. Received: {flag}")
+    return np.resize(ids, num_samples)
 
 
 def main(argv):
@@ -51,16 +80,17 @@ def main(argv):
         expected = list(gan_data.dataset_info(FLAGS.dataset).image_shape)
         if list(model["image_shape"]) != expected:
             return _fail(f"the model makes {model['image_shape']} images, but {FLAGS.dataset} has {expected}")
-        labels = None
-        if model["conditional"]:
-            labels = np.arange(FLAGS.num_samples) % model["num_classes"]  # balanced classes
+        labels = _labels(FLAGS.labels, model, FLAGS.num_samples, FLAGS.model_path)
+        embedding = load_inception(FLAGS.inception_weights) if FLAGS.features == "inception" else None
         images = sample_local(FLAGS.model_path, FLAGS.num_samples, labels, FLAGS.seed)
-        report = evaluate_samples(images, FLAGS.dataset, labels=labels, data_dir=FLAGS.data_dir, seed=FLAGS.seed)
+        report = evaluate_samples(images, FLAGS.dataset, labels=labels, classifier=embedding,
+                                  data_dir=FLAGS.data_dir, seed=FLAGS.seed)
     except (FileNotFoundError, ValueError, gan_data.DatasetError) as error:
         return _fail(error)
     report["model_path"] = FLAGS.model_path
-    print(f"{FLAGS.model_path} on {FLAGS.dataset}: {report['num_samples']} samples "
-          f"(classifier held-out accuracy {report['classifier']['test_accuracy']:.4f})")
+    accuracy = report["classifier"]["test_accuracy"]
+    judge = "Inception-v3 features" if accuracy is None else f"classifier held-out accuracy {accuracy:.4f}"
+    print(f"{FLAGS.model_path} on {FLAGS.dataset}: {report['num_samples']} samples ({judge})")
     print(f"  {'metric':<18} {'generated':>10} {'floor (real)':>13}")
     for key, name in _ROWS:
         if key in report["generated"]:

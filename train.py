@@ -32,7 +32,9 @@ flags.DEFINE_float("g_learning_rate", None, "Generator learning rate (default: t
 flags.DEFINE_float("real_label", _DEFAULTS.real_label, "D's target on real images, in (0, 1]; 0.9 is one-sided smoothing.")
 flags.DEFINE_integer("d_steps", _DEFAULTS.d_steps, "Discriminator updates per generator update.")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (weights, data order, noise).")
-flags.DEFINE_string("workdir", None, "Run outputs: logs/, samples/, checkpoints/ (default: runs/<model>).")
+flags.DEFINE_integer("eval_every", _DEFAULTS.eval_every, "Log FID and the other quality metrics to TensorBoard every N epochs (0: never).")
+flags.DEFINE_integer("eval_samples", _DEFAULTS.eval_samples, "Samples per quality evaluation.")
+flags.DEFINE_string("workdir", None, "Run outputs: logs/ (TensorBoard), samples/, checkpoints/, loss_curves.png (default: runs/<model>).")
 flags.DEFINE_string("export_dir", None, "SavedModel base path (default: saved_models/<model>).")
 flags.DEFINE_enum("strategy", _DEFAULTS.strategy, list(STRATEGIES), "default: one device; mirrored: all GPUs (or --cpu_devices); multi_worker: the machines in TF_CONFIG.")
 flags.DEFINE_integer("cpu_devices", None, "With --strategy=mirrored on a machine without GPUs: split the CPU into N logical devices.")
@@ -55,6 +57,8 @@ def config_from_flags():
         real_label=FLAGS.real_label,
         d_steps=FLAGS.d_steps,
         seed=FLAGS.seed,
+        eval_every=FLAGS.eval_every,
+        eval_samples=FLAGS.eval_samples,
         workdir=FLAGS.workdir,
         export_dir=FLAGS.export_dir,
         strategy=FLAGS.strategy,
@@ -82,7 +86,11 @@ def main(argv):
     except (gan_data.DatasetError, NonFiniteLossError, ValueError) as error:
         return _fail(error, exit_code=1)
     print(f"Trained in {result.seconds:.0f}s.")
+    if result.metrics:
+        generated, floor = result.metrics["generated"], result.metrics["floor"]
+        print(f"FID after epoch {result.metrics['epoch']}: {generated['fid']:.1f} (real data: {floor['fid']:.1f}).")
     print(f"Samples:    {result.samples_dir}/")
+    print(f"TensorBoard: tensorboard --logdir {config.resolved().workdir}")
     print(f"Checkpoint: {result.checkpoint_path}")
     if result.export_path:  # only the chief exports
         print(f"Exported:   {result.export_path}")

@@ -70,18 +70,22 @@ class SampleGrid(keras.callbacks.Callback):
         directory: where the PNGs go.
         rows, columns: grid size (rows beyond the class count wrap around).
         seed: the fixed noise's seed, so grids of successive epochs are comparable.
+        latest_path: if given, the newest grid is also written there (e.g. `samples.png`).
     """
 
-    def __init__(self, directory, rows=10, columns=10, seed=1234):
+    def __init__(self, directory, rows=10, columns=10, seed=1234, latest_path=None):
         super().__init__()
         self.directory = directory
         self.rows = rows
         self.columns = columns
         self.seed = seed
+        self.latest_path = latest_path
 
     def on_epoch_end(self, epoch, logs=None):
         grid = sample_grid(self.model, self.rows, self.columns, self.seed)
         save_image(os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), grid)
+        if self.latest_path:
+            save_image(self.latest_path, grid)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

@@ -8,6 +8,10 @@ coverage and, for conditional models, label accuracy. This is how TF-GAN evaluat
 
 For `mnist_5k` the classifier trains on 400 digits per class and is tested on the other 100
 per class; other datasets use their own train/test splits.
+
+Users who have Keras's ImageNet weights for Inception-v3 can use its features instead
+(`load_inception`), as the FID/IS literature does; then mode coverage and label accuracy,
+which need the dataset's own classes, are not reported.
 """
 
 import json
@@ -60,6 +64,9 @@ def classifier_splits(dataset, data_dir=None, seed=0):
 class Classifier:
     """A trained per-dataset classifier: `features` and `probabilities` of uint8 images."""
 
+    classifies_dataset = True  # its classes are the dataset's: coverage and label accuracy apply
+    name = "classifier"
+
     def __init__(self, model, dataset, test_accuracy):
         self.model = model
         self.dataset = dataset
@@ -107,34 +114,111 @@ def train_classifier(dataset, data_dir=None, seed=0, epochs=None):
     return model, float(accuracy)
 
 
+def _cache_stem(dataset, cache_dir):
+    return os.path.join(cache_dir or default_cache_dir(), f"{dataset}-classifier-v{CLASSIFIER_VERSION}")
+
+
+def save_classifier(model, dataset, test_accuracy, cache_dir=None, seed=0):
+    """Caches a trained classifier (and its accuracy) where `load_classifier` finds it, atomically."""
+    stem = _cache_stem(dataset, cache_dir)
+    os.makedirs(os.path.dirname(stem), exist_ok=True)
+    for suffix in (".keras", ".json"):
+        handle, temporary = tempfile.mkstemp(suffix=suffix, dir=os.path.dirname(stem), prefix=".tmp-")
+        os.close(handle)
+        if suffix == ".keras":
+            model.save(temporary)
+        else:
+            with open(temporary, "w") as f:
+                json.dump({"dataset": dataset, "test_accuracy": test_accuracy, "seed": seed}, f)
+        os.replace(temporary, stem + suffix)
+
+
 def load_classifier(dataset, data_dir=None, cache_dir=None, seed=0):
-    """The dataset's classifier: from the cache, or trained now and cached (atomically)."""
-    cache_dir = cache_dir or default_cache_dir()
-    stem = os.path.join(cache_dir, f"{dataset}-classifier-v{CLASSIFIER_VERSION}")
+    """The dataset's classifier: from the cache, or trained now (a minute or more) and cached."""
+    stem = _cache_stem(dataset, cache_dir)
     if os.path.exists(stem + ".keras") and os.path.exists(stem + ".json"):
         with open(stem + ".json") as f:
             accuracy = json.load(f)["test_accuracy"]
         return Classifier(keras.saving.load_model(stem + ".keras"), dataset, accuracy)
+    print(f"Training the {dataset} classifier that the quality metrics use (once; cached in {stem}.keras).",
+          flush=True)
     model, accuracy = train_classifier(dataset, data_dir, seed)
-    os.makedirs(cache_dir, exist_ok=True)
-    for suffix, write in ((".keras", model.save), (".json", None)):
-        handle, temporary = tempfile.mkstemp(suffix=suffix, dir=cache_dir, prefix=".tmp-")
-        os.close(handle)
-        if write is not None:
-            write(temporary)
-        else:
-            with open(temporary, "w") as f:
-                json.dump({"dataset": dataset, "test_accuracy": accuracy, "seed": seed}, f)
-        os.replace(temporary, stem + suffix)
+    save_classifier(model, dataset, accuracy, cache_dir, seed)
     return Classifier(model, dataset, accuracy)
+
+
+class InceptionUnavailableError(ValueError):
+    """Inception-v3's ImageNet weights cannot be loaded (no file, no internet)."""
+
+
+INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+
+
+def load_inception(weights=None):
+    """Inception-v3 (ImageNet) as an embedding: 2048 pool features and the 1000-class softmax.
+
+    Args:
+        weights: path of Keras's ImageNet weights file for `InceptionV3(include_top=True)`
+            (`inception_v3_weights_tf_dim_ordering_tf_kernels.h5`); default: Keras's own
+            (`~/.keras/models/`, downloaded if missing and reachable).
+
+    Raises:
+        InceptionUnavailableError: the weights cannot be had, with what to do about it.
+    """
+    if weights is not None and not os.path.exists(weights):
+        raise InceptionUnavailableError(f"No Inception-v3 weights file at {weights}")
+    try:
+        model = keras.applications.InceptionV3(include_top=True, weights=weights or "imagenet")
+    except Exception as error:  # a failed download, a wrong or damaged file
+        raise InceptionUnavailableError(
+            f"Inception-v3's ImageNet weights could not be loaded ({str(error)[:200]}). Without internet, "
+            f"copy {INCEPTION_WEIGHTS_FILE} into ~/.keras/models/ or give its path; or use the default "
+            "per-dataset classifier features."
+        ) from None
+    return InceptionEmbedding(model)
+
+
+class InceptionEmbedding:
+    """`embed(uint8 images)`: Inception-v3's pool features and ImageNet probabilities.
+
+    Images are resized to 299x299 (bilinear), grey ones repeated to 3 channels, and scaled to
+    [-1, 1] as Inception-v3 expects.
+    """
+
+    classifies_dataset = False  # ImageNet classes: no mode coverage or label accuracy
+    name = "inception_v3"
+    test_accuracy = None
+
+    def __init__(self, model):
+        self._embedding = keras.Model(
+            model.input, {"features": model.get_layer("avg_pool").output, "probabilities": model.output}
+        )
+
+    def _prepare(self, images):
+        import tensorflow as tf
+
+        x = tf.image.resize(tf.cast(images, tf.float32), (299, 299))
+        if x.shape[-1] == 1:
+            x = tf.repeat(x, 3, axis=-1)
+        return x / 127.5 - 1.0
+
+    def embed(self, images):
+        """`(features [N, 2048], probabilities [N, 1000])` of uint8 images `[N, H, W, C]`."""
+        features, probabilities = [], []
+        for start in range(0, len(images), 64):
+            outputs = self._embedding(self._prepare(images[start : start + 64]), training=False)
+            features.append(keras.ops.convert_to_numpy(outputs["features"]))
+            probabilities.append(keras.ops.convert_to_numpy(outputs["probabilities"]))
+        return np.concatenate(features), np.concatenate(probabilities)
+
+    def features(self, images):
+        return self.embed(images)[0]
 
 
 def _sample_metrics(classifier, images, real_features, real_probabilities_mix, num_classes, labels=None):
     features, probabilities = classifier.embed(images)
-    predicted = probabilities.argmax(axis=1)
     kid, kid_std = metrics.kernel_inception_distance(features, real_features, subset_size=min(1000, len(images)))
     precision, recall = metrics.precision_recall(real_features, features, k=3)
-    coverage = metrics.mode_coverage(predicted, num_classes, real_distribution=real_probabilities_mix)
     result = {
         "fid": metrics.frechet_distance(features, real_features),
         "kid": kid,
@@ -142,17 +226,93 @@ def _sample_metrics(classifier, images, real_features, real_probabilities_mix, n
         "classifier_score": metrics.classifier_score(probabilities),
         "precision": precision,
         "recall": recall,
-        "classes_covered": coverage["classes_covered"],
-        "class_kl_to_real": coverage["kl_to_real"],
-        "class_histogram": coverage["histogram"],
     }
+    if not classifier.classifies_dataset:
+        return result
+    predicted = probabilities.argmax(axis=1)
+    coverage = metrics.mode_coverage(predicted, num_classes, real_distribution=real_probabilities_mix)
+    result.update(
+        classes_covered=coverage["classes_covered"],
+        class_kl_to_real=coverage["kl_to_real"],
+        class_histogram=coverage["histogram"],
+    )
     if labels is not None:
         result["label_accuracy"] = metrics.label_accuracy(predicted, labels)
     return result
 
 
+class Evaluator:
+    """Scores generated images against a fixed draw of real images; the floor is computed once.
+
+    Two disjoint halves of the real data are drawn (`seed`): the first is the reference every
+    generated set is compared with, the second gives the floor (real vs real). Built once and
+    called every few epochs by `gan_tf.monitoring.TensorBoardSamples`, or once by `evaluate.py`.
+
+    Args:
+        dataset: the dataset the generated images should look like.
+        num_samples: images per comparison (capped at half the real data).
+        classifier: a `Classifier` (default: `load_classifier(dataset, data_dir)`), or an
+            `InceptionEmbedding` from `load_inception`.
+        data_dir: where the dataset's files are, if not the defaults.
+        seed: which real images are drawn for the two halves.
+    """
+
+    def __init__(self, dataset, num_samples, classifier=None, data_dir=None, seed=0):
+        self.dataset = dataset
+        self.info = gan_data.dataset_info(dataset)
+        self.classifier = classifier or load_classifier(dataset, data_dir)
+        real_images, real_labels = gan_data.load_arrays(dataset, data_dir=data_dir)
+        self.num_samples = int(min(num_samples, len(real_images) // 2))
+        order = np.random.default_rng(seed).permutation(len(real_images))
+        reference, floor = order[: self.num_samples], order[self.num_samples : 2 * self.num_samples]
+        self.real_features = self.classifier.features(real_images[reference])
+        self.real_class_mix = np.bincount(real_labels, minlength=self.info.num_classes) / len(real_labels)
+        self._floor_images, self._floor_labels = real_images[floor], real_labels[floor]
+        self._floors = {}
+
+    def floor(self, with_labels=False):
+        """The metrics of real images (the second half) against the reference half."""
+        if with_labels not in self._floors:
+            labels = self._floor_labels if with_labels else None
+            self._floors[with_labels] = self._metrics(self._floor_images, labels)
+        return self._floors[with_labels]
+
+    def evaluate(self, images, labels=None):
+        """Every metric for generated uint8 `images` (the first `num_samples`), next to the floor.
+
+        Args:
+            images: `uint8 [N, H, W, C]` generated samples, N >= 2.
+            labels: for conditional models, the class each image was drawn for (gives label
+                accuracy).
+
+        Returns:
+            `{"generated": {...}, "floor": {...}, "num_samples": n, "classifier": {...}}`.
+        """
+        images = np.asarray(images)
+        if images.shape[1:] != self.info.image_shape:
+            raise ValueError(
+                f"The model makes images of shape {images.shape[1:]}, but {self.dataset} has "
+                f"{self.info.image_shape}"
+            )
+        count = min(len(images), self.num_samples)
+        labels = None if labels is None else np.asarray(labels)[:count]
+        return {
+            "num_samples": int(count),
+            "generated": self._metrics(images[:count], labels),
+            "floor": self.floor(with_labels=labels is not None),
+            "classifier": {"features": self.classifier.name, "dataset": self.dataset,
+                           "test_accuracy": self.classifier.test_accuracy},
+        }
+
+    def _metrics(self, images, labels):
+        return _sample_metrics(self.classifier, images, self.real_features, self.real_class_mix,
+                               self.info.num_classes, labels)
+
+
 def evaluate_samples(images, dataset, labels=None, classifier=None, data_dir=None, seed=0):
     """Every metric for generated uint8 `images`, next to its floor (real half vs real half).
+
+    A one-shot `Evaluator(dataset, len(images), ...).evaluate(images, labels)`.
 
     Args:
         images: `uint8 [N, H, W, C]` generated samples.
@@ -165,26 +325,8 @@ def evaluate_samples(images, dataset, labels=None, classifier=None, data_dir=Non
     Returns:
         `{"generated": {...}, "floor": {...}, "num_samples": N, "classifier": {...}}`.
     """
-    info = gan_data.dataset_info(dataset)
     images = np.asarray(images)
-    if images.shape[1:] != info.image_shape:
-        raise ValueError(
-            f"The model makes images of shape {images.shape[1:]}, but {dataset} has {info.image_shape}"
-        )
-    classifier = classifier or load_classifier(dataset, data_dir)
-    real_images, real_labels = gan_data.load_arrays(dataset, data_dir=data_dir)
-    count = min(len(images), len(real_images) // 2)
-    order = np.random.default_rng(seed).permutation(len(real_images))
-    half_a, half_b = order[:count], order[count : 2 * count]
-    real_features = classifier.features(real_images[half_a])
-    real_mix = np.bincount(real_labels, minlength=info.num_classes) / len(real_labels)
-    generated = _sample_metrics(classifier, images[:count], real_features, real_mix, info.num_classes,
-                                None if labels is None else np.asarray(labels)[:count])
-    floor = _sample_metrics(classifier, real_images[half_b], real_features, real_mix, info.num_classes,
-                            None if labels is None else real_labels[half_b])
-    return {
-        "num_samples": int(count),
-        "generated": generated,
-        "floor": floor,
-        "classifier": {"dataset": dataset, "test_accuracy": classifier.test_accuracy},
-    }
+    info = gan_data.dataset_info(dataset)
+    if images.shape[1:] != info.image_shape:  # before anything is loaded
+        raise ValueError(f"The model makes images of shape {images.shape[1:]}, but {dataset} has {info.image_shape}")
+    return Evaluator(dataset, len(images), classifier, data_dir, seed).evaluate(images, labels)

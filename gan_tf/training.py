@@ -1,8 +1,10 @@
 """`train(config)`: the one library function behind `train.py`.
 
 It builds the dataset and the model named by a `TrainConfig`, trains with `model.fit` and the
-standard callbacks (progress bar, TensorBoard, a sample grid and an atomic `.keras` checkpoint
-each epoch, a NaN guard), and exports the generator as a versioned SavedModel.
+standard callbacks (progress bar; TensorBoard with losses, learning rates, steps per second,
+sample grids, quality metrics every few epochs and the run's hparams; a sample grid PNG, the
+loss curves and an atomic `.keras` checkpoint each epoch; a NaN guard), and exports the
+generator as a versioned SavedModel.
 """
 
 import dataclasses
@@ -15,6 +17,7 @@ import keras
 
 from gan_tf import callbacks as gan_callbacks
 from gan_tf import data as gan_data
+from gan_tf import monitoring
 from gan_tf.distribute import STRATEGIES, is_chief, make_strategy, output_dir
 from gan_tf.export import export_generator
 from gan_tf.models import MODELS, get_model_class
@@ -41,6 +44,8 @@ class TrainConfig:
     real_label: float = 0.9
     d_steps: int = 1
     seed: int = 0
+    eval_every: int = 5
+    eval_samples: int = 1000
     workdir: str = None
     export_dir: str = None
     strategy: str = "default"
@@ -58,6 +63,8 @@ class TrainConfig:
             _at_least(1, batch_size=self.batch_size)
         if self.steps_per_epoch is not None:
             _at_least(1, steps_per_epoch=self.steps_per_epoch)
+        _at_least(0, eval_every=self.eval_every)
+        _at_least(4, eval_samples=self.eval_samples)
         for name in ("d_learning_rate", "g_learning_rate"):
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -98,6 +105,7 @@ class TrainResult:
     checkpoint_path: str
     samples_dir: str
     seconds: float
+    metrics: dict = None  # the newest quality evaluation, if one ran
 
 
 def build_model(config, dataset_info):
@@ -125,10 +133,14 @@ def build_model(config, dataset_info):
 def train(config, callbacks=()):
     """Trains the GAN `config` describes, resuming from its workdir, and exports its generator.
 
-    Leaves in `config.workdir`: `logs/` (TensorBoard), `samples/epoch_NNNN.png` (fixed-noise
-    grids), `checkpoints/epoch_NNNN.keras` (the whole GAN, optimizers and noise stream
-    included, after every epoch; the two newest are kept); and the generator SavedModel under
-    `config.export_dir/<version>/`.
+    Leaves in `config.workdir`: `logs/` (TensorBoard: `train/` losses, learning rates and
+    steps per second; `samples/` a fixed-noise grid every epoch and the `quality/*` metrics
+    every `eval_every` epochs on `eval_samples` samples; `real_floor/` the metrics' floors; the
+    run's hparams), `samples/epoch_NNNN.png` and `samples.png` (fixed-noise grids, the newest
+    too), `history.csv` and `loss_curves.png`, `checkpoints/epoch_NNNN.keras` (the whole GAN,
+    optimizers and noise stream included, after every epoch; the two newest are kept); and the
+    generator SavedModel under `config.export_dir/<version>/`. The quality metrics use the
+    dataset's classifier (`gan_tf.evaluation`), trained and cached on first use.
 
     With `config.resume` (the default), a run whose workdir holds a checkpoint continues from
     the newest one: weights, both optimizers' state and the epoch count are restored, so a
@@ -190,12 +202,26 @@ def train(config, callbacks=()):
         gan.load_weights(path)
         print(f"Resuming from {path} ({initial_epoch} of {config.epochs} epochs done).")
 
+    evaluator = None
+    evaluated_epochs = [e for e in range(initial_epoch + 1, config.epochs + 1) if config.eval_every and e % config.eval_every == 0]
+    if evaluated_epochs and is_chief(strategy):  # only the chief logs; no classifier if unused
+        from gan_tf.evaluation import Evaluator
+
+        evaluator = Evaluator(config.dataset, config.eval_samples, data_dir=config.data_dir, seed=config.seed)
+
     with output_dir(config.workdir, strategy) as workdir:
+        logs_dir = os.path.join(workdir, "logs")
+        monitoring.log_hparams(logs_dir, hparams_of(config, gan))
+        samples_monitor = monitoring.TensorBoardSamples(os.path.join(logs_dir, "samples"), evaluator, config.eval_every)
+        history_csv = os.path.join(workdir, "history.csv")
         standard_callbacks = [
             gan_callbacks.StopOnNonFiniteLoss(),
-            keras.callbacks.TensorBoard(os.path.join(workdir, "logs")),
-            gan_callbacks.SampleGrid(os.path.join(workdir, "samples")),
+            keras.callbacks.TensorBoard(logs_dir, write_steps_per_second=True),
+            samples_monitor,
+            gan_callbacks.SampleGrid(os.path.join(workdir, "samples"), latest_path=os.path.join(workdir, "samples.png")),
             gan_callbacks.EpochCheckpoint(os.path.join(workdir, "checkpoints")),
+            keras.callbacks.CSVLogger(history_csv, append=True),
+            monitoring.LossCurves(history_csv, os.path.join(workdir, "loss_curves.png")),
         ]
         start = time.time()
         history = gan.fit(
@@ -223,4 +249,17 @@ def train(config, callbacks=()):
         checkpoint_path=latest[1] if latest else None,
         samples_dir=os.path.join(config.workdir, "samples"),
         seconds=seconds,
+        metrics=samples_monitor.latest_metrics,
     )
+
+
+def hparams_of(config, gan):
+    """The config fields that shape training, as TensorBoard's HParams dashboard records them.
+
+    Learning rates are the ones in use (the model's defaults unless the config set them).
+    """
+    ignored = {"data_dir", "workdir", "export_dir", "resume", "verbose"}
+    hparams = {name: value for name, value in dataclasses.asdict(config).items() if name not in ignored}
+    hparams["d_learning_rate"] = float(keras.ops.convert_to_numpy(gan.d_optimizer.learning_rate))
+    hparams["g_learning_rate"] = float(keras.ops.convert_to_numpy(gan.g_optimizer.learning_rate))
+    return hparams

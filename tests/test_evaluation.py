@@ -81,3 +81,38 @@ def test_evaluate_cli_errors(cache_dir, tmp_path):
     path = export_generator(DCGAN(image_shape=(32, 32, 3), latent_dim=8, seed=0), str(tmp_path / "rgb"))
     mismatch = _evaluate(f"--model_path={path}", "--dataset=mnist_5k", cwd=tmp_path, cache_dir=cache_dir)
     assert mismatch.returncode == 2 and "makes [32, 32, 3] images, but mnist_5k has [28, 28, 1]" in mismatch.stderr
+    conditional = export_generator(CGAN(latent_dim=8, seed=0), str(tmp_path / "cgan"))
+    unlabelled = _evaluate(f"--model_path={conditional}", "--labels=none", cwd=tmp_path, cache_dir=cache_dir)
+    assert unlabelled.returncode == 2 and "is a conditional model" in unlabelled.stderr
+    assert "--labels=balanced" in unlabelled.stderr
+    out_of_range = _evaluate(f"--model_path={conditional}", "--labels=3,10", cwd=tmp_path, cache_dir=cache_dir)
+    assert out_of_range.returncode == 2 and "class ids in [0, 9]" in out_of_range.stderr
+
+
+def test_inception_features_from_a_weights_file(tmp_path):
+    import keras
+
+    weights = str(tmp_path / "inception.weights.h5")  # random weights stand in for ImageNet's
+    keras.applications.InceptionV3(weights=None).save_weights(weights)
+    embedding = evaluation.load_inception(weights)
+    digits = data.load_arrays("mnist_5k")[0][:6]
+    features, probabilities = embedding.embed(digits)
+    assert features.shape == (6, 2048) and probabilities.shape == (6, 1000)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    report = evaluation.evaluate_samples(digits, "mnist_5k", labels=np.zeros(6, int), classifier=embedding)
+    assert report["classifier"]["features"] == "inception_v3"
+    assert {"fid", "kid", "classifier_score", "precision", "recall"} <= set(report["generated"])
+    assert "label_accuracy" not in report["generated"] and "classes_covered" not in report["generated"]
+
+
+def test_inception_without_weights_says_what_to_do(tmp_path):
+    with pytest.raises(evaluation.InceptionUnavailableError, match="No Inception-v3 weights file at"):
+        evaluation.load_inception(str(tmp_path / "missing.h5"))
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(b"not an HDF5 file")
+    with pytest.raises(evaluation.InceptionUnavailableError, match="could not be loaded.*~/.keras/models"):
+        evaluation.load_inception(str(damaged))
+    path = export_generator(DCGAN(latent_dim=8, seed=0), str(tmp_path / "dcgan"))
+    completed = _evaluate(f"--model_path={path}", "--features=inception", f"--inception_weights={damaged}",
+                          cwd=tmp_path, cache_dir=str(tmp_path))
+    assert completed.returncode == 2 and "Inception-v3's ImageNet weights could not be loaded" in completed.stderr

@@ -1,0 +1,198 @@
+"""Watching a GAN train in TensorBoard: sample grids, quality metrics, loss curves and hparams.
+
+`train()` turns all of these on in its workdir; each is also usable on its own with `model.fit`:
+
+    gan.fit(dataset, epochs=20, callbacks=[
+        keras.callbacks.TensorBoard("logs", write_steps_per_second=True),
+        TensorBoardSamples("logs/samples", evaluator=Evaluator("mnist_5k", 1000), eval_every=5),
+    ])
+
+Layout under a log directory `logs/`: `train/` (Keras's `TensorBoard`: losses, learning rates,
+steps per second), `samples/` (the image grid every epoch and the `quality/*` metrics every
+`eval_every` epochs), `real_floor/` (the same `quality/*` tags for real data against real data,
+so TensorBoard draws each metric's floor on the same chart) and the hparams of the run in
+`logs/` itself, so `tensorboard --logdir runs/` compares runs side by side.
+"""
+
+import csv
+import os
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gan_tf.callbacks import sample_grid, save_image
+
+# The metrics logged as `quality/<name>`; label accuracy only for conditional models.
+QUALITY_METRICS = ("fid", "kid", "classifier_score", "precision", "recall", "classes_covered",
+                   "class_kl_to_real", "label_accuracy")
+
+
+def evaluation_samples(gan, num_samples, seed=4321):
+    """`(uint8 images, labels or None)` drawn from fixed noise; balanced labels if conditional."""
+    from gan_tf.sampling import _to_uint8
+
+    if gan.conditional:
+        labels = np.arange(num_samples) % gan.num_classes
+        return _to_uint8(gan.generate(labels=labels, seed=seed), gan.value_range), labels
+    return _to_uint8(gan.generate(num_samples, seed=seed), gan.value_range), None
+
+
+class TensorBoardSamples(keras.callbacks.Callback):
+    """Logs a fixed-noise sample grid every epoch and the quality metrics every `eval_every`.
+
+    The grid (`samples`, one class per row for conditional models) goes through
+    `tf.summary.image`; the metrics (`quality/fid`, `quality/kid`, `quality/precision`, ...,
+    see `QUALITY_METRICS`) through `tf.summary.scalar`, with their floors under the same tags in
+    the sibling run `real_floor`. Steps are epoch indices, as Keras's `TensorBoard` uses for
+    its `epoch_*` scalars. The newest metrics are kept in `latest_metrics`.
+
+    Args:
+        log_dir: the run directory (e.g. `logs/samples`).
+        evaluator: a `gan_tf.evaluation.Evaluator`, or None for grids only.
+        eval_every: epochs between evaluations (at epochs eval_every, 2 * eval_every, ...;
+            0 never).
+        rows, columns, seed: the grid's layout and fixed noise.
+        floor_log_dir: where the floor goes (default: `real_floor` beside `log_dir`).
+    """
+
+    def __init__(self, log_dir, evaluator=None, eval_every=5, rows=10, columns=10, seed=1234, floor_log_dir=None):
+        super().__init__()
+        if eval_every < 0:
+            raise ValueError(f"eval_every must be >= 0. Received: {eval_every}")
+        self.log_dir = log_dir
+        self.floor_log_dir = floor_log_dir or os.path.join(os.path.dirname(os.path.normpath(log_dir)), "real_floor")
+        self.evaluator = evaluator
+        self.eval_every = eval_every
+        self.rows, self.columns, self.seed = rows, columns, seed
+        self.latest_metrics = None
+        self._writers = {}
+
+    def _writer(self, log_dir):
+        if log_dir not in self._writers:
+            self._writers[log_dir] = tf.summary.create_file_writer(log_dir)
+        return self._writers[log_dir]
+
+    def on_epoch_end(self, epoch, logs=None):
+        grid = sample_grid(self.model, self.rows, self.columns, self.seed)
+        with self._writer(self.log_dir).as_default():
+            tf.summary.image("samples", grid[np.newaxis], step=epoch,
+                             description="Samples from fixed noise; row k is class k for conditional models.")
+        if self.evaluator is not None and self.eval_every and (epoch + 1) % self.eval_every == 0:
+            images, labels = evaluation_samples(self.model, self.evaluator.num_samples)
+            report = self.evaluator.evaluate(images, labels)
+            for log_dir, values in ((self.log_dir, report["generated"]), (self.floor_log_dir, report["floor"])):
+                with self._writer(log_dir).as_default():
+                    for name in QUALITY_METRICS:
+                        if name in values:
+                            tf.summary.scalar(f"quality/{name}", values[name], step=epoch)
+            self.latest_metrics = {"epoch": epoch + 1, **report}
+        for writer in self._writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self._writers.values():
+            writer.close()
+        self._writers = {}
+
+
+class LossCurves(keras.callbacks.Callback):
+    """Plots the training curves in a CSV history (Keras's `CSVLogger`) to a PNG every epoch.
+
+    Reading the CSV rather than this run's logs keeps the curves whole across resumed runs
+    (`CSVLogger(append=True)`); an epoch logged twice keeps its newest row. The left panel has
+    `d_loss` and `g_loss`, the right one D's mean probabilities `d_real` and `d_fake`.
+    Place it after the `CSVLogger` in the callback list.
+
+    Args:
+        csv_path: the `CSVLogger` file.
+        png_path: the plot, replaced atomically.
+    """
+
+    def __init__(self, csv_path, png_path):
+        super().__init__()
+        self.csv_path = csv_path
+        self.png_path = png_path
+
+    def on_epoch_end(self, epoch, logs=None):
+        history = read_history(self.csv_path)
+        if history:
+            plot_history(history, self.png_path)
+
+
+def read_history(csv_path):
+    """`{column: [values by epoch]}` from a `CSVLogger` file, one row per epoch (newest wins)."""
+    if not os.path.exists(csv_path):
+        return {}
+    rows = {}
+    with open(csv_path, newline="") as f:
+        for row in csv.DictReader(f):
+            try:
+                rows[int(row["epoch"])] = row
+            except (KeyError, TypeError, ValueError):
+                continue  # a partly written last line
+    history = {}
+    for epoch in sorted(rows):
+        for name, value in rows[epoch].items():
+            try:
+                history.setdefault(name, []).append(float(value))
+            except (TypeError, ValueError):
+                history.setdefault(name, []).append(float("nan"))
+    return history
+
+
+def plot_history(history, png_path):
+    """Draws losses and D's probabilities by epoch into `png_path` (atomically)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    epochs = np.asarray(history["epoch"]) + 1
+    figure, (losses, probabilities) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name in ("d_loss", "g_loss"):
+        if name in history:
+            losses.plot(epochs, history[name], label=name)
+    losses.set(title="losses", xlabel="epoch")
+    for name in ("d_real", "d_fake"):
+        if name in history:
+            probabilities.plot(epochs, history[name], label=name)
+    probabilities.set(title="D's mean probability of 'real'", xlabel="epoch", ylim=(0.0, 1.0))
+    for axes in (losses, probabilities):
+        axes.grid(alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    directory = os.path.dirname(os.path.abspath(png_path))
+    os.makedirs(directory, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(suffix=".png", dir=directory, prefix=".tmp-")
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=90)
+        os.replace(temporary, png_path)
+    finally:
+        plt.close(figure)
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def log_hparams(log_dir, hparams):
+    """Records a run's flags for TensorBoard's HParams dashboard.
+
+    The dashboard takes a run's metrics from the scalars under `log_dir` (its `train/`,
+    `samples/`, ... runs: `epoch_d_loss`, `quality/fid`, ...), so runs compare side by side
+    with their final values. `None` values are recorded as "default".
+    """
+    from tensorboard.plugins.hparams import api as hp
+
+    values = {}
+    for name, value in hparams.items():
+        if value is None:
+            value = "default"
+        elif not isinstance(value, (bool, int, float, str)):
+            value = str(value)
+        values[name] = value
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        hp.hparams(values)
+    writer.close()
