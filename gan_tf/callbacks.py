@@ -70,22 +70,18 @@ class SampleGrid(keras.callbacks.Callback):
         directory: where the PNGs go.
         rows, columns: grid size (rows beyond the class count wrap around).
         seed: the fixed noise's seed, so grids of successive epochs are comparable.
-        latest_path: if given, the newest grid is also written there (e.g. `samples.png`).
     """
 
-    def __init__(self, directory, rows=10, columns=10, seed=1234, latest_path=None):
+    def __init__(self, directory, rows=10, columns=10, seed=1234):
         super().__init__()
         self.directory = directory
         self.rows = rows
         self.columns = columns
         self.seed = seed
-        self.latest_path = latest_path
 
     def on_epoch_end(self, epoch, logs=None):
         grid = sample_grid(self.model, self.rows, self.columns, self.seed)
         save_image(os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), grid)
-        if self.latest_path:
-            save_image(self.latest_path, grid)
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
@@ -140,18 +136,27 @@ def latest_checkpoint(directory):
     return checkpoints[-1] if checkpoints else None
 
 
-def save_model_atomically(model, path):
-    """`model.save(path)` through a temporary file and `os.replace`."""
+def write_atomically(path, write):
+    """Calls `write(temporary)` on a temporary file beside `path`, then renames it to `path`.
+
+    A crash mid-write never leaves a partial file under `path`. The temporary file keeps
+    `path`'s extension, for writers that pick the format from it (`model.save`, `savefig`).
+    """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".keras", dir=directory, prefix=".tmp-")
+    handle, temporary = tempfile.mkstemp(suffix=os.path.splitext(path)[1], dir=directory, prefix=".tmp-")
     os.close(handle)
     try:
-        model.save(temporary)
+        write(temporary)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def save_model_atomically(model, path):
+    """`model.save(path)` through a temporary file and `os.replace`."""
+    write_atomically(path, model.save)
 
 
 class NonFiniteLossError(FloatingPointError):

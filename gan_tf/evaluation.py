@@ -16,13 +16,14 @@ which need the dataset's own classes, are not reported.
 
 import json
 import os
-import tempfile
+import pathlib
 
 import keras
 import numpy as np
 
 from gan_tf import data as gan_data
 from gan_tf import metrics
+from gan_tf.callbacks import write_atomically
 
 CLASSIFIER_VERSION = 1
 _EPOCHS = {"mnist_5k": 20, "mnist": 3, "fashion_mnist": 8, "cifar10": 15}
@@ -121,16 +122,9 @@ def _cache_stem(dataset, cache_dir):
 def save_classifier(model, dataset, test_accuracy, cache_dir=None, seed=0):
     """Caches a trained classifier (and its accuracy) where `load_classifier` finds it, atomically."""
     stem = _cache_stem(dataset, cache_dir)
-    os.makedirs(os.path.dirname(stem), exist_ok=True)
-    for suffix in (".keras", ".json"):
-        handle, temporary = tempfile.mkstemp(suffix=suffix, dir=os.path.dirname(stem), prefix=".tmp-")
-        os.close(handle)
-        if suffix == ".keras":
-            model.save(temporary)
-        else:
-            with open(temporary, "w") as f:
-                json.dump({"dataset": dataset, "test_accuracy": test_accuracy, "seed": seed}, f)
-        os.replace(temporary, stem + suffix)
+    write_atomically(stem + ".keras", model.save)
+    summary = json.dumps({"dataset": dataset, "test_accuracy": test_accuracy, "seed": seed})
+    write_atomically(stem + ".json", lambda temporary: pathlib.Path(temporary).write_text(summary))
 
 
 def load_classifier(dataset, data_dir=None, cache_dir=None, seed=0):

@@ -16,13 +16,12 @@ so TensorBoard draws each metric's floor on the same chart) and the hparams of t
 
 import csv
 import os
-import tempfile
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.callbacks import sample_grid, save_image
+from gan_tf.callbacks import sample_grid, save_image, write_atomically
 
 # The metrics logged as `quality/<name>`; label accuracy only for conditional models.
 QUALITY_METRICS = ("fid", "kid", "classifier_score", "precision", "recall", "classes_covered",
@@ -55,13 +54,19 @@ class TensorBoardSamples(keras.callbacks.Callback):
             0 never).
         rows, columns, seed: the grid's layout and fixed noise.
         floor_log_dir: where the floor goes (default: `real_floor` beside `log_dir`).
+        png_directory: if given, the same grid is also saved as `<png_directory>/epoch_NNNN.png`
+            (what `SampleGrid` writes; one callback, so the grid is generated once).
+        latest_png: if given, the newest grid is also written there.
     """
 
-    def __init__(self, log_dir, evaluator=None, eval_every=5, rows=10, columns=10, seed=1234, floor_log_dir=None):
+    def __init__(self, log_dir, evaluator=None, eval_every=5, rows=10, columns=10, seed=1234, floor_log_dir=None,
+                 png_directory=None, latest_png=None):
         super().__init__()
         if eval_every < 0:
             raise ValueError(f"eval_every must be >= 0. Received: {eval_every}")
         self.log_dir = log_dir
+        self.png_directory = png_directory
+        self.latest_png = latest_png
         self.floor_log_dir = floor_log_dir or os.path.join(os.path.dirname(os.path.normpath(log_dir)), "real_floor")
         self.evaluator = evaluator
         self.eval_every = eval_every
@@ -79,6 +84,10 @@ class TensorBoardSamples(keras.callbacks.Callback):
         with self._writer(self.log_dir).as_default():
             tf.summary.image("samples", grid[np.newaxis], step=epoch,
                              description="Samples from fixed noise; row k is class k for conditional models.")
+        if self.png_directory:
+            save_image(os.path.join(self.png_directory, f"epoch_{epoch + 1:04d}.png"), grid)
+        if self.latest_png:
+            save_image(self.latest_png, grid)
         if self.evaluator is not None and self.eval_every and (epoch + 1) % self.eval_every == 0:
             images, labels = evaluation_samples(self.model, self.evaluator.num_samples)
             report = self.evaluator.evaluate(images, labels)
@@ -163,17 +172,10 @@ def plot_history(history, png_path):
         axes.grid(alpha=0.3)
         axes.legend()
     figure.tight_layout()
-    directory = os.path.dirname(os.path.abspath(png_path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=directory, prefix=".tmp-")
-    os.close(handle)
     try:
-        figure.savefig(temporary, dpi=90)
-        os.replace(temporary, png_path)
+        write_atomically(png_path, lambda temporary: figure.savefig(temporary, dpi=90))
     finally:
         plt.close(figure)
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def log_hparams(log_dir, hparams):

@@ -203,8 +203,8 @@ def train(config, callbacks=()):
         print(f"Resuming from {path} ({initial_epoch} of {config.epochs} epochs done).")
 
     evaluator = None
-    evaluated_epochs = [e for e in range(initial_epoch + 1, config.epochs + 1) if config.eval_every and e % config.eval_every == 0]
-    if evaluated_epochs and is_chief(strategy):  # only the chief logs; no classifier if unused
+    evaluates = config.eval_every and any(e % config.eval_every == 0 for e in range(initial_epoch + 1, config.epochs + 1))
+    if evaluates and is_chief(strategy):  # only the chief logs; no classifier if unused
         from gan_tf.evaluation import Evaluator
 
         evaluator = Evaluator(config.dataset, config.eval_samples, data_dir=config.data_dir, seed=config.seed)
@@ -212,13 +212,14 @@ def train(config, callbacks=()):
     with output_dir(config.workdir, strategy) as workdir:
         logs_dir = os.path.join(workdir, "logs")
         monitoring.log_hparams(logs_dir, hparams_of(config, gan))
-        samples_monitor = monitoring.TensorBoardSamples(os.path.join(logs_dir, "samples"), evaluator, config.eval_every)
+        samples_monitor = monitoring.TensorBoardSamples(
+            os.path.join(logs_dir, "samples"), evaluator, config.eval_every,
+            png_directory=os.path.join(workdir, "samples"), latest_png=os.path.join(workdir, "samples.png"))
         history_csv = os.path.join(workdir, "history.csv")
         standard_callbacks = [
             gan_callbacks.StopOnNonFiniteLoss(),
             keras.callbacks.TensorBoard(logs_dir, write_steps_per_second=True),
             samples_monitor,
-            gan_callbacks.SampleGrid(os.path.join(workdir, "samples"), latest_path=os.path.join(workdir, "samples.png")),
             gan_callbacks.EpochCheckpoint(os.path.join(workdir, "checkpoints")),
             keras.callbacks.CSVLogger(history_csv, append=True),
             monitoring.LossCurves(history_csv, os.path.join(workdir, "loss_curves.png")),

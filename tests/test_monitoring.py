@@ -189,10 +189,12 @@ def test_read_history_keeps_the_newest_row_of_each_epoch(tmp_path):
 def test_samples_monitor_without_evaluator_logs_only_grids(tmp_path):
     gan = MODELS["dcgan"](latent_dim=8, seed=0)
     gan.compile()
-    monitor = monitoring.TensorBoardSamples(str(tmp_path / "samples"), rows=2, columns=3)
+    monitor = monitoring.TensorBoardSamples(str(tmp_path / "samples"), rows=2, columns=3, png_directory=str(tmp_path / "png"))
     gan.fit(tiny_batches(1), epochs=1, verbose=0, callbacks=[monitor])
     tags = _events(tmp_path / "samples")
     assert list(tags) == ["samples"] and tags["samples"][0][1].shape == (56, 84, 1)
+    png = tf.io.decode_png(tf.io.read_file(str(tmp_path / "png" / "epoch_0001.png"))).numpy()
+    assert png.shape[:2] == (56, 84)
     assert monitor.latest_metrics is None
     with pytest.raises(ValueError, match="eval_every must be >= 0"):
         monitoring.TensorBoardSamples(str(tmp_path), eval_every=-1)
