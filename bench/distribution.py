@@ -34,7 +34,7 @@ def main(argv):
     from gan_tf import CGAN, DCGAN
 
     images, labels = gan_data.load_arrays("mnist_5k")
-    dataset = gan_data.make_dataset(images, labels, FLAGS.batch_size, seed=0).repeat()
+    dataset = gan_data.make_dataset(images, labels, FLAGS.batch_size, seed=0, repeat=True)
 
     print(f"{os.cpu_count()} cores; DCGAN, batch {FLAGS.batch_size}, {FLAGS.steps} steps x {FLAGS.repeats}")
     for name, strategy in (("one device", tf.distribute.get_strategy()), (f"mirrored x{FLAGS.cpu_devices} CPU", mirrored)):

@@ -145,6 +145,9 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
     conditional = False
     # The batch size `train.py` uses for this model unless told otherwise.
     default_batch_size = 64
+    # Train steps per `tf.function` call that `train.py` uses unless told otherwise: more than
+    # one where a step is so small that per-call overhead dominates (bench/throughput.py).
+    default_steps_per_execution = 1
 
     def __init__(
         self,
@@ -198,7 +201,9 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
         """Configures the two optimizers and builds each over its own network's variables.
 
         Building them here (not lazily in the first step) is what lets `tf.distribute` run the
-        step and lets checkpoints restore the optimizers' state.
+        step and lets checkpoints restore the optimizers' state. A GAN built under the
+        "mixed_float16" dtype policy gets both optimizers wrapped in a `LossScaleOptimizer`
+        (dynamic loss scaling), as `keras.Model.compile` does for its single optimizer.
 
         Args:
             d_optimizer: optimizer (instance, name or config) for the discriminator.
@@ -218,6 +223,13 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
         g_optimizer = _get_optimizer(g_optimizer, default_g)
         if d_optimizer is g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two different optimizer instances.")
+        if self.dtype_policy.name == "mixed_float16":  # as Keras' own compile does
+            d_optimizer, g_optimizer = (
+                optimizer
+                if isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+                else keras.optimizers.LossScaleOptimizer(optimizer, name=f"{optimizer.name}_loss_scale")
+                for optimizer in (d_optimizer, g_optimizer)
+            )
         super().compile(optimizer=None, **kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
@@ -286,23 +298,45 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
                 real_logits = self.discriminator(real_images, training=True)
                 fake_logits = self.discriminator(fake_images, training=True)
                 d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label)
-                d_loss = tf.nn.compute_average_loss(d_losses)
+                d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
-            self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
+            d_gradients = tape.gradient(d_loss, d_variables)
+            self.d_optimizer.apply(d_gradients, d_variables)
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
             logits = self.discriminator(self.generator(noise, training=True), training=True)
             g_losses = losses.minimax_generator_loss(logits)
-            g_loss = tf.nn.compute_average_loss(g_losses)
+            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
         g_variables = self.generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(g_loss, g_variables), g_variables)
+        g_gradients = tape.gradient(g_loss, g_variables)
+        self.g_optimizer.apply(g_gradients, g_variables)
 
         self.d_loss_tracker.update_state(d_losses)
         self.g_loss_tracker.update_state(g_losses)
         self.real_probability_tracker.update_state(ops.sigmoid(real_logits))
         self.fake_probability_tracker.update_state(ops.sigmoid(fake_logits))
         return self.train_step_logs()
+
+    def make_train_function(self, force=False):
+        """Keras' train function, with every op of a train step made to wait for its batch.
+
+        With `steps_per_execution=1`, Keras 3.15 calls the step on `iterator.get_next()` once
+        more after the last batch of a finite dataset, to find the end. TensorFlow runs the ops
+        of that call that do not need the batch before the end-of-data error stops it: with a
+        static batch size these include the noise draw and the trackers' `count` updates, so
+        every epoch's logged means came out `N / (N + 1)` of their value and the noise stream
+        moved on. Making the whole step depend on the batch keeps that call a no-op.
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+
+        def train_step_after_batch(data):
+            with tf.control_dependencies(tf.nest.flatten(data)):
+                return self.train_step(data)
+
+        self.train_function = self._make_function(train_step_after_batch)
+        return self.train_function
 
     # -------------------------------------------------------------------------- inference
 

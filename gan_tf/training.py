@@ -7,6 +7,7 @@ loss curves and an atomic `.keras` checkpoint each epoch; a NaN guard), and expo
 generator as a versioned SavedModel.
 """
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -23,13 +24,38 @@ from gan_tf.export import export_generator
 from gan_tf.models import MODELS, get_model_class
 
 
+# --mixed_precision choices: "off" (float32) or a Keras mixed dtype policy.
+MIXED_PRECISION = ("off", "mixed_float16", "mixed_bfloat16")
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Builds the layers created inside with Keras dtype policy `name` ("off": as they are)."""
+    if name == "off":
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Everything one training run needs; `train.py` fills it from its flags.
 
-    `None` means "the default": batch size from the model's `default_batch_size`, learning
-    rates from its `default_optimizers()`, `workdir` `runs/<model>`, `export_dir`
-    `saved_models/<model>`.
+    `None` means "the default": batch size from the model's `default_batch_size`, train steps
+    per `tf.function` call from its `default_steps_per_execution` (or the largest number below
+    it that divides `steps_per_epoch`: Keras runs whole calls; 1 under tf.distribute, where
+    Keras 3.15 cannot run several), learning rates from its
+    `default_optimizers()`, `workdir` `runs/<model>`, `export_dir` `saved_models/<model>`.
+
+    Speed levers (bench/throughput.py measures them): `steps_per_execution` (several train
+    steps per call: same results, less per-step overhead), `jit_compile` (XLA; slower on CPU,
+    off by default), `mixed_precision` ("mixed_float16" with loss scaling, for GPUs;
+    "mixed_bfloat16"; "off": float32; both mixed policies are slower on CPU).
     """
 
     model: str = "dcgan"
@@ -51,6 +77,9 @@ class TrainConfig:
     strategy: str = "default"
     cpu_devices: int = None
     resume: bool = True
+    steps_per_execution: int = None
+    jit_compile: bool = False
+    mixed_precision: str = "off"
     verbose: str = "auto"
 
     def validate(self):
@@ -73,6 +102,25 @@ class TrainConfig:
             raise ValueError(f"real_label must be in (0, 1]. Received: {self.real_label}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}. Choose one of: {', '.join(STRATEGIES)}.")
+        if self.steps_per_execution is not None:
+            _at_least(1, steps_per_execution=self.steps_per_execution)
+            if self.steps_per_epoch is not None and self.steps_per_epoch % self.steps_per_execution:
+                # Keras runs whole executions: the epoch would silently grow to a multiple.
+                raise ValueError(
+                    f"steps_per_epoch ({self.steps_per_epoch}) must be a multiple of "
+                    f"steps_per_execution ({self.steps_per_execution})."
+                )
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(
+                f"Unknown mixed_precision {self.mixed_precision!r}. Choose one of: {', '.join(MIXED_PRECISION)}."
+            )
+        if self.steps_per_execution not in (None, 1) and self.strategy != "default":
+            # Keras 3.15's multi-step loop fails under tf.distribute with a GAN's train_step
+            # ("You must feed a value for placeholder tensor ... while/cond/Placeholder").
+            raise ValueError(
+                f"steps_per_execution={self.steps_per_execution} works only with strategy='default' "
+                f"(Keras 3.15 fails on it under strategy={self.strategy!r}); leave it unset."
+            )
         if self.cpu_devices is not None:
             _at_least(1, cpu_devices=self.cpu_devices)
             if self.strategy != "mirrored":
@@ -81,9 +129,18 @@ class TrainConfig:
     def resolved(self):
         """A copy with the model's defaults filled in for every `None` that has one."""
         model_class = get_model_class(self.model)
+        steps_per_execution = self.steps_per_execution
+        if steps_per_execution is None:
+            # One step per call under tf.distribute: see `validate`.
+            steps_per_execution = model_class.default_steps_per_execution if self.strategy == "default" else 1
+            if self.steps_per_epoch is not None:  # the largest that divides the epoch
+                steps_per_execution = max(
+                    d for d in range(1, steps_per_execution + 1) if self.steps_per_epoch % d == 0
+                )
         return dataclasses.replace(
             self,
             batch_size=self.batch_size or model_class.default_batch_size,
+            steps_per_execution=steps_per_execution,
             workdir=self.workdir or os.path.join("runs", self.model),
             export_dir=self.export_dir or os.path.join("saved_models", self.model),
         )
@@ -109,7 +166,11 @@ class TrainResult:
 
 
 def build_model(config, dataset_info):
-    """The compiled GAN that `config` names, sized for the dataset."""
+    """The compiled GAN that `config` (resolved) names, sized for the dataset.
+
+    Under `config.mixed_precision` the networks compute in that policy's dtype and keep float32
+    variables; their outputs (images, logits) stay float32.
+    """
     model_class = get_model_class(config.model)
     kwargs = dict(
         image_shape=dataset_info.image_shape,
@@ -120,13 +181,19 @@ def build_model(config, dataset_info):
     )
     if model_class.conditional:
         kwargs["num_classes"] = dataset_info.num_classes
-    gan = model_class(**kwargs)
+    with dtype_policy(config.mixed_precision):
+        gan = model_class(**kwargs)
     d_optimizer, g_optimizer = gan.default_optimizers()
     if config.d_learning_rate is not None:
         d_optimizer.learning_rate = config.d_learning_rate
     if config.g_learning_rate is not None:
         g_optimizer.learning_rate = config.g_learning_rate
-    gan.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer)
+    gan.compile(
+        d_optimizer=d_optimizer,
+        g_optimizer=g_optimizer,
+        steps_per_execution=config.steps_per_execution,
+        jit_compile=config.jit_compile,
+    )
     return gan
 
 
@@ -177,11 +244,10 @@ def train(config, callbacks=()):
         value_range=model_class.value_range,
         data_dir=config.data_dir,
         seed=config.seed,
-    )
-    if config.steps_per_epoch is not None:
         # fit keeps one iterator across epochs when steps_per_epoch is set: repeat, so that
         # every epoch gets its steps instead of running the data dry.
-        dataset = dataset.repeat()
+        repeat=config.steps_per_epoch is not None,
+    )
     options = tf.data.Options()
     # In-memory data has no files to shard by: each worker takes its share of the batches.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -106,18 +106,20 @@ class CGAN(GAN):
                 real_logits = self.discriminator([real_images, labels], training=True)
                 fake_logits = self.discriminator([fake_images, labels], training=True)
                 d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label)
-                d_loss = tf.nn.compute_average_loss(d_losses)
+                d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
-            self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
+            d_gradients = tape.gradient(d_loss, d_variables)
+            self.d_optimizer.apply(d_gradients, d_variables)
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
             fake_images = self.generator([noise, labels], training=True)
             logits = self.discriminator([fake_images, labels], training=True)
             g_losses = losses.minimax_generator_loss(logits)
-            g_loss = tf.nn.compute_average_loss(g_losses)
+            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
         g_variables = self.generator.trainable_variables
-        self.g_optimizer.apply(tape.gradient(g_loss, g_variables), g_variables)
+        g_gradients = tape.gradient(g_loss, g_variables)
+        self.g_optimizer.apply(g_gradients, g_variables)
 
         self.d_loss_tracker.update_state(d_losses)
         self.g_loss_tracker.update_state(g_losses)

@@ -25,7 +25,8 @@ def generator_layers(x, image_shape):
     """The tutorial generator's layers on tensor `x`: Dense -> 3 transposed convs -> tanh.
 
     Dense(H/4 * W/4 * 256) -> ConvT(128, stride 1) -> ConvT(64, stride 2) ->
-    ConvT(C, stride 2, tanh); batch norm and LeakyReLU after every layer but the output.
+    ConvT(C, stride 2, tanh); batch norm and LeakyReLU after every layer but the output. The
+    output layer is float32 under any mixed-precision policy.
     """
     height, width, channels = image_shape
     x = keras.layers.Dense((height // 4) * (width // 4) * 256, use_bias=False)(x)
@@ -37,7 +38,7 @@ def generator_layers(x, image_shape):
         x = keras.layers.BatchNormalization(synchronized=True)(x)
         x = keras.layers.LeakyReLU(0.2)(x)
     return keras.layers.Conv2DTranspose(
-        channels, 5, strides=2, padding="same", activation="tanh", name="images"
+        channels, 5, strides=2, padding="same", activation="tanh", dtype="float32", name="images"
     )(x)
 
 
@@ -45,14 +46,14 @@ def discriminator_layers(x, dropout=0.3):
     """The tutorial discriminator's layers: Conv(64, s2) -> Conv(128, s2) -> Dense(1) logit.
 
     LeakyReLU and dropout after each convolution; no batch norm (in particular not on the
-    input).
+    input). The logit layer is float32 under any mixed-precision policy.
     """
     for filters in (64, 128):
         x = keras.layers.Conv2D(filters, 5, strides=2, padding="same")(x)
         x = keras.layers.LeakyReLU(0.2)(x)
         x = keras.layers.Dropout(dropout)(x)
     x = keras.layers.Flatten()(x)
-    return keras.layers.Dense(1, name="logit")(x)
+    return keras.layers.Dense(1, dtype="float32", name="logit")(x)
 
 
 def dcgan_generator(latent_dim, image_shape):

@@ -12,11 +12,11 @@ from gan_tf.gan import GAN
 
 
 def mlp_generator(latent_dim, image_shape, hidden_units=128):
-    """z -> Dense(hidden, ReLU) -> Dense(H*W*C, sigmoid) -> image in [0, 1]."""
+    """z -> Dense(hidden, ReLU) -> Dense(H*W*C, sigmoid) -> image in [0, 1] (float32 always)."""
     noise = keras.Input((latent_dim,), name="z")
     x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(noise)
-    x = keras.layers.Dense(math.prod(image_shape), activation="sigmoid", name="pixels")(x)
-    images = keras.layers.Reshape(image_shape, name="images")(x)
+    x = keras.layers.Dense(math.prod(image_shape), activation="sigmoid", dtype="float32", name="pixels")(x)
+    images = keras.layers.Reshape(image_shape, dtype="float32", name="images")(x)
     return keras.Model(noise, images, name="generator")
 
 
@@ -25,7 +25,7 @@ def mlp_discriminator(image_shape, hidden_units=128):
     images = keras.Input(image_shape, name="images")
     x = keras.layers.Flatten()(images)
     x = keras.layers.Dense(hidden_units, activation="relu", name="hidden")(x)
-    logits = keras.layers.Dense(1, name="logit")(x)
+    logits = keras.layers.Dense(1, dtype="float32", name="logit")(x)
     return keras.Model(images, logits, name="discriminator")
 
 
@@ -55,6 +55,9 @@ class MLPGAN(GAN):
 
     value_range = (0.0, 1.0)
     default_batch_size = 128
+    # A step is ~5 ms on a 2-core CPU, so Keras' per-call cost shows: 16 steps per call train
+    # at 1.15x the hand-written loop's speed instead of 0.82x (bench/throughput.py).
+    default_steps_per_execution = 16
 
     def __init__(
         self,

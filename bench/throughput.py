@@ -1,0 +1,281 @@
+"""Training throughput: `model.fit` against a hand-written `tf.function` loop and the machine's peak.
+
+    python bench/throughput.py --output=throughput.json
+
+For each model, in one run and on the same data, batch size and networks, it prints:
+
+* `fit`: steady-state images/s of `model.fit` (what `train.py` runs, with the model's default
+  `steps_per_execution`), median and spread over `--repeats` repeats, each timed inside one
+  `fit` call after its warm-up steps;
+* each speed lever alone, as a ratio to that: the other `steps_per_execution` (16 or 1),
+  `jit_compile=True` (XLA), and the `mixed_bfloat16` policy;
+* `hand-written`: the same networks and the same algorithm (D step on fresh fakes, then G step
+  on fresh noise, one-sided smoothing, Adam) trained the way TensorFlow's DCGAN tutorial does
+  it: one `@tf.function` step with gradient tapes, called from a Python loop over the dataset;
+  and the ratio fit / hand-written. All variants are timed in rotation (reversed every other
+  repeat), so that the machine's drift hits them alike;
+* the float32 matmul FLOP/s measured in the same run, the analytic FLOPs per trained image
+  (`trained_flops_per_image`) and so the model FLOP utilisation (MFU);
+* the `tf.data` pipeline alone (images/s it delivers) and its ratio to the fastest training
+  rate.
+
+`--batch_sweep` adds, for the MLP GAN, time per step against batch size with and without
+`steps_per_execution`: the fixed per-step cost is the intercept of that line.
+
+A figure for the README and issue notes, not a test. Run it on an otherwise idle machine.
+"""
+
+import functools
+import json
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags
+
+from gan_tf import data as gan_data
+from gan_tf.models import MODELS, get_model_class
+from gan_tf.profiling import matmul_flops_per_second, trained_flops_per_image
+from gan_tf.training import dtype_policy
+
+flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"], f"Models to time, from {list(MODELS)}.")
+flags.DEFINE_float("seconds", 2.0, "Length of each timing window, at the default fit's speed.")
+flags.DEFINE_integer("repeats", 5, "Rotations over all variants (median and spread reported).")
+flags.DEFINE_integer("batch_size", None, "Batch size (default: each model's).")
+flags.DEFINE_integer("steps_per_execution", None, "For fit (default: each model's).")
+flags.DEFINE_bool("batch_sweep", True, "Also time the MLP GAN's steps against batch size.")
+flags.DEFINE_string("output", None, "Write the results as JSON here.")
+FLAGS = flags.FLAGS
+
+
+def handwritten_train_step(gan):
+    """The tutorial-style training step for `gan`'s networks: tapes inside one `tf.function`.
+
+    The same algorithm as `GAN.train_step` with `d_steps=1` (fresh noise for the D step and for
+    the G step, real targets `real_label`), without Keras' trackers or distribution handling.
+    """
+    generator, discriminator = gan.generator, gan.discriminator
+    d_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
+    g_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
+    cross_entropy = keras.losses.BinaryCrossentropy(from_logits=True)
+    real_label = gan.real_label
+
+    def noise(batch_size):
+        if gan.noise == "uniform":
+            return tf.random.uniform([batch_size, gan.latent_dim], -1.0, 1.0)
+        return tf.random.normal([batch_size, gan.latent_dim])
+
+    def with_labels(x, labels):
+        return [x, labels] if gan.conditional else x
+
+    @tf.function
+    def train_step(images, labels):
+        batch_size = tf.shape(images)[0]
+        fake_images = generator(with_labels(noise(batch_size), labels), training=True)
+        with tf.GradientTape() as d_tape:
+            real_output = discriminator(with_labels(images, labels), training=True)
+            fake_output = discriminator(with_labels(fake_images, labels), training=True)
+            d_loss = cross_entropy(tf.fill(tf.shape(real_output), real_label), real_output) + cross_entropy(
+                tf.zeros_like(fake_output), fake_output
+            )
+        d_gradients = d_tape.gradient(d_loss, discriminator.trainable_variables)
+        d_optimizer.apply_gradients(zip(d_gradients, discriminator.trainable_variables))
+        with tf.GradientTape() as g_tape:
+            fake_images = generator(with_labels(noise(batch_size), labels), training=True)
+            fake_output = discriminator(with_labels(fake_images, labels), training=True)
+            g_loss = cross_entropy(tf.ones_like(fake_output), fake_output)
+        g_gradients = g_tape.gradient(g_loss, generator.trainable_variables)
+        g_optimizer.apply_gradients(zip(g_gradients, generator.trainable_variables))
+        return d_loss, g_loss
+
+    return train_step
+
+
+class StepClock(keras.callbacks.Callback):
+    """Records when each execution of `fit`'s train function returns (it waits for the step)."""
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append((batch + 1, time.perf_counter()))
+
+
+def time_fit(gan, dataset, steps, warmup_steps):
+    """Seconds `fit` takes for `steps` steps, timed after `warmup_steps` within one call."""
+    clock = StepClock()
+    gan.fit(dataset, epochs=1, steps_per_epoch=warmup_steps + steps, verbose=0, shuffle=False, callbacks=[clock])
+    (start_step, start), (end_step, end) = next(t for t in clock.times if t[0] >= warmup_steps), clock.times[-1]
+    assert end_step - start_step == steps, (start_step, end_step)
+    return end - start
+
+
+def time_handwritten(step, dataset, steps, warmup_steps):
+    """Seconds the hand-written loop takes for `steps` steps after `warmup_steps` steps."""
+    batches = iter(dataset)
+    for _ in range(warmup_steps):
+        d_loss, _ = step(*next(batches))
+    float(d_loss)
+    start = time.perf_counter()
+    for _ in range(steps):
+        d_loss, _ = step(*next(batches))
+    float(d_loss)  # wait for the last step
+    return time.perf_counter() - start
+
+
+@tf.function
+def _drain(batches, num_batches):
+    checksum = tf.constant(0.0)
+    for _ in tf.range(num_batches):
+        images, _ = next(batches)
+        checksum += images[0, 0, 0, 0]
+    return checksum
+
+
+def time_pipeline(dataset, num_batches):
+    """Seconds the pipeline takes to deliver `num_batches` batches into a `tf.function`.
+
+    Consumed in-graph, as `fit` consumes it, so Python's per-batch cost is not counted.
+    """
+    batches = iter(dataset)
+    _drain(batches, 2).numpy()
+    start = time.perf_counter()
+    _drain(batches, num_batches).numpy()
+    return time.perf_counter() - start
+
+
+def summarise(seconds, steps, batch_size):
+    rates = [steps * batch_size / s for s in seconds]
+    return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
+
+
+def fit_variants(model_class, steps_per_execution):
+    """`{name: compiled GAN}`: what `train.py` runs by default, and each speed lever alone."""
+    other_steps_per_execution = 16 if steps_per_execution == 1 else 1
+    variants = {
+        "fit": ("off", dict(steps_per_execution=steps_per_execution)),
+        f"spe={other_steps_per_execution}": ("off", dict(steps_per_execution=other_steps_per_execution)),
+        "xla": ("off", dict(steps_per_execution=steps_per_execution, jit_compile=True)),
+        "bf16": ("mixed_bfloat16", dict(steps_per_execution=steps_per_execution)),
+    }
+    kwargs = {"num_classes": 10} if model_class.conditional else {}
+    gans = {}
+    for name, (policy, compile_kwargs) in variants.items():
+        with dtype_policy(policy):
+            gans[name] = model_class(seed=0, **kwargs)
+        gans[name].compile(**compile_kwargs)
+    return gans
+
+
+def bench_model(name, images, labels, peak):
+    """Times every fit variant, the hand-written loop and the pipeline, in rotation."""
+    model_class = get_model_class(name)
+    batch_size = FLAGS.batch_size or model_class.default_batch_size
+    dataset = gan_data.make_dataset(images, labels, batch_size, value_range=model_class.value_range, seed=0, repeat=True)
+    steps_per_execution = FLAGS.steps_per_execution or model_class.default_steps_per_execution
+    gans = fit_variants(model_class, steps_per_execution)
+    reference = model_class(seed=0, **({"num_classes": 10} if model_class.conditional else {}))
+    handwritten = handwritten_train_step(reference)  # same networks, own weights
+
+    # Every timing window holds about --seconds of training at the default's speed, in whole
+    # executions of 16 steps (so every variant runs full executions).
+    warmup_steps = 32
+    time_fit(gans["fit"], dataset, 32, warmup_steps)  # tracing
+    rate = 32 * batch_size / time_fit(gans["fit"], dataset, 32, warmup_steps)
+    steps = max(16, int(FLAGS.seconds * rate / batch_size) // 16 * 16)
+    timers = {variant: functools.partial(time_fit, gan, dataset, steps, warmup_steps) for variant, gan in gans.items()}
+    timers["hand-written"] = functools.partial(time_handwritten, handwritten, dataset, steps, warmup_steps)
+    for variant, gan in gans.items():
+        if variant != "fit":
+            time_fit(gan, dataset, 16, warmup_steps)  # tracing
+    timers["hand-written"]()
+    pipeline_batches = 3 * len(images) // batch_size  # three epochs: reshuffles included
+    seconds = {variant: [] for variant in timers}
+    pipeline_seconds = []
+    for repeat in range(FLAGS.repeats):
+        order = list(timers) if repeat % 2 == 0 else list(reversed(timers))  # cancels drift
+        for variant in order:
+            seconds[variant].append(timers[variant]())
+        pipeline_seconds.append(time_pipeline(dataset, pipeline_batches))
+    rates = {variant: summarise(times, steps, batch_size) for variant, times in seconds.items()}
+    pipeline = summarise(pipeline_seconds, pipeline_batches, batch_size)
+    fit, hand = rates["fit"]["median"], rates["hand-written"]["median"]
+    flops = trained_flops_per_image(gans["fit"])
+    return {
+        "model": name,
+        "batch_size": batch_size,
+        "steps_per_execution": steps_per_execution,
+        "timed_steps": steps,
+        "images_per_second": rates,
+        "fit_over_handwritten": fit / hand,
+        "flops_per_image": flops,
+        "fit_flops_per_second": fit * flops,
+        "mfu": fit * flops / peak,
+        "pipeline_images_per_second": pipeline,
+        "pipeline_over_training": pipeline["median"] / max(r["median"] for r in rates.values()),
+    }
+
+
+def batch_sweep(images, labels):
+    """MLP GAN seconds per step against batch size, with steps_per_execution 1 and 16."""
+    rows = []
+    for steps_per_execution in (1, 16):
+        for batch_size in (32, 128, 512):
+            dataset = gan_data.make_dataset(images, labels, batch_size, value_range=(0.0, 1.0), seed=0, repeat=True)
+            gan = get_model_class("mlp_gan")(seed=0)
+            gan.compile(steps_per_execution=steps_per_execution)
+            time_fit(gan, dataset, 96, 32)
+            seconds = [time_fit(gan, dataset, 96, 32) / 96 for _ in range(FLAGS.repeats)]
+            rows.append({"steps_per_execution": steps_per_execution, "batch_size": batch_size,
+                         "ms_per_step": 1000 * statistics.median(seconds)})
+    for steps_per_execution in (1, 16):
+        points = [(r["batch_size"], r["ms_per_step"]) for r in rows if r["steps_per_execution"] == steps_per_execution]
+        slope, intercept = np.polyfit(*zip(*points), 1)
+        print(f"  mlp_gan steps_per_execution={steps_per_execution:>2}: "
+              + ", ".join(f"batch {b}: {ms:.2f} ms" for b, ms in points)
+              + f"; fixed cost per step {intercept:.2f} ms, {1000 * slope:.2f} us per image")
+    return rows
+
+
+def main(argv):
+    images, labels = gan_data.load_arrays("mnist_5k")
+    peak = matmul_flops_per_second()
+    print(f"{os.cpu_count()} CPU cores; float32 matmul peak {peak / 1e9:.0f} GFLOP/s; "
+          f"{FLAGS.repeats} repeats of ~{FLAGS.seconds:g} s windows per variant, all variants in rotation")
+    print(f"{'model':<8} {'batch':>5} {'spe':>3} {'fit img/s':>17} {'hand-written img/s':>18} {'ratio':>5} "
+          f"{'MFLOP/img':>9} {'GFLOP/s':>7} {'MFU':>4} {'pipeline img/s':>14} {'x train':>7}")
+    results = []
+    for name in FLAGS.models:
+        row = bench_model(name, images, labels, peak)
+        results.append(row)
+        rates, pipe = row["images_per_second"], row["pipeline_images_per_second"]
+        fit, hand = rates["fit"], rates["hand-written"]
+        print(f"{name:<8} {row['batch_size']:>5} {row['steps_per_execution']:>3} "
+              f"{fit['median']:>7.0f} ({fit['min']:.0f}-{fit['max']:.0f}) "
+              f"{hand['median']:>7.0f} ({hand['min']:.0f}-{hand['max']:.0f}) "
+              f"{row['fit_over_handwritten']:>5.2f} {row['flops_per_image'] / 1e6:>9.1f} "
+              f"{row['fit_flops_per_second'] / 1e9:>7.1f} {row['mfu']:>4.0%} "
+              f"{pipe['median']:>14.0f} {row['pipeline_over_training']:>7.0f}", flush=True)
+    print("Levers, each alone, relative to the default fit (median images/s ratio):")
+    for row in results:
+        rates = row["images_per_second"]
+        print(f"  {row['model']:<8} " + "  ".join(
+            f"{variant} {rates[variant]['median'] / rates['fit']['median']:.2f}x"
+            for variant in rates if variant not in ("fit", "hand-written")))
+    sweep = batch_sweep(images, labels) if FLAGS.batch_sweep else []
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            json.dump({"cpu_count": os.cpu_count(), "matmul_flops_per_second": peak,
+                       "models": results, "mlp_gan_batch_sweep": sweep}, f, indent=2)
+        print(f"Wrote {FLAGS.output}")
+
+
+if __name__ == "__main__":
+    app.run(main)
