@@ -2,7 +2,7 @@
 
 from gan_tf.data import DATASETS, DatasetError, DatasetUnavailableError, load_arrays, load_dataset, make_dataset
 from gan_tf.gan import GAN
-from gan_tf.models import CGAN, DCGAN, MLPGAN, MODELS, get_model_class
+from gan_tf.models import CGAN, DCGAN, MLPGAN, MODELS, WGANGP, get_model_class
 from gan_tf import evaluation, export, monitoring  # noqa: E402  (modules of the public API)
 
 __version__ = "0.1.0"

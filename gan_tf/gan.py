@@ -29,6 +29,19 @@ def stateless_noise(distribution, shape, seed):
     return tf.random.stateless_normal(shape, seed=seed)
 
 
+def replica_slice(draw, batch_size):
+    """This replica's `batch_size` rows of `draw(global_batch_size)`.
+
+    Every replica draws the whole global batch's random values from the same seed and keeps its
+    own rows: replicas get different values, and N replicas together see exactly what one
+    device would. Outside `tf.distribute` it is `draw(batch_size)`.
+    """
+    context = tf.distribute.get_replica_context()
+    num_replicas = context.num_replicas_in_sync if context is not None else 1
+    replica_id = context.replica_id_in_sync_group if context is not None else 0
+    return draw(batch_size * num_replicas)[replica_id * batch_size : (replica_id + 1) * batch_size]
+
+
 def _check_network(network, role):
     if not isinstance(network, keras.Model):
         raise TypeError(f"`{role}` must be a keras.Model. Received: {type(network).__name__}")
@@ -266,11 +279,7 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
 
     def sample_noise(self, batch_size):
         """This replica's slice of the global batch's noise, from the training seed stream."""
-        context = tf.distribute.get_replica_context()
-        num_replicas = context.num_replicas_in_sync if context is not None else 1
-        replica_id = context.replica_id_in_sync_group if context is not None else 0
-        global_noise = self.draw_noise(batch_size * num_replicas, self.seed_generator)
-        return global_noise[replica_id * batch_size : (replica_id + 1) * batch_size]
+        return replica_slice(lambda global_size: self.draw_noise(global_size, self.seed_generator), batch_size)
 
     # ------------------------------------------------------------------------------ train
 

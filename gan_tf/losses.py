@@ -63,3 +63,71 @@ def minimax_generator_loss(fake_logits):
         A `[batch]` tensor.
     """
     return _per_example_mean(_sigmoid_cross_entropy(ops.ones_like(fake_logits), fake_logits))
+
+
+def wasserstein_critic_loss(real_scores, fake_scores):
+    """Per-example critic loss of the Wasserstein GAN: `D(G(z)) - D(x)`.
+
+    Minimising it maximises the critic's estimate `E[D(x)] - E[D(G(z))]` of the Wasserstein-1
+    distance, which is meaningful only for a 1-Lipschitz critic (weight clipping or a gradient
+    penalty keeps it so). Scores are unbounded reals, not logits of a probability.
+
+    Reference:
+        Arjovsky, Chintala & Bottou 2017, "Wasserstein GAN", https://arxiv.org/abs/1701.07875
+
+    Returns:
+        A `[batch]` tensor.
+    """
+    return _per_example_mean(fake_scores) - _per_example_mean(real_scores)
+
+
+def wasserstein_generator_loss(fake_scores):
+    """Per-example generator loss of the Wasserstein GAN (and of the hinge GAN): `-D(G(z))`."""
+    return -_per_example_mean(fake_scores)
+
+
+def hinge_discriminator_loss(real_scores, fake_scores):
+    """Per-example hinge loss: `max(0, 1 - D(x)) + max(0, 1 + D(G(z)))`.
+
+    Reference:
+        Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, "Spectral Normalization for
+        Generative Adversarial Networks" (with `wasserstein_generator_loss` for G).
+
+    Returns:
+        A `[batch]` tensor.
+    """
+    return _per_example_mean(ops.relu(1.0 - real_scores)) + _per_example_mean(ops.relu(1.0 + fake_scores))
+
+
+def gradient_penalty(critic, real_images, fake_images, interpolation_weights):
+    """Per-example WGAN-GP penalty `(||grad_x D(x_hat)||_2 - 1)^2` on random interpolates.
+
+    `x_hat = e * x + (1 - e) * G(z)` with one `e` per example (`interpolation_weights`, `[batch]`,
+    drawn uniformly from [0, 1] by the caller), broadcast over the example's other axes, so any
+    image rank works. The gradient is taken with a tape that the caller's tape records, so the
+    penalty itself can be differentiated with respect to the critic's weights.
+
+    Args:
+        critic: a callable from images to scores (e.g. `functools.partial(D, training=True)`).
+        real_images: `[batch, ...]`.
+        fake_images: same shape.
+        interpolation_weights: `[batch]` values in [0, 1].
+
+    Returns:
+        A `[batch]` tensor.
+
+    Reference:
+        Gulrajani et al. 2017, "Improved Training of Wasserstein GANs",
+        https://arxiv.org/abs/1704.00028 (Algorithm 1, lambda = 10).
+    """
+    import tensorflow as tf
+
+    rank = len(real_images.shape)
+    weights = ops.reshape(ops.cast(interpolation_weights, real_images.dtype), (-1,) + (1,) * (rank - 1))
+    interpolates = weights * real_images + (1.0 - weights) * fake_images
+    with tf.GradientTape() as tape:
+        tape.watch(interpolates)
+        scores = critic(interpolates)
+    gradients = tape.gradient(scores, interpolates)
+    norms = ops.sqrt(ops.sum(ops.square(ops.reshape(gradients, (ops.shape(gradients)[0], -1))), axis=1) + 1e-12)
+    return ops.square(norms - 1.0)

@@ -9,6 +9,7 @@ generator as a versioned SavedModel.
 
 import contextlib
 import dataclasses
+import inspect
 import os
 import time
 
@@ -67,8 +68,8 @@ class TrainConfig:
     latent_dim: int = 100
     d_learning_rate: float = None
     g_learning_rate: float = None
-    real_label: float = 0.9
-    d_steps: int = 1
+    real_label: float = None
+    d_steps: int = None
     seed: int = 0
     eval_every: int = 5
     eval_samples: int = 1000
@@ -87,7 +88,9 @@ class TrainConfig:
         if self.model not in MODELS:
             raise ValueError(f"Unknown model {self.model!r}. Choose one of: {', '.join(MODELS)}.")
         gan_data.dataset_info(self.dataset)
-        _at_least(1, epochs=self.epochs, latent_dim=self.latent_dim, d_steps=self.d_steps)
+        _at_least(1, epochs=self.epochs, latent_dim=self.latent_dim)
+        if self.d_steps is not None:
+            _at_least(1, d_steps=self.d_steps)
         if self.batch_size is not None:
             _at_least(1, batch_size=self.batch_size)
         if self.steps_per_epoch is not None:
@@ -98,8 +101,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive. Received: {value}")
-        if not 0.0 < self.real_label <= 1.0:
-            raise ValueError(f"real_label must be in (0, 1]. Received: {self.real_label}")
+        if self.real_label is not None:
+            if not 0.0 < self.real_label <= 1.0:
+                raise ValueError(f"real_label must be in (0, 1]. Received: {self.real_label}")
+            if "real_label" not in inspect.signature(get_model_class(self.model)).parameters:
+                raise ValueError(f"{self.model} has no real_label: its discriminator has no targets.")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}. Choose one of: {', '.join(STRATEGIES)}.")
         if self.steps_per_execution is not None:
@@ -172,13 +178,10 @@ def build_model(config, dataset_info):
     variables; their outputs (images, logits) stay float32.
     """
     model_class = get_model_class(config.model)
-    kwargs = dict(
-        image_shape=dataset_info.image_shape,
-        latent_dim=config.latent_dim,
-        real_label=config.real_label,
-        d_steps=config.d_steps,
-        seed=config.seed,
-    )
+    kwargs = dict(image_shape=dataset_info.image_shape, latent_dim=config.latent_dim, seed=config.seed)
+    for name in ("real_label", "d_steps"):  # None: the model's own default
+        if getattr(config, name) is not None:
+            kwargs[name] = getattr(config, name)
     if model_class.conditional:
         kwargs["num_classes"] = dataset_info.num_classes
     with dtype_policy(config.mixed_precision):
@@ -323,10 +326,13 @@ def train(config, callbacks=()):
 def hparams_of(config, gan):
     """The config fields that shape training, as TensorBoard's HParams dashboard records them.
 
-    Learning rates are the ones in use (the model's defaults unless the config set them).
+    Learning rates, `real_label` and `d_steps` are the ones in use (the model's defaults unless
+    the config set them).
     """
     ignored = {"data_dir", "workdir", "export_dir", "resume", "verbose"}
     hparams = {name: value for name, value in dataclasses.asdict(config).items() if name not in ignored}
+    hparams["real_label"] = gan.get_config().get("real_label")  # None for critics
+    hparams["d_steps"] = gan.d_steps
     hparams["d_learning_rate"] = float(keras.ops.convert_to_numpy(gan.d_optimizer.learning_rate))
     hparams["g_learning_rate"] = float(keras.ops.convert_to_numpy(gan.g_optimizer.learning_rate))
     return hparams

@@ -6,11 +6,13 @@ Adding a model: one file in this package, one line in `MODELS`, and its tests.
 from gan_tf.models.cgan import CGAN
 from gan_tf.models.dcgan import DCGAN
 from gan_tf.models.mlp_gan import MLPGAN
+from gan_tf.models.wgan_gp import WGANGP
 
 MODELS = {
     "mlp_gan": MLPGAN,
     "dcgan": DCGAN,
     "cgan": CGAN,
+    "wgan_gp": WGANGP,
 }
 
 
