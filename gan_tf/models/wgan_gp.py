@@ -115,11 +115,11 @@ class WGANGP(GAN):
             with tf.GradientTape() as tape:
                 real_scores = critic(real_images)
                 fake_scores = critic(fake_images)
-                d_losses = losses.wasserstein_critic_loss(real_scores, fake_scores)
-                penalties = keras.ops.zeros_like(d_losses)
+                critic_losses = losses.wasserstein_critic_loss(real_scores, fake_scores)
+                penalties = keras.ops.zeros_like(critic_losses)
                 if self.gp_weight:
                     penalties = losses.gradient_penalty(critic, real_images, fake_images, weights)
-                d_losses = d_losses + self.gp_weight * penalties
+                d_losses = critic_losses + self.gp_weight * penalties
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
@@ -137,7 +137,7 @@ class WGANGP(GAN):
 
         self.d_loss_tracker.update_state(d_losses)
         self.g_loss_tracker.update_state(g_losses)
-        self.wasserstein_tracker.update_state(-losses.wasserstein_critic_loss(real_scores, fake_scores))
+        self.wasserstein_tracker.update_state(-critic_losses)
         self.gradient_penalty_tracker.update_state(penalties)
         return self.train_step_logs()
 
