@@ -3,6 +3,7 @@
     python generate.py --model_path=saved_models/dcgan/1 --num_samples=64 --output=grid.png
     python generate.py --model_path=runs/cgan/checkpoints/epoch_0020.keras --labels=7 --output=sevens.png
     python generate.py --server=localhost:8500 --model_name=cgan --labels=0,1,2 --output=grid.png
+    python generate.py --model_path=saved_models/biggan/1 --labels=6 --truncation=1.0 --output=shirts.png
 """
 
 import os
@@ -24,6 +25,9 @@ flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "How to talk to --server
 flags.DEFINE_integer("num_samples", 64, "How many images.")
 flags.DEFINE_list("labels", None, "Conditional models: one label for all, or a list cycled over the samples.")
 flags.DEFINE_integer("seed", None, "Seed for reproducible noise.")
+flags.DEFINE_float(
+    "truncation", None, "Truncation trick: noise truncated to [-t, t] (BigGAN exports, any .keras GAN; 0 = none)."
+)
 flags.DEFINE_integer("columns", 8, "Images per row of the grid.")
 flags.DEFINE_string("output", "samples.png", "Where to write the PNG grid.")
 
@@ -51,10 +55,10 @@ def main(argv):
             if not FLAGS.model_name:
                 return _fail("--server needs --model_name")
             images = sample_remote(
-                FLAGS.server, FLAGS.model_name, FLAGS.num_samples, labels, FLAGS.seed, FLAGS.protocol
+                FLAGS.server, FLAGS.model_name, FLAGS.num_samples, labels, FLAGS.seed, FLAGS.protocol, FLAGS.truncation
             )
         else:
-            images = sample_local(FLAGS.model_path, FLAGS.num_samples, labels, FLAGS.seed)
+            images = sample_local(FLAGS.model_path, FLAGS.num_samples, labels, FLAGS.seed, FLAGS.truncation)
     except (FileNotFoundError, ValueError, ServingError) as error:
         return _fail(error)
     save_image(FLAGS.output, image_grid(images.astype(np.float32), (0.0, 255.0), FLAGS.columns))

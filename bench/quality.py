@@ -1,11 +1,17 @@
-"""Trains each model on mnist_5k with the quickstart budget and prints one quality table.
+"""Trains each model with one budget and prints one quality table.
 
     python bench/quality.py --epochs=20 --num_samples=2000 --output=quality.json
+    python bench/quality.py --dataset=fashion_mnist --seconds=240 \
+        --models=dcgan,wgan_gp,sngan,acgan,sagan,biggan
 
-Columns: model, epochs, wall time, FID, KID, precision, recall, classes covered (each class at
-least 4% of the samples), smallest class share, label accuracy (conditional models). The first
-row is an untrained generator; the last is the floor (real half vs real half). A benchmark, not
-a test: it takes about 20 minutes on 2 CPU cores.
+The budget is `--epochs` per model, or with `--seconds` the same wall-clock time for every model
+(training stops after the first train step past it; evaluation is not counted and runs only at
+the end). Columns: model, epochs begun, generator updates, wall
+time, FID, KID, precision, recall, classes covered (each class at least 4% of the samples),
+smallest class share, label accuracy (conditional models). The first row is an untrained
+generator; the last is the floor (real half vs real half). A benchmark, not a test: run nothing
+else meanwhile; on 2 CPU cores it takes about the budget times the number of models, plus a few
+minutes of evaluation (and of classifier training on a dataset's first use).
 """
 
 import json
@@ -20,18 +26,22 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from absl import app, flags
 
-flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"], "Models to train.")
-flags.DEFINE_integer("epochs", 20, "Epochs per model (the quickstart's 20).")
+flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"],
+                 "Models to train; `name+ema` trains `name` with --ema_decay=0.999 (samples from G's average).")
+flags.DEFINE_string("dataset", "mnist_5k", "Dataset to train and evaluate on.")
+flags.DEFINE_integer("epochs", 20, "Epochs per model (the quickstart's 20); the cap when --seconds is set.")
+flags.DEFINE_integer("seconds", None, "Wall-clock training budget per model (then --epochs is only a cap).")
 flags.DEFINE_integer("num_samples", 2000, "Samples evaluated per model.")
 flags.DEFINE_string("output", None, "Optional JSON output.")
 FLAGS = flags.FLAGS
 
 
-def _row(name, epochs, seconds, report):
+def _row(name, epochs, seconds, report, updates=0):
     generated = report["generated"]
     return {
         "model": name,
         "epochs": epochs,
+        "generator_updates": updates,
         "seconds": round(seconds),
         "fid": generated["fid"],
         "kid": generated["kid"],
@@ -43,41 +53,67 @@ def _row(name, epochs, seconds, report):
     }
 
 
+def _stop_after(seconds):
+    """A callback that ends `fit` after the first train step past `seconds` of training."""
+    import keras
+
+    class StopAfterSeconds(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.time() - self.start > seconds:
+                self.model.stop_training = True
+
+    return StopAfterSeconds()
+
+
 def main(argv):
     from gan_tf import evaluation
     from gan_tf.models import MODELS
     from gan_tf.sampling import _to_uint8
     from gan_tf.training import TrainConfig, train
 
-    classifier = evaluation.load_classifier("mnist_5k")
+    dataset = FLAGS.dataset
+    classifier = evaluation.load_classifier(dataset)
     rows = []
     untrained = MODELS["dcgan"](seed=0)
     images = _to_uint8(untrained.generate(FLAGS.num_samples, seed=1), untrained.value_range)
-    report = evaluation.evaluate_samples(images, "mnist_5k", classifier=classifier)
+    report = evaluation.evaluate_samples(images, dataset, classifier=classifier)
     rows.append(_row("untrained dcgan", 0, 0, report))
     for name in FLAGS.models:
+        model, _, option = name.partition("+")
+        if option not in ("", "ema"):
+            raise app.UsageError(f"--models entries are `name` or `name+ema`. Received: {name}")
         with tempfile.TemporaryDirectory() as workdir:
-            config = TrainConfig(model=name, epochs=FLAGS.epochs, workdir=os.path.join(workdir, "run"),
-                                 export_dir=os.path.join(workdir, "export"), verbose=0)
+            config = TrainConfig(model=model, dataset=dataset, epochs=FLAGS.epochs,
+                                 ema_decay=0.999 if option == "ema" else None,
+                                 workdir=os.path.join(workdir, "run"), export_dir=os.path.join(workdir, "export"),
+                                 eval_every=0 if FLAGS.seconds else 5, verbose=0)
             start = time.time()
-            gan = train(config).model
+            result = train(config, callbacks=[_stop_after(FLAGS.seconds)] if FLAGS.seconds else ())
             seconds = time.time() - start
+            gan = result.model
+            updates = int(gan.g_optimizer.iterations)
+            epochs = len(next(iter(result.history.values())))  # begun (the last may be cut short)
         labels = np.arange(FLAGS.num_samples) % gan.num_classes if gan.conditional else None
         samples = gan.generate(labels=labels, seed=1) if gan.conditional else gan.generate(FLAGS.num_samples, seed=1)
-        report = evaluation.evaluate_samples(_to_uint8(samples, gan.value_range), "mnist_5k", labels=labels,
+        report = evaluation.evaluate_samples(_to_uint8(samples, gan.value_range), dataset, labels=labels,
                                              classifier=classifier)
-        rows.append(_row(name, FLAGS.epochs, seconds, report))
+        rows.append(_row(name, epochs, seconds, report, updates))
         print(f"{name}: done in {seconds:.0f}s", flush=True)
     floor = _row("real (floor)", 0, 0, {"generated": report["floor"]})
     rows.append(floor)
 
-    print(f"\nmnist_5k, {FLAGS.num_samples} samples, classifier held-out accuracy {classifier.test_accuracy:.3f}, "
-          f"{os.cpu_count()} cores")
-    print("| model | epochs | wall s | FID | KID | precision | recall | classes >= 4% | smallest class | label acc. |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    budget = f"{FLAGS.seconds} s per model" if FLAGS.seconds else f"{FLAGS.epochs} epochs per model"
+    print(f"\n{dataset}, {budget}, {FLAGS.num_samples} samples, classifier test accuracy "
+          f"{classifier.test_accuracy:.3f}, {os.cpu_count()} cores")
+    print("| model | epochs | G updates | wall s | FID | KID | precision | recall | classes >= 4% | smallest class "
+          "| label acc. |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
         label = "-" if r["label_accuracy"] is None else f"{r['label_accuracy']:.3f}"
-        print(f"| {r['model']} | {r['epochs']} | {r['seconds']} | {r['fid']:.1f} | {r['kid']:.2f} | "
+        print(f"| {r['model']} | {r['epochs']} | {r['generator_updates']} | {r['seconds']} | {r['fid']:.1f} | {r['kid']:.2f} | "
               f"{r['precision']:.3f} | {r['recall']:.3f} | {r['classes_covered_4pct']} | "
               f"{r['smallest_class_share']:.3f} | {label} |")
     if FLAGS.output:

@@ -1,8 +1,8 @@
 """gan_tf: Generative Adversarial Networks as Keras models, trained with `model.fit`."""
 
 from gan_tf.data import DATASETS, DatasetError, DatasetUnavailableError, load_arrays, load_dataset, make_dataset
-from gan_tf.gan import GAN
-from gan_tf.models import CGAN, DCGAN, MLPGAN, MODELS, WGANGP, get_model_class
+from gan_tf.gan import GAN, ConditionalGAN
+from gan_tf.models import ACGAN, CGAN, DCGAN, MLPGAN, MODELS, SAGAN, SNGAN, WGANGP, BigGAN, get_model_class
 from gan_tf import evaluation, export, monitoring  # noqa: E402  (modules of the public API)
 
 __version__ = "0.1.0"

@@ -41,8 +41,11 @@ def signature_error_message(text):
     return informative[0] if informative else text.strip()
 
 
-def sample_inputs(num_samples, labels=None, seed=None):
+def sample_inputs(num_samples, labels=None, seed=None, truncation=None):
     """Inputs of the `sample` (no seed) or `sample_seeded` signature, and that signature's name.
+
+    `truncation` is for exports whose metadata has `truncation_input` (BigGAN): give it (0 for
+    untruncated noise) exactly when the export takes it.
 
     Returns:
         `(signature_name, inputs)`.
@@ -50,6 +53,8 @@ def sample_inputs(num_samples, labels=None, seed=None):
     inputs = {"num_samples": np.int32(num_samples)}
     if labels is not None:
         inputs["labels"] = np.asarray(labels, np.int32).reshape(-1)
+    if truncation is not None:
+        inputs["truncation"] = np.float32(truncation)
     if seed is None:
         return "sample", inputs
     inputs["seed"] = np.int64(seed)

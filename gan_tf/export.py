@@ -19,6 +19,10 @@ Signatures (inputs and outputs are named; `labels` only for conditional models):
   from fresh random noise: a client need not know the latent size.
 * `sample_seeded`: `num_samples`, `seed` int64 scalar, `labels` -> the same outputs, reproducibly:
   the images equal `gan.generate(num_samples, seed=seed)` of the Keras model.
+* BigGAN's `sample` and `sample_seeded` also take `truncation`, float32 scalar: noise truncated to
+  `[-truncation, truncation]` when positive (the truncation trick), untruncated when 0; the
+  images equal `gan.generate(..., seed=seed, truncation=truncation)`. It samples from the moving
+  average of its generator's weights, as every model samples from its `sampling_generator`.
 * `metadata`: no inputs -> `latent_dim`, `image_shape`, `value_range`, `class_names`,
   `max_samples` and `metadata_json` (which also holds the training config).
 
@@ -63,7 +67,7 @@ def export_metadata(gan, class_names=None, training_config=None):
     return {
         "model": type(gan).__name__,
         "latent_dim": gan.latent_dim,
-        "image_shape": list(gan.generator.output_shape[1:]),
+        "image_shape": list(gan.sampling_generator.output_shape[1:]),
         "value_range": list(gan.value_range),
         "noise": gan.noise,
         "conditional": bool(gan.conditional),
@@ -71,6 +75,7 @@ def export_metadata(gan, class_names=None, training_config=None):
         "class_names": list(class_names) if class_names is not None else [],
         "max_samples": MAX_SAMPLES,
         "signatures": list(SIGNATURES),
+        "truncation_input": bool(gan.exports_truncation),
         "training_config": training_config or {},
     }
 
@@ -84,7 +89,7 @@ class _Endpoints:
 
     def outputs(self, noise, labels):
         inputs = [noise, labels] if self.gan.conditional else noise
-        images = self.gan.generator(inputs, training=False)
+        images = self.gan.sampling_generator(inputs, training=False)
         low, high = self.gan.value_range
         unit = tf.clip_by_value((images - low) / (high - low), 0.0, 1.0)
         return {"images": images, "images_uint8": tf.cast(tf.round(unit * 255.0), tf.uint8)}
@@ -126,9 +131,11 @@ class _Endpoints:
         with tf.control_dependencies([check]):
             return tf.cond(tf.equal(count, 1), lambda: tf.repeat(labels, num_samples), lambda: tf.identity(labels))
 
-    def sampled(self, num_samples, seed_pair, labels):
+    def sampled(self, num_samples, seed_pair, labels, truncation=None):
         with tf.control_dependencies(self.validate_num_samples(num_samples)):
-            noise = stateless_noise(self.gan.noise, tf.stack([num_samples, self.gan.latent_dim]), seed_pair)
+            noise = stateless_noise(
+                self.gan.noise, tf.stack([num_samples, self.gan.latent_dim]), seed_pair, truncation
+            )
         if labels is not None:
             labels = self.broadcast_labels(labels, num_samples)
             with tf.control_dependencies(self.validate_labels(labels)):
@@ -152,15 +159,21 @@ def _random_seed_pair():
 
 
 def build_export_archive(gan, metadata=None):
-    """A `keras.export.ExportArchive` of `gan`'s generator with the four signatures."""
+    """A `keras.export.ExportArchive` of `gan`'s sampling generator with the four signatures.
+
+    Models with `exports_truncation` (BigGAN) take a float32 scalar `truncation` in `sample`
+    and `sample_seeded` too: positive values truncate the noise to `[-truncation,
+    truncation]`, 0 draws it untruncated.
+    """
     metadata = metadata or export_metadata(gan)
     endpoints = _Endpoints(gan, metadata)
     archive = keras.export.ExportArchive()
-    archive.track(gan.generator)
+    archive.track(gan.sampling_generator)
     z = tf.TensorSpec([None, gan.latent_dim], tf.float32, name="z")
     num_samples = tf.TensorSpec([], tf.int32, name="num_samples")
     seed = tf.TensorSpec([], tf.int64, name="seed")
     labels = tf.TensorSpec([None], tf.int32, name="labels")
+    truncation = tf.TensorSpec([], tf.float32, name="truncation")
 
     if gan.conditional:
 
@@ -171,16 +184,32 @@ def build_export_archive(gan, metadata=None):
             with tf.control_dependencies([same_length, *endpoints.validate_labels(labels)]):
                 return endpoints.outputs(endpoints.validated_noise(z), labels)
 
-        def sample(num_samples, labels):
-            return endpoints.sampled(num_samples, _random_seed_pair(), labels)
-
-        def sample_seeded(num_samples, seed, labels):
-            return endpoints.sampled(num_samples, tf.stack([seed, 0]), labels)
-
         archive.add_endpoint("serving_default", serve, input_signature=[z, labels])
-        archive.add_endpoint("sample", sample, input_signature=[num_samples, labels])
-        archive.add_endpoint("sample_seeded", sample_seeded, input_signature=[num_samples, seed, labels])
+        if gan.exports_truncation:
+
+            def sample(num_samples, labels, truncation):
+                return endpoints.sampled(num_samples, _random_seed_pair(), labels, truncation)
+
+            def sample_seeded(num_samples, seed, labels, truncation):
+                return endpoints.sampled(num_samples, tf.stack([seed, 0]), labels, truncation)
+
+            archive.add_endpoint("sample", sample, input_signature=[num_samples, labels, truncation])
+            archive.add_endpoint(
+                "sample_seeded", sample_seeded, input_signature=[num_samples, seed, labels, truncation]
+            )
+        else:
+
+            def sample(num_samples, labels):
+                return endpoints.sampled(num_samples, _random_seed_pair(), labels)
+
+            def sample_seeded(num_samples, seed, labels):
+                return endpoints.sampled(num_samples, tf.stack([seed, 0]), labels)
+
+            archive.add_endpoint("sample", sample, input_signature=[num_samples, labels])
+            archive.add_endpoint("sample_seeded", sample_seeded, input_signature=[num_samples, seed, labels])
     else:
+        if gan.exports_truncation:
+            raise NotImplementedError("`truncation` inputs are exported for conditional models only.")
 
         def serve(z):
             return endpoints.outputs(endpoints.validated_noise(z), None)

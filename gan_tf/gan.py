@@ -11,22 +11,36 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf import losses
+from gan_tf import ema, losses
 from gan_tf.distribute import MultiWorkerWorkarounds
 
 NOISE_DISTRIBUTIONS = ("gaussian", "uniform")
 
 
-def stateless_noise(distribution, shape, seed):
+def stateless_noise(distribution, shape, seed, truncation=None):
     """Noise from a `[2]` int seed tensor: N(0, 1) for "gaussian", U[-1, 1] for "uniform".
 
     With `seed = [s, 0]` this draws exactly what `keras.random.normal(shape, seed=s)` (or
     `uniform`) draws, which is what `GAN.generate(..., seed=s)` uses; exported signatures use
     it so that a seeded request reproduces the Keras model's samples.
+
+    `truncation` (Gaussian noise only): a scalar; where it is positive, values are drawn from
+    N(0, 1) truncated to `[-truncation, truncation]` (BigGAN's truncation trick); where it is
+    0 or negative, from the untruncated N(0, 1). A tensor is accepted, so one exported graph
+    serves both.
     """
     if distribution == "uniform":
         return tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0)
-    return tf.random.stateless_normal(shape, seed=seed)
+    if truncation is None:
+        return tf.random.stateless_normal(shape, seed=seed)
+    truncation = tf.cast(truncation, tf.float32)
+
+    def truncated():
+        return tf.random.stateless_parameterized_truncated_normal(
+            shape, seed=seed, means=0.0, stddevs=1.0, minvals=-truncation, maxvals=truncation
+        )
+
+    return tf.cond(truncation > 0, truncated, lambda: tf.random.stateless_normal(shape, seed=seed))
 
 
 def replica_slice(draw, batch_size):
@@ -40,6 +54,13 @@ def replica_slice(draw, batch_size):
     num_replicas = context.num_replicas_in_sync if context is not None else 1
     replica_id = context.replica_id_in_sync_group if context is not None else 0
     return draw(batch_size * num_replicas)[replica_id * batch_size : (replica_id + 1) * batch_size]
+
+
+def check_num_classes(num_classes):
+    """`num_classes` as an int, or a ValueError if there are fewer than 2 classes."""
+    if num_classes < 2:
+        raise ValueError(f"`num_classes` must be at least 2. Received: num_classes={num_classes}")
+    return int(num_classes)
 
 
 def _check_network(network, role):
@@ -142,6 +163,10 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
         real_label: D's target for real images, in (0, 1]; 0.9 is one-sided smoothing.
         d_steps: discriminator updates per generator update (the k of Algorithm 1).
         seed: seed of the noise stream (None: a random seed).
+        ema_decay: None, or keep an exponential moving average of G's weights with this decay
+            (in [0, 1), with a short warm-up; see `gan_tf.ema`), updated after every train
+            step, and sample and export from it (`sampling_generator`): averaged generators
+            oscillate less (Yazici et al. 2019) and BigGAN samples from one.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -161,6 +186,8 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
     # Train steps per `tf.function` call that `train.py` uses unless told otherwise: more than
     # one where a step is so small that per-call overhead dominates (bench/throughput.py).
     default_steps_per_execution = 1
+    # Whether the exported `sample` signatures take a `truncation` input (see gan_tf.export).
+    exports_truncation = False
 
     def __init__(
         self,
@@ -171,6 +198,7 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
         real_label=0.9,
         d_steps=1,
         seed=None,
+        ema_decay=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -190,8 +218,17 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
         self.noise = noise
         self.real_label = float(real_label)
         self.d_steps = int(d_steps)
+        if ema_decay is not None and not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"`ema_decay` must be in [0, 1) or None. Received: ema_decay={ema_decay}")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.name = "ema_generator"
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator.trainable = False
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.real_probability_tracker = keras.metrics.Mean(name="d_real")
@@ -270,9 +307,27 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
 
     # ------------------------------------------------------------------------------- noise
 
-    def draw_noise(self, num_samples, seed):
-        """Draws `[num_samples, latent_dim]` noise from the model's distribution."""
+    @tf.autograph.experimental.do_not_convert  # Python-level branching only; seen to confuse AutoGraph
+    def draw_noise(self, num_samples, seed, truncation=None):
+        """Draws `[num_samples, latent_dim]` noise from the model's distribution.
+
+        Args:
+            num_samples: rows of noise.
+            seed: a `SeedGenerator` (training), an int (reproducible) or None (random).
+            truncation: None, or a positive threshold: Gaussian noise truncated to
+                `[-truncation, truncation]` (the truncation trick; int or None seeds only).
+        """
         shape = (num_samples, self.latent_dim)
+        if truncation is not None:
+            if self.noise != "gaussian":
+                raise ValueError(f"`truncation` needs Gaussian noise; this model draws {self.noise!r} noise.")
+            if not truncation > 0:
+                raise ValueError(f"`truncation` must be positive or None. Received: truncation={truncation}")
+            if seed is None:
+                seed = int(np.random.randint(0, 2**31 - 1))
+            if not isinstance(seed, (int, np.integer)):
+                raise ValueError(f"`truncation` takes an int seed or None. Received: seed={seed!r}")
+            return stateless_noise(self.noise, shape, tf.constant([int(seed), 0], tf.int64), float(truncation))
         if self.noise == "uniform":
             return keras.random.uniform(shape, minval=-1.0, maxval=1.0, seed=seed)
         return keras.random.normal(shape, seed=seed)
@@ -342,18 +397,35 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
 
         def train_step_after_batch(data):
             with tf.control_dependencies(tf.nest.flatten(data)):
-                return self.train_step(data)
+                logs = self.train_step(data)
+                if self.ema_generator is not None:  # after the step's G update (program order)
+                    self.update_generator_average()
+                return logs
 
         self.train_function = self._make_function(train_step_after_batch)
         return self.train_function
 
+    def update_generator_average(self):
+        """One step of the moving average of G's weights (`ema_decay`, warmed up by G's steps)."""
+        ema.update_moving_average(
+            self.ema_generator.weights,
+            self.generator.weights,
+            ema.warmed_up_decay(self.ema_decay, self.g_optimizer.iterations),
+        )
+
     # -------------------------------------------------------------------------- inference
+
+    @property
+    def sampling_generator(self):
+        """The network that samples and exports use: the moving average of G's weights when
+        `ema_decay` is set, else the generator itself."""
+        return self.generator if self.ema_generator is None else self.ema_generator
 
     def call(self, inputs, training=False):
         """Generates images from a latent batch `z` `[batch, latent_dim]`."""
-        return self.generator(inputs, training=training)
+        return self.sampling_generator(inputs, training=training)
 
-    def generate(self, num_samples, seed=None, batch_size=256):
+    def generate(self, num_samples, seed=None, batch_size=256, truncation=None):
         """Generates `num_samples` images in `value_range`, as a numpy array.
 
         Uses its own noise (from `seed`), so sampling never advances the training noise stream.
@@ -362,11 +434,13 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
             num_samples: how many images.
             seed: int seed for the noise (None: random).
             batch_size: images generated per forward pass.
+            truncation: None, or sample z from N(0, 1) truncated to `[-truncation, truncation]`
+                (trades variety for fidelity; Brock et al. 2018).
 
         Returns:
             `float32 [num_samples, H, W, C]`.
         """
-        noise = self.draw_noise(int(num_samples), seed)
+        noise = self.draw_noise(int(num_samples), seed, truncation)
         return self._predict_in_batches([noise], batch_size)
 
     def _predict_in_batches(self, inputs, batch_size):
@@ -376,7 +450,7 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
             chunk = [x[start : start + batch_size] for x in inputs]
             outputs.append(ops.convert_to_numpy(self(chunk[0] if len(chunk) == 1 else chunk)))
         if not outputs:
-            return np.zeros((0,) + tuple(self.generator.output_shape[1:]), dtype=np.float32)
+            return np.zeros((0,) + tuple(self.sampling_generator.output_shape[1:]), dtype=np.float32)
         return np.concatenate(outputs)
 
     # ------------------------------------------------------------------------------ state
@@ -409,6 +483,7 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
             "real_label": self.real_label,
             "d_steps": self.d_steps,
             "seed": self.seed,
+            "ema_decay": self.ema_decay,
         }
 
     @classmethod
@@ -417,3 +492,65 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
         for key in ("generator", "discriminator"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+class ConditionalGAN(GAN):
+    """Base of the class-conditional GANs: G takes `[z, labels]`, batches are `(images, labels)`.
+
+    Subclasses build the networks and write their own `train_step`; this class holds what all
+    of them share: `num_classes`, the batch unpacking with its error, `call` and `generate`.
+
+    Args:
+        generator: a built `keras.Model` from `[z, labels]` to images.
+        discriminator: a built `keras.Model` (its inputs are the subclass's business).
+        num_classes: number of classes; labels are ints in `[0, num_classes)`.
+        latent_dim, noise, real_label, d_steps, seed, **kwargs: see `GAN`.
+    """
+
+    conditional = True
+
+    def __init__(self, generator, discriminator, num_classes=10, **kwargs):
+        self.num_classes = check_num_classes(num_classes)
+        super().__init__(generator=generator, discriminator=discriminator, **kwargs)
+
+    def unpack_labeled_batch(self, data):
+        """`(images, int32 labels)` from an `(images, labels, ...)` batch, or a clear error."""
+        if not isinstance(data, (tuple, list)) or len(data) < 2:
+            raise ValueError(
+                f"{type(self).__name__} trains on (images, labels) batches; the dataset yields images only."
+            )
+        return data[0], ops.cast(data[1], "int32")
+
+    def call(self, inputs, training=False):
+        """Generates images from `[z, labels]` (`[batch, latent_dim]`, int `[batch]`)."""
+        noise, labels = inputs
+        return self.sampling_generator([noise, labels], training=training)
+
+    def generate(self, num_samples=None, labels=None, seed=None, batch_size=256, truncation=None):
+        """Generates images of the requested classes, as a numpy array in `value_range`.
+
+        Args:
+            num_samples: how many images; with `labels` None, classes cycle 0, 1, 2, ...
+            labels: int class per image (overrides `num_samples`).
+            seed: int seed for the noise (None: random).
+            batch_size: images per forward pass.
+            truncation: None, or a positive threshold for truncated Gaussian noise.
+
+        Returns:
+            `float32 [len(labels), H, W, C]`.
+        """
+        if labels is None:
+            if num_samples is None:
+                raise ValueError(f"{type(self).__name__}.generate needs `labels` or `num_samples`.")
+            labels = np.arange(int(num_samples)) % self.num_classes
+        labels = np.asarray(labels, dtype=np.int32).reshape(-1)
+        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
+            raise ValueError(
+                f"labels must be in [0, {self.num_classes}). Received labels from "
+                f"{labels.min()} to {labels.max()}"
+            )
+        noise = self.draw_noise(len(labels), seed, truncation)
+        return self._predict_in_batches([noise, ops.convert_to_tensor(labels)], batch_size)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}

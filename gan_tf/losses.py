@@ -131,3 +131,44 @@ def gradient_penalty(critic, real_images, fake_images, interpolation_weights):
     gradients = tape.gradient(scores, interpolates)
     norms = ops.sqrt(ops.sum(ops.square(ops.reshape(gradients, (ops.shape(gradients)[0], -1))), axis=1) + 1e-12)
     return ops.square(norms - 1.0)
+
+
+def auxiliary_classifier_loss(class_logits, labels):
+    """Per-example softmax cross-entropy of D's class prediction (AC-GAN's `L_C` term).
+
+    Args:
+        class_logits: `[batch, num_classes]` logits of D's auxiliary classifier.
+        labels: int `[batch]` classes.
+
+    Returns:
+        A `[batch]` tensor.
+
+    Reference:
+        Odena, Olah & Shlens 2017, "Conditional Image Synthesis with Auxiliary Classifier
+        GANs", https://arxiv.org/abs/1610.09585 (equation 3).
+    """
+    return ops.sparse_categorical_crossentropy(ops.cast(labels, "int32"), class_logits, from_logits=True)
+
+
+def orthogonal_regularization(kernels):
+    """BigGAN's orthogonal regularization: `sum_W ||W^T W * (1 - I)||_F^2`.
+
+    Each kernel is reshaped to `[-1, out]` (one column per output unit); only the off-diagonal
+    entries of the Gram matrix are penalised, so columns are pushed toward orthogonality
+    without constraining their norms. Computed as `||W W^T||_F^2 - sum_j ||w_j||^4` when W has
+    fewer rows than columns (the same value, a much smaller product). A scalar; the caller weights it (1e-4 in the paper).
+
+    Reference:
+        Brock, Donahue & Simonyan 2018, "Large Scale GAN Training for High Fidelity Natural
+        Image Synthesis", https://arxiv.org/abs/1809.11096 (equation 3).
+    """
+    total = 0.0
+    for kernel in kernels:
+        columns = ops.reshape(kernel, (-1, kernel.shape[-1]))
+        rows, units = columns.shape
+        # ||W^T W||_F = ||W W^T||_F, so the smaller Gram matrix gives the same total: a Dense
+        # from 40 inputs to 6,272 units costs a 40x40 product, not a 6,272x6,272 one.
+        gram = ops.matmul(columns, ops.transpose(columns)) if rows < units else ops.matmul(ops.transpose(columns), columns)
+        squared_column_norms = ops.sum(ops.square(columns), axis=0)
+        total = total + ops.sum(ops.square(gram)) - ops.sum(ops.square(squared_column_norms))
+    return total

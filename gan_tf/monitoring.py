@@ -111,7 +111,9 @@ class LossCurves(keras.callbacks.Callback):
 
     Reading the CSV rather than this run's logs keeps the curves whole across resumed runs
     (`CSVLogger(append=True)`); an epoch logged twice keeps its newest row. The left panel has
-    `d_loss` and `g_loss`, the right one D's mean probabilities `d_real` and `d_fake`.
+    `d_loss` and `g_loss`, the right one what D outputs: its mean probabilities `d_real` and
+    `d_fake`, or for hinge discriminators their mean scores, or for critics the Wasserstein
+    estimate.
     Place it after the `CSVLogger` in the callback list.
 
     Args:
@@ -152,7 +154,7 @@ def read_history(csv_path):
 
 
 def plot_history(history, png_path):
-    """Draws losses and D's probabilities by epoch into `png_path` (atomically)."""
+    """Draws losses and D's outputs by epoch into `png_path` (atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -164,10 +166,17 @@ def plot_history(history, png_path):
         if name in history:
             losses.plot(epochs, history[name], label=name)
     losses.set(title="losses", xlabel="epoch")
-    for name in ("d_real", "d_fake"):
+    if "d_real" in history:
+        panel, title = ("d_real", "d_fake"), "D's mean probability of 'real'"
+        probabilities.set(ylim=(0.0, 1.0))
+    elif "real_score" in history:
+        panel, title = ("real_score", "fake_score"), "D's mean score"
+    else:
+        panel, title = ("wasserstein",), "critic's Wasserstein estimate"
+    for name in panel:
         if name in history:
             probabilities.plot(epochs, history[name], label=name)
-    probabilities.set(title="D's mean probability of 'real'", xlabel="epoch", ylim=(0.0, 1.0))
+    probabilities.set(title=title, xlabel="epoch")
     for axes in (losses, probabilities):
         axes.grid(alpha=0.3)
         axes.legend()

@@ -53,7 +53,7 @@ def describe_model(model_path):
     return {key: metadata[key] for key in ("conditional", "num_classes", "image_shape")}
 
 
-def sample_local(model_path, num_samples, labels=None, seed=None):
+def sample_local(model_path, num_samples, labels=None, seed=None, truncation=None):
     """Samples from a SavedModel directory (a gan_tf export) or a `.keras` GAN file.
 
     Args:
@@ -62,31 +62,42 @@ def sample_local(model_path, num_samples, labels=None, seed=None):
         labels: conditional models only: one label for all, or one per sample (cycled to
             `num_samples`); default: classes 0, 1, 2, ... in turn.
         seed: int for reproducible noise (None: random).
+        truncation: None (or 0): untruncated; a positive threshold: Gaussian noise truncated to
+            `[-truncation, truncation]` (the truncation trick). Exports take it only if their
+            metadata says `truncation_input` (BigGAN); `.keras` files of any Gaussian-noise GAN.
 
     Returns:
         `uint8 [num_samples, H, W, C]`.
     """
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"No model at {model_path}")
+    truncation = truncation or None
     if model_path.endswith(".keras"):
         import keras
 
         gan = keras.saving.load_model(model_path, safe_mode=True)
         if gan.conditional:
-            images = gan.generate(labels=_labels_for(num_samples, labels, gan.num_classes), seed=seed)
+            images = gan.generate(
+                labels=_labels_for(num_samples, labels, gan.num_classes), seed=seed, truncation=truncation
+            )
         else:
             if labels is not None:
                 raise ValueError("labels were given, but this model is not conditional")
-            images = gan.generate(num_samples, seed=seed)
+            images = gan.generate(num_samples, seed=seed, truncation=truncation)
         return _to_uint8(images, gan.value_range)
 
     import tensorflow as tf
 
     metadata = read_metadata(model_path)
+    if truncation is not None and not metadata.get("truncation_input"):
+        raise ValueError(f"this {metadata['model']} export takes no truncation (BigGAN exports do)")
+    if metadata.get("truncation_input") and truncation is None:
+        truncation = 0.0  # untruncated
     signature_name, inputs = client.sample_inputs(
         num_samples,
         _labels_for(num_samples, labels, metadata["num_classes"]) if metadata["conditional"] else None,
         seed,
+        truncation,
     )
     if labels is not None and not metadata["conditional"]:
         raise ValueError("labels were given, but this model is not conditional")
@@ -98,12 +109,13 @@ def sample_local(model_path, num_samples, labels=None, seed=None):
     return outputs["images_uint8"].numpy()
 
 
-def sample_remote(server, model_name, num_samples, labels=None, seed=None, protocol="grpc"):
+def sample_remote(server, model_name, num_samples, labels=None, seed=None, protocol="grpc", truncation=None):
     """Samples through TF Serving (`protocol` "grpc", port 8500, or "rest", port 8501).
 
-    Conditional models need `labels` (one label for all, or one per sample).
+    Conditional models need `labels` (one label for all, or one per sample); BigGAN exports
+    need `truncation` (0 for untruncated noise).
     """
-    signature_name, inputs = client.sample_inputs(num_samples, labels, seed)
+    signature_name, inputs = client.sample_inputs(num_samples, labels, seed, truncation)
     if protocol == "grpc":
         outputs = client.predict_grpc(server, model_name, inputs, signature_name)
     elif protocol == "rest":

@@ -70,6 +70,7 @@ class TrainConfig:
     g_learning_rate: float = None
     real_label: float = None
     d_steps: int = None
+    ema_decay: float = None
     seed: int = 0
     eval_every: int = 5
     eval_samples: int = 1000
@@ -91,6 +92,8 @@ class TrainConfig:
         _at_least(1, epochs=self.epochs, latent_dim=self.latent_dim)
         if self.d_steps is not None:
             _at_least(1, d_steps=self.d_steps)
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1). Received: {self.ema_decay}")
         if self.batch_size is not None:
             _at_least(1, batch_size=self.batch_size)
         if self.steps_per_epoch is not None:
@@ -179,7 +182,7 @@ def build_model(config, dataset_info):
     """
     model_class = get_model_class(config.model)
     kwargs = dict(image_shape=dataset_info.image_shape, latent_dim=config.latent_dim, seed=config.seed)
-    for name in ("real_label", "d_steps"):  # None: the model's own default
+    for name in ("real_label", "d_steps", "ema_decay"):  # None: the model's own default
         if getattr(config, name) is not None:
             kwargs[name] = getattr(config, name)
     if model_class.conditional:
@@ -326,13 +329,14 @@ def train(config, callbacks=()):
 def hparams_of(config, gan):
     """The config fields that shape training, as TensorBoard's HParams dashboard records them.
 
-    Learning rates, `real_label` and `d_steps` are the ones in use (the model's defaults unless
+    Learning rates, `real_label`, `d_steps` and `ema_decay` are the ones in use (the model's defaults unless
     the config set them).
     """
     ignored = {"data_dir", "workdir", "export_dir", "resume", "verbose"}
     hparams = {name: value for name, value in dataclasses.asdict(config).items() if name not in ignored}
     hparams["real_label"] = gan.get_config().get("real_label")  # None for critics
     hparams["d_steps"] = gan.d_steps
+    hparams["ema_decay"] = gan.ema_decay if gan.ema_decay is not None else "off"
     hparams["d_learning_rate"] = float(keras.ops.convert_to_numpy(gan.d_optimizer.learning_rate))
     hparams["g_learning_rate"] = float(keras.ops.convert_to_numpy(gan.g_optimizer.learning_rate))
     return hparams

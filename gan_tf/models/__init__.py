@@ -3,9 +3,13 @@
 Adding a model: one file in this package, one line in `MODELS`, and its tests.
 """
 
+from gan_tf.models.acgan import ACGAN
+from gan_tf.models.biggan import BigGAN
 from gan_tf.models.cgan import CGAN
 from gan_tf.models.dcgan import DCGAN
 from gan_tf.models.mlp_gan import MLPGAN
+from gan_tf.models.sagan import SAGAN
+from gan_tf.models.sngan import SNGAN
 from gan_tf.models.wgan_gp import WGANGP
 
 MODELS = {
@@ -13,6 +17,10 @@ MODELS = {
     "dcgan": DCGAN,
     "cgan": CGAN,
     "wgan_gp": WGANGP,
+    "sngan": SNGAN,
+    "acgan": ACGAN,
+    "sagan": SAGAN,
+    "biggan": BigGAN,
 }
 
 

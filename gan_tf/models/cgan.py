@@ -6,12 +6,11 @@ Reference:
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
 from gan_tf import losses
-from gan_tf.gan import GAN
+from gan_tf.gan import ConditionalGAN, check_num_classes
 from gan_tf.models.dcgan import check_image_shape, discriminator_layers, generator_layers
 
 
@@ -37,7 +36,7 @@ def cgan_discriminator(image_shape, num_classes, dropout=0.3):
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
-class CGAN(GAN):
+class CGAN(ConditionalGAN):
     """A class-conditional GAN trained on `(images, labels)` batches.
 
     G gets z and the one-hot label; D gets the image with the one-hot label as extra constant
@@ -62,8 +61,6 @@ class CGAN(GAN):
         https://arxiv.org/abs/1411.1784
     """
 
-    conditional = True
-
     def __init__(
         self,
         image_shape=(28, 28, 1),
@@ -76,16 +73,15 @@ class CGAN(GAN):
         seed=None,
         **kwargs,
     ):
-        if num_classes < 2:
-            raise ValueError(f"`num_classes` must be at least 2. Received: num_classes={num_classes}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
         self.image_shape = check_image_shape(image_shape)
-        self.num_classes = int(num_classes)
         self.dropout = float(dropout)
+        num_classes = check_num_classes(num_classes)
         super().__init__(
-            generator=cgan_generator(latent_dim, self.image_shape, self.num_classes),
-            discriminator=cgan_discriminator(self.image_shape, self.num_classes, dropout),
+            generator=cgan_generator(latent_dim, self.image_shape, num_classes),
+            discriminator=cgan_discriminator(self.image_shape, num_classes, dropout),
+            num_classes=num_classes,
             latent_dim=latent_dim,
             noise=noise,
             real_label=real_label,
@@ -95,9 +91,7 @@ class CGAN(GAN):
         )
 
     def train_step(self, data):
-        if not isinstance(data, (tuple, list)) or len(data) < 2:
-            raise ValueError("CGAN trains on (images, labels) batches; the dataset yields images only.")
-        real_images, labels = data[0], ops.cast(data[1], "int32")
+        real_images, labels = self.unpack_labeled_batch(data)
         batch_size = ops.shape(real_images)[0]
 
         for _ in range(self.d_steps):
@@ -127,43 +121,12 @@ class CGAN(GAN):
         self.fake_probability_tracker.update_state(ops.sigmoid(fake_logits))
         return self.train_step_logs()
 
-    def call(self, inputs, training=False):
-        """Generates images from `[z, labels]` (`[batch, latent_dim]`, int `[batch]`)."""
-        noise, labels = inputs
-        return self.generator([noise, labels], training=training)
-
-    def generate(self, num_samples=None, labels=None, seed=None, batch_size=256):
-        """Generates images of the requested classes, as a numpy array in `value_range`.
-
-        Args:
-            num_samples: how many images; with `labels` None, classes cycle 0, 1, 2, ...
-            labels: int class per image (overrides `num_samples`).
-            seed: int seed for the noise (None: random).
-            batch_size: images per forward pass.
-
-        Returns:
-            `float32 [len(labels), H, W, C]`.
-        """
-        if labels is None:
-            if num_samples is None:
-                raise ValueError("CGAN.generate needs `labels` or `num_samples`.")
-            labels = np.arange(int(num_samples)) % self.num_classes
-        labels = np.asarray(labels, dtype=np.int32).reshape(-1)
-        if labels.size and (labels.min() < 0 or labels.max() >= self.num_classes):
-            raise ValueError(
-                f"labels must be in [0, {self.num_classes}). Received labels from "
-                f"{labels.min()} to {labels.max()}"
-            )
-        noise = self.draw_noise(len(labels), seed)
-        return self._predict_in_batches([noise, ops.convert_to_tensor(labels)], batch_size)
-
     def get_config(self):
         config = super().get_config()
         del config["generator"], config["discriminator"]
         return {
             **config,
             "image_shape": self.image_shape,
-            "num_classes": self.num_classes,
             "dropout": self.dropout,
         }
 

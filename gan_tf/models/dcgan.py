@@ -42,18 +42,22 @@ def generator_layers(x, image_shape):
     )(x)
 
 
-def discriminator_layers(x, dropout=0.3):
-    """The tutorial discriminator's layers: Conv(64, s2) -> Conv(128, s2) -> Dense(1) logit.
+def discriminator_features(x, dropout=0.3):
+    """The tutorial discriminator's trunk: Conv(64, s2) -> Conv(128, s2) -> flattened features.
 
     LeakyReLU and dropout after each convolution; no batch norm (in particular not on the
-    input). The logit layer is float32 under any mixed-precision policy.
+    input).
     """
     for filters in (64, 128):
         x = keras.layers.Conv2D(filters, 5, strides=2, padding="same")(x)
         x = keras.layers.LeakyReLU(0.2)(x)
         x = keras.layers.Dropout(dropout)(x)
-    x = keras.layers.Flatten()(x)
-    return keras.layers.Dense(1, dtype="float32", name="logit")(x)
+    return keras.layers.Flatten()(x)
+
+
+def discriminator_layers(x, dropout=0.3):
+    """The tutorial discriminator: its trunk, then a Dense(1) logit (float32 under any policy)."""
+    return keras.layers.Dense(1, dtype="float32", name="logit")(discriminator_features(x, dropout))
 
 
 def dcgan_generator(latent_dim, image_shape):

@@ -1,0 +1,134 @@
+"""SN-GAN: a discriminator with spectrally normalized layers, trained with the hinge loss.
+
+Reference:
+    Miyato, Kataoka, Koyama & Yoshida 2018, "Spectral Normalization for Generative Adversarial
+    Networks", https://arxiv.org/abs/1802.05957
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from gan_tf import losses
+from gan_tf.gan import GAN
+from gan_tf.layers import SelfAttention2D, SpectralNormalization
+from gan_tf.models.dcgan import check_image_shape, dcgan_generator
+
+
+def sngan_discriminator(image_shape, self_attention=False):
+    """DCGAN's discriminator with every layer spectrally normalized and no dropout.
+
+    SN Conv(64, 5, s2) -> LeakyReLU(0.1) -> [self-attention] -> SN Conv(128, 5, s2) ->
+    LeakyReLU(0.1) -> SN Dense(1) score. `self_attention` inserts SAGAN's block at the
+    middle resolution (H/2 x W/2). The score layer is float32 under any mixed policy.
+    """
+    images = keras.Input(image_shape, name="images")
+    x = images
+    for index, filters in enumerate((64, 128)):
+        x = SpectralNormalization(keras.layers.Conv2D(filters, 5, strides=2, padding="same"), name=f"sn_conv{index}")(x)
+        x = keras.layers.LeakyReLU(0.1)(x)
+        if self_attention and index == 0:
+            x = SelfAttention2D(spectral_norm=True, name="self_attention")(x)
+    x = keras.layers.Flatten()(x)
+    score = SpectralNormalization(keras.layers.Dense(1, dtype="float32"), dtype="float32", name="score")(x)
+    return keras.Model(images, score, name="discriminator")
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class SNGAN(GAN):
+    """SN-GAN: DCGAN's generator against a spectrally normalized DCGAN discriminator, hinge loss.
+
+    Spectral normalization divides each of D's weight matrices by its largest singular value
+    (estimated by one power-iteration step per training call), which bounds D's Lipschitz
+    constant without the cost of a gradient penalty. D minimises the hinge loss
+    `max(0, 1 - D(x)) + max(0, 1 + D(G(z)))`, G minimises `-D(G(z))`. Trackers: `d_loss`,
+    `g_loss`, and D's mean scores `real_score` and `fake_score` (unbounded, not probabilities).
+
+    The networks are DCGAN's, so that the comparison with DCGAN isolates what SN-GAN changes;
+    Adam(2e-4, beta_1=0.5, beta_2=0.999) with one D step per G step is setting C of the paper's
+    Table 1.
+
+    Args:
+        image_shape: `(H, W, C)`, H and W divisible by 4.
+        latent_dim: size of z.
+        d_steps: discriminator updates per generator update.
+        noise, seed, **kwargs: see `GAN`.
+
+    Example:
+        >>> gan = SNGAN(image_shape=(28, 28, 1), seed=0)
+        >>> gan.compile()
+        >>> gan.fit(load_dataset("fashion_mnist", 64), epochs=20)
+
+    Reference:
+        Miyato et al. 2018, "Spectral Normalization for Generative Adversarial Networks",
+        https://arxiv.org/abs/1802.05957
+    """
+
+    def __init__(self, image_shape=(28, 28, 1), latent_dim=100, d_steps=1, noise="gaussian", seed=None, **kwargs):
+        self.image_shape = check_image_shape(image_shape)
+        generator, discriminator = self.build_networks(int(latent_dim), self.image_shape)
+        super().__init__(
+            generator=generator,
+            discriminator=discriminator,
+            latent_dim=latent_dim,
+            noise=noise,
+            real_label=1.0,  # unused: the hinge loss has no targets
+            d_steps=d_steps,
+            seed=seed,
+            **kwargs,
+        )
+        self.real_score_tracker = keras.metrics.Mean(name="real_score")
+        self.fake_score_tracker = keras.metrics.Mean(name="fake_score")
+
+    @staticmethod
+    def build_networks(latent_dim, image_shape):
+        """Returns `(generator, discriminator)`."""
+        return dcgan_generator(latent_dim, image_shape), sngan_discriminator(image_shape)
+
+    def default_optimizers(self):
+        """Adam(2e-4, beta_1=0.5, beta_2=0.999) for both (Miyato et al., Table 1, setting C)."""
+        return (
+            keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name="d_adam"),
+            keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name="g_adam"),
+        )
+
+    @property
+    def metrics(self):
+        return [self.d_loss_tracker, self.g_loss_tracker, self.real_score_tracker, self.fake_score_tracker]
+
+    def train_step(self, data):
+        real_images = self.unpack_images(data)
+        batch_size = ops.shape(real_images)[0]
+
+        for _ in range(self.d_steps):
+            fake_images = self.generator(self.sample_noise(batch_size), training=True)
+            with tf.GradientTape() as tape:
+                real_scores = self.discriminator(real_images, training=True)
+                fake_scores = self.discriminator(fake_images, training=True)
+                d_losses = losses.hinge_discriminator_loss(real_scores, fake_scores)
+                d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
+            d_variables = self.discriminator.trainable_variables
+            self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
+
+        noise = self.sample_noise(batch_size)
+        with tf.GradientTape() as tape:
+            scores = self.discriminator(self.generator(noise, training=True), training=True)
+            g_losses = losses.wasserstein_generator_loss(scores)
+            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
+        g_variables = self.generator.trainable_variables
+        self.g_optimizer.apply(tape.gradient(g_loss, g_variables), g_variables)
+
+        self.d_loss_tracker.update_state(d_losses)
+        self.g_loss_tracker.update_state(g_losses)
+        self.real_score_tracker.update_state(real_scores)
+        self.fake_score_tracker.update_state(fake_scores)
+        return self.train_step_logs()
+
+    def get_config(self):
+        config = super().get_config()
+        del config["generator"], config["discriminator"], config["real_label"]
+        return {**config, "image_shape": self.image_shape}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

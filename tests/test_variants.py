@@ -1,0 +1,200 @@
+"""SN-GAN, AC-GAN, SAGAN and BigGAN: each model's mechanism acts, and each exports."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import tiny_batches
+from gan_tf import ACGAN, SAGAN, SNGAN, BigGAN
+from gan_tf.export import export_generator
+from gan_tf.layers import SelfAttention2D, SpectralNormalization
+
+
+def _layers(model, kind):
+    found = []
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, kind):
+            found.append(layer)
+    return found
+
+
+def test_sngan_normalizes_every_discriminator_layer_and_iterates_only_in_training():
+    gan = SNGAN(latent_dim=8, seed=0)
+    wrapped = _layers(gan.discriminator, SpectralNormalization)
+    assert len(wrapped) == 3  # two convolutions and the score
+    assert all(isinstance(layer.layer, keras.layers.Layer) for layer in wrapped)
+    kernels = [layer for layer in _layers(gan.discriminator, (keras.layers.Conv2D, keras.layers.Dense))]
+    assert {id(layer) for layer in kernels} == {id(layer.layer) for layer in wrapped}
+
+    u_initial = [layer.vector_u.numpy().copy() for layer in wrapped]
+    gan.discriminator(np.zeros((2, 28, 28, 1), "float32"), training=False)
+    for layer, before in zip(wrapped, u_initial):
+        np.testing.assert_array_equal(layer.vector_u.numpy(), before)
+    gan.compile()
+    gan.fit(tiny_batches(2), epochs=1, verbose=0)
+    for layer, before in zip(wrapped, u_initial):
+        assert not np.allclose(layer.vector_u.numpy(), before)
+    sigma, _ = wrapped[-1].spectral_norm()
+    assert float(sigma) > 0
+
+
+def _striped_digits(num_classes=4, per_class=32, seed=0):
+    """Class k is a bright band across rows 7k..7k+6: separable by where the band is."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_classes), per_class).astype("int32")
+    images = np.full((len(labels), 28, 28, 1), -1.0, "float32")
+    for index, label in enumerate(labels):
+        images[index, 7 * label : 7 * label + 7] = 1.0
+    images += rng.normal(0, 0.1, images.shape).astype("float32")
+    order = rng.permutation(len(labels))
+    return tf.data.Dataset.from_tensor_slices((images[order], labels[order])).batch(16, drop_remainder=True)
+
+
+def test_acgan_auxiliary_classifier_learns_a_separable_toy_set():
+    gan = ACGAN(num_classes=4, latent_dim=8, dropout=0.0, seed=0)
+    gan.compile()
+    history = gan.fit(_striped_digits(), epochs=3, verbose=0).history
+    aux_loss = history["aux_loss"]
+    assert aux_loss[-1] < 0.5 * aux_loss[0], aux_loss
+    assert history["aux_accuracy"][-1] > 0.9
+    # D's class head sees only the image: its outputs are [source, class logits].
+    source, class_logits = gan.discriminator(np.zeros((3, 28, 28, 1), "float32"))
+    assert source.shape == (3, 1) and class_logits.shape == (3, 4)
+
+
+def test_sagan_attends_in_both_networks_with_ttur():
+    gan = SAGAN(latent_dim=8, seed=0)
+    blocks = {name: _layers(getattr(gan, name), SelfAttention2D) for name in ("generator", "discriminator")}
+    assert [len(found) for found in blocks.values()] == [1, 1]
+    generator_shape = gan.generator.get_layer("self_attention").output.shape
+    discriminator_shape = gan.discriminator.get_layer("self_attention").output.shape
+    assert generator_shape[1:3] == discriminator_shape[1:3] == (14, 14)  # the middle resolution
+    assert all(isinstance(layer.layer, keras.layers.Layer) for layer in _layers(gan.generator, SpectralNormalization))
+    d_optimizer, g_optimizer = gan.default_optimizers()
+    assert float(d_optimizer.learning_rate) == pytest.approx(4 * float(g_optimizer.learning_rate))
+    gan.compile()
+    gan.fit(tiny_batches(2), epochs=1, verbose=0)
+    for found in blocks.values():
+        assert float(found[0].gamma.numpy()) != 0.0  # the attention output is now in use
+
+
+@pytest.fixture(scope="module")
+def trained_biggan():
+    keras.utils.set_random_seed(0)
+    gan = BigGAN(latent_dim=9, width=8, embedding_dim=4, seed=0)
+    initial = [np.array(v) for v in gan.generator.weights]
+    gan.compile()
+    gan.fit(tiny_batches(4), epochs=1, verbose=0)
+    return gan, initial
+
+
+def test_biggan_ema_differs_from_the_raw_weights_and_tracks_them(trained_biggan):
+    gan, initial = trained_biggan
+    raw = [np.array(v) for v in gan.generator.weights]
+    average = [np.array(v) for v in gan.ema_generator.weights]
+    trained = [i for i, v in enumerate(gan.generator.weights) if v.trainable and not np.allclose(initial[i], raw[i])]
+    assert trained
+    for i in trained:
+        assert not np.allclose(average[i], raw[i])  # an average, not a copy
+        assert np.linalg.norm(average[i] - raw[i]) < np.linalg.norm(initial[i] - raw[i])  # and it follows them
+    assert not gan.ema_generator.trainable_weights
+    # Samples come from the average.
+    z, labels = gan.draw_noise(4, seed=1), tf.range(4)
+    np.testing.assert_allclose(gan([z, labels]), gan.ema_generator([z, labels]), atol=1e-6)
+    assert not np.allclose(gan([z, labels]), gan.generator([z, labels]), atol=1e-4)
+
+
+def test_biggan_latent_chunks_labels_and_regularized_kernels(trained_biggan):
+    gan, _ = trained_biggan
+    z = tf.Variable(gan.draw_noise(2, seed=3))
+    labels = tf.constant([1, 2])
+    with tf.GradientTape() as tape:
+        images = gan.ema_generator([z, labels])
+    gradient = np.abs(tape.gradient(images, z).numpy()).sum(axis=0)
+    assert gradient.shape == (9,) and np.all(gradient > 0)  # every chunk of z reaches the image
+    images = gan.generate(labels=[0, 5], seed=4)
+    assert not np.allclose(images[0], gan.generate(labels=[5, 5], seed=4)[0])  # G uses the label
+    scores = [gan.discriminator([images, np.array([k, k])]).numpy() for k in (0, 5)]
+    assert not np.allclose(*scores)  # and so does the projection discriminator
+    paths = [v.path for v in gan.regularized_kernels()]
+    assert paths and not any("shared_embedding" in p for p in paths)
+    assert any("block0_conv1" in p for p in paths) and all(len(v.shape) >= 2 for v in gan.regularized_kernels())
+
+
+def test_truncation_bounds_the_noise_and_is_reproducible(trained_biggan):
+    gan, _ = trained_biggan
+    z = np.asarray(gan.draw_noise(2000, seed=5, truncation=0.5))
+    assert np.abs(z).max() <= 0.5 and z.std() < 0.35  # std of N(0,1) truncated at 0.5 is 0.28
+    np.testing.assert_array_equal(gan.generate(labels=[3], seed=5, truncation=0.5),
+                                  gan.generate(labels=[3], seed=5, truncation=0.5))
+    with pytest.raises(ValueError, match="Received: truncation=0"):
+        gan.generate(labels=[3], seed=5, truncation=0)
+
+
+@pytest.mark.parametrize("model_class", [SNGAN, ACGAN, SAGAN, BigGAN])
+def test_exports_serve_what_the_keras_model_generates(model_class, tmp_path):
+    kwargs = {"num_classes": 10} if model_class.conditional else {}
+    gan = model_class(latent_dim=9, seed=0, **kwargs)
+    gan.compile()
+    gan.fit(tiny_batches(1), epochs=1, verbose=0)
+    loaded = tf.saved_model.load(export_generator(gan, str(tmp_path / "export")))
+    inputs = {"num_samples": tf.constant(3), "seed": tf.constant(7, tf.int64)}
+    if gan.conditional:
+        inputs["labels"] = tf.constant([2, 4, 6])
+    if model_class.exports_truncation:
+        inputs["truncation"] = tf.constant(0.0)
+    expected = gan.generate(labels=[2, 4, 6], seed=7) if gan.conditional else gan.generate(3, seed=7)
+    images = loaded.signatures["sample_seeded"](**inputs)["images"].numpy()
+    np.testing.assert_allclose(images, expected, atol=1e-5)
+    if model_class.exports_truncation:
+        inputs["truncation"] = tf.constant(0.7)
+        truncated = loaded.signatures["sample_seeded"](**inputs)["images"].numpy()
+        np.testing.assert_allclose(truncated, gan.generate(labels=[2, 4, 6], seed=7, truncation=0.7), atol=1e-5)
+        assert not np.allclose(truncated, images)
+
+
+def test_train_runs_biggan_end_to_end_and_exports_its_moving_average(tmp_path):
+    from gan_tf.training import TrainConfig, train
+
+    config = TrainConfig(model="biggan", epochs=1, steps_per_epoch=2, batch_size=16, latent_dim=9, eval_every=0,
+                         workdir=str(tmp_path / "run"), export_dir=str(tmp_path / "export"), verbose=0)
+    result = train(config)
+    gan = result.model
+    assert int(gan.d_optimizer.iterations) == 2 * 2 and int(gan.g_optimizer.iterations) == 2  # 2 D steps each
+    assert set(result.history) == {"d_loss", "g_loss", "real_score", "fake_score", "ortho_penalty"}
+    signature = tf.saved_model.load(result.export_path).signatures["serving_default"]
+    z, labels = gan.draw_noise(2, seed=0), tf.constant([1, 8])
+    np.testing.assert_allclose(signature(z=z, labels=labels)["images"], gan.ema_generator([z, labels]), atol=1e-5)
+
+
+def test_any_model_can_sample_from_a_moving_average_of_its_generator(tmp_path):
+    from gan_tf import CGAN
+
+    gan = CGAN(latent_dim=8, seed=0, ema_decay=0.9)
+    assert gan.sampling_generator is gan.ema_generator and CGAN(latent_dim=8).sampling_generator is not None
+    expected = [np.array(v) for v in gan.generator.weights]
+    gan.compile()
+
+    class AverageByHand(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            step = int(gan.g_optimizer.iterations)
+            decay = min(0.9, (1 + step) / (10 + step))  # warmed up: 2/11, 3/12, 4/13
+            for i, variable in enumerate(gan.generator.weights):
+                expected[i] = decay * expected[i] + (1 - decay) * np.array(variable)
+
+    gan.fit(tiny_batches(3), epochs=1, verbose=0, callbacks=[AverageByHand()])
+    average = [np.array(v) for v in gan.ema_generator.weights]
+    for by_hand, computed in zip(expected, average):
+        np.testing.assert_allclose(computed, by_hand, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, np.array(r)) for a, r in zip(average, gan.generator.weights))
+    clone = CGAN.from_config(gan.get_config())
+    assert clone.ema_decay == 0.9 and clone.ema_generator is not None
+    path = str(tmp_path / "cgan.keras")
+    gan.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    for saved, restored in zip(average, loaded.ema_generator.weights):
+        np.testing.assert_array_equal(saved, np.array(restored))
+    np.testing.assert_array_equal(loaded.generate(labels=[1, 2], seed=0), gan.generate(labels=[1, 2], seed=0))
+    with pytest.raises(ValueError, match="Received: ema_decay=1.0"):
+        CGAN(latent_dim=8, ema_decay=1.0)
