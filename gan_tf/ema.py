@@ -5,6 +5,7 @@ Reference:
     https://arxiv.org/abs/1806.04498; Brock et al. 2018 (BigGAN samples from an EMA of G).
 """
 
+import keras
 from keras import ops
 
 
@@ -29,7 +30,7 @@ def update_moving_average(average_variables, variables, decay):
         if average.shape != variable.shape:
             raise ValueError(f"Shapes differ: {average.path} {average.shape} vs {variable.path} {variable.shape}")
         value = variable.value
-        if "float" not in str(average.dtype):
+        if not keras.backend.is_float_dtype(average.dtype):
             average.assign(value)
             continue
         weight = ops.cast(decay, average.dtype)

@@ -24,7 +24,7 @@ def test_sngan_normalizes_every_discriminator_layer_and_iterates_only_in_trainin
     wrapped = _layers(gan.discriminator, SpectralNormalization)
     assert len(wrapped) == 3  # two convolutions and the score
     assert all(isinstance(layer.layer, keras.layers.Layer) for layer in wrapped)
-    kernels = [layer for layer in _layers(gan.discriminator, (keras.layers.Conv2D, keras.layers.Dense))]
+    kernels = _layers(gan.discriminator, (keras.layers.Conv2D, keras.layers.Dense))
     assert {id(layer) for layer in kernels} == {id(layer.layer) for layer in wrapped}
 
     u_initial = [layer.vector_u.numpy().copy() for layer in wrapped]

@@ -12,7 +12,7 @@ from keras import ops
 from gan_tf import losses
 from gan_tf.gan import ConditionalGAN, check_num_classes
 from gan_tf.models.cgan import cgan_generator
-from gan_tf.models.dcgan import check_image_shape, discriminator_features
+from gan_tf.models.dcgan import check_dropout, check_image_shape, discriminator_features
 
 
 def acgan_discriminator(image_shape, num_classes, dropout=0.3):
@@ -71,12 +71,10 @@ class ACGAN(ConditionalGAN):
         seed=None,
         **kwargs,
     ):
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
         if not aux_weight > 0:
             raise ValueError(f"`aux_weight` must be positive. Received: aux_weight={aux_weight}")
         self.image_shape = check_image_shape(image_shape)
-        self.dropout = float(dropout)
+        self.dropout = check_dropout(dropout)
         self.aux_weight = float(aux_weight)
         num_classes = check_num_classes(num_classes)
         super().__init__(

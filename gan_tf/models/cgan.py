@@ -11,7 +11,7 @@ from keras import ops
 
 from gan_tf import losses
 from gan_tf.gan import ConditionalGAN, check_num_classes
-from gan_tf.models.dcgan import check_image_shape, discriminator_layers, generator_layers
+from gan_tf.models.dcgan import check_dropout, check_image_shape, discriminator_layers, generator_layers
 
 
 def cgan_generator(latent_dim, image_shape, num_classes):
@@ -73,10 +73,8 @@ class CGAN(ConditionalGAN):
         seed=None,
         **kwargs,
     ):
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
         self.image_shape = check_image_shape(image_shape)
-        self.dropout = float(dropout)
+        self.dropout = check_dropout(dropout)
         num_classes = check_num_classes(num_classes)
         super().__init__(
             generator=cgan_generator(latent_dim, self.image_shape, num_classes),

@@ -21,6 +21,13 @@ def check_image_shape(image_shape):
     return image_shape
 
 
+def check_dropout(dropout):
+    """Validates a dropout rate in [0, 1) and returns it as a float."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
+    return float(dropout)
+
+
 def generator_layers(x, image_shape):
     """The tutorial generator's layers on tensor `x`: Dense -> 3 transposed convs -> tanh.
 
@@ -105,10 +112,8 @@ class DCGAN(GAN):
         seed=None,
         **kwargs,
     ):
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: dropout={dropout}")
         self.image_shape = check_image_shape(image_shape)
-        self.dropout = float(dropout)
+        self.dropout = check_dropout(dropout)
         super().__init__(
             generator=dcgan_generator(latent_dim, self.image_shape),
             discriminator=dcgan_discriminator(self.image_shape, dropout),

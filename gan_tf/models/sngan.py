@@ -45,8 +45,8 @@ class SNGAN(GAN):
     `g_loss`, and D's mean scores `real_score` and `fake_score` (unbounded, not probabilities).
 
     The networks are DCGAN's, so that the comparison with DCGAN isolates what SN-GAN changes;
-    Adam(2e-4, beta_1=0.5, beta_2=0.999) with one D step per G step is setting C of the paper's
-    Table 1.
+    Adam(2e-4, beta_1=0.5, beta_2=0.999) with one D step per G step is one of the settings the
+    paper's Table 1 compares.
 
     Args:
         image_shape: `(H, W, C)`, H and W divisible by 4.
@@ -86,7 +86,7 @@ class SNGAN(GAN):
         return dcgan_generator(latent_dim, image_shape), sngan_discriminator(image_shape)
 
     def default_optimizers(self):
-        """Adam(2e-4, beta_1=0.5, beta_2=0.999) for both (Miyato et al., Table 1, setting C)."""
+        """Adam(2e-4, beta_1=0.5, beta_2=0.999) for both (one of Miyato et al.'s Table 1 settings)."""
         return (
             keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name="d_adam"),
             keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name="g_adam"),
