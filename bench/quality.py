@@ -1,6 +1,7 @@
 """Trains each model with one budget and prints one quality table.
 
     python bench/quality.py --epochs=20 --num_samples=2000 --output=quality.json
+    python bench/quality.py --models=cgan,cgan+mismatch_weight=0,cgan+ema
     python bench/quality.py --dataset=fashion_mnist --seconds=240 \
         --models=dcgan,wgan_gp,sngan,acgan,sagan,biggan
 
@@ -14,6 +15,7 @@ else meanwhile; on 2 CPU cores it takes about the budget times the number of mod
 minutes of evaluation (and of classifier training on a dataset's first use).
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -27,7 +29,8 @@ import numpy as np
 from absl import app, flags
 
 flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"],
-                 "Models to train; `name+ema` trains `name` with --ema_decay=0.999 (samples from G's average).")
+                 "Models to train, each `name[+option...]`: `+ema` sets ema_decay=0.999 (samples from G's "
+                 "average), `+field=value` any numeric TrainConfig field (e.g. cgan+mismatch_weight=0).")
 flags.DEFINE_string("dataset", "mnist_5k", "Dataset to train and evaluate on.")
 flags.DEFINE_integer("epochs", 20, "Epochs per model (the quickstart's 20); the cap when --seconds is set.")
 flags.DEFINE_integer("seconds", None, "Wall-clock training budget per model (then --epochs is only a cap).")
@@ -68,6 +71,31 @@ def _stop_after(seconds):
     return StopAfterSeconds()
 
 
+def _parse_entry(entry):
+    """`"cgan+ema+mismatch_weight=0"` -> `("cgan", {"ema_decay": 0.999, "mismatch_weight": 0.0})`."""
+    from gan_tf.training import TrainConfig
+
+    numeric_fields = {
+        field.name: field.type
+        for field in dataclasses.fields(TrainConfig)
+        if field.type in (int, float) and field.name not in ("epochs", "eval_every")  # the bench sets these
+    }
+    model, *options = entry.split("+")
+    overrides = {}
+    for option in options:
+        key, equals, value = option.partition("=")
+        if option == "ema":
+            overrides["ema_decay"] = 0.999
+        elif equals and key in numeric_fields:
+            overrides[key] = numeric_fields[key](value)
+        else:
+            raise app.UsageError(
+                f"--models options are `ema` or `field=value` with a numeric field of TrainConfig "
+                f"({', '.join(numeric_fields)}). Received: {entry}"
+            )
+    return model, overrides
+
+
 def main(argv):
     from gan_tf import evaluation
     from gan_tf.models import MODELS
@@ -82,14 +110,11 @@ def main(argv):
     report = evaluation.evaluate_samples(images, dataset, classifier=classifier)
     rows.append(_row("untrained dcgan", 0, 0, report))
     for name in FLAGS.models:
-        model, _, option = name.partition("+")
-        if option not in ("", "ema"):
-            raise app.UsageError(f"--models entries are `name` or `name+ema`. Received: {name}")
+        model, overrides = _parse_entry(name)
         with tempfile.TemporaryDirectory() as workdir:
             config = TrainConfig(model=model, dataset=dataset, epochs=FLAGS.epochs,
-                                 ema_decay=0.999 if option == "ema" else None,
                                  workdir=os.path.join(workdir, "run"), export_dir=os.path.join(workdir, "export"),
-                                 eval_every=0 if FLAGS.seconds else 5, verbose=0)
+                                 eval_every=0 if FLAGS.seconds else 5, verbose=0, **overrides)
             start = time.time()
             result = train(config, callbacks=[_stop_after(FLAGS.seconds)] if FLAGS.seconds else ())
             seconds = time.time() - start

@@ -137,18 +137,30 @@ def read_idx(path):
 
 
 def _find_file(directory, stem):
-    """Returns `directory/stem.gz` or `directory/stem`, whichever exists, else None."""
-    for candidate in (stem + ".gz", stem):
-        path = os.path.join(directory, candidate)
-        if os.path.exists(path):
-            return path
+    """The first of `stem[.gz]` and its common re-spelling `*.idx3-ubyte[.gz]` in `directory`, else None.
+
+    The original files are `train-images-idx3-ubyte.gz`, ...; many copies (browser downloads,
+    other packages) have them unpacked and spelled `train-images.idx3-ubyte`.
+    """
+    for spelling in (stem, stem.replace("-idx", ".idx")):
+        for candidate in (spelling + ".gz", spelling):
+            path = os.path.join(directory, candidate)
+            if os.path.exists(path):
+                return path
     return None
 
 
 def _read_idx_pair(directory, split):
-    image_stem, label_stem = _IDX_FILES[split]
-    image_path, label_path = _find_file(directory, image_stem), _find_file(directory, label_stem)
-    images, labels = read_idx(image_path), read_idx(label_path)
+    def read(stem):
+        path = _find_file(directory, stem)
+        if path is None:
+            raise DatasetError(
+                f"{directory} has no {stem}[.gz] (or {stem.replace('-idx', '.idx')}) for the {split} split"
+            )
+        return path, read_idx(path)
+
+    image_path, images = read(_IDX_FILES[split][0])
+    label_path, labels = read(_IDX_FILES[split][1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DatasetError(
             f"IDX files in {directory} do not pair up: images {images.shape} from "

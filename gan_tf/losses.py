@@ -49,6 +49,27 @@ def minimax_discriminator_loss(real_logits, fake_logits, real_label=0.9):
     return _per_example_mean(real_loss) + _per_example_mean(fake_loss)
 
 
+def mismatched_label_discriminator_loss(mismatched_logits):
+    """Per-example loss that teaches D to reject real images paired with a wrong label.
+
+    `-log(1 - D(x, y'))` with `y' != y`: the "matching-aware" term of Reed et al.'s GAN-CLS. Without
+    it a conditional D can score realism alone and ignore the label; with it the only way to tell
+    `(x, y)` from `(x, y')` is to check that the image shows its label, and G is pushed to draw
+    the class it was asked for. Targets are 0, never smoothed.
+
+    Reference:
+        Reed et al. 2016, "Generative Adversarial Text to Image Synthesis", section 4.1,
+        https://arxiv.org/abs/1605.05396
+
+    Args:
+        mismatched_logits: D's logits on real images with wrong labels, `[batch, ...]`.
+
+    Returns:
+        A `[batch]` tensor.
+    """
+    return _per_example_mean(_sigmoid_cross_entropy(ops.zeros_like(mismatched_logits), mismatched_logits))
+
+
 def minimax_generator_loss(fake_logits):
     """Per-example non-saturating generator loss, `-log D(G(z))` (targets are 1).
 

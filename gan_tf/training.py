@@ -71,6 +71,7 @@ class TrainConfig:
     real_label: float = None
     d_steps: int = None
     ema_decay: float = None
+    mismatch_weight: float = None
     seed: int = 0
     eval_every: int = 5
     eval_samples: int = 1000
@@ -104,6 +105,11 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive. Received: {value}")
+        if self.mismatch_weight is not None:
+            if not self.mismatch_weight >= 0.0:
+                raise ValueError(f"mismatch_weight must be >= 0. Received: {self.mismatch_weight}")
+            if "mismatch_weight" not in inspect.signature(get_model_class(self.model)).parameters:
+                raise ValueError(f"{self.model} has no mismatch_weight: only cgan pairs real images with wrong labels.")
         if self.real_label is not None:
             if not 0.0 < self.real_label <= 1.0:
                 raise ValueError(f"real_label must be in (0, 1]. Received: {self.real_label}")
@@ -182,7 +188,7 @@ def build_model(config, dataset_info):
     """
     model_class = get_model_class(config.model)
     kwargs = dict(image_shape=dataset_info.image_shape, latent_dim=config.latent_dim, seed=config.seed)
-    for name in ("real_label", "d_steps", "ema_decay"):  # None: the model's own default
+    for name in ("real_label", "d_steps", "ema_decay", "mismatch_weight"):  # None: the model's own default
         if getattr(config, name) is not None:
             kwargs[name] = getattr(config, name)
     if model_class.conditional:
@@ -329,7 +335,7 @@ def train(config, callbacks=()):
 def hparams_of(config, gan):
     """The config fields that shape training, as TensorBoard's HParams dashboard records them.
 
-    Learning rates, `real_label`, `d_steps` and `ema_decay` are the ones in use (the model's defaults unless
+    Learning rates, `real_label`, `d_steps`, `ema_decay` and `mismatch_weight` are the ones in use (the model's defaults unless
     the config set them).
     """
     ignored = {"data_dir", "workdir", "export_dir", "resume", "verbose"}
@@ -337,6 +343,7 @@ def hparams_of(config, gan):
     hparams["real_label"] = gan.get_config().get("real_label")  # None for critics
     hparams["d_steps"] = gan.d_steps
     hparams["ema_decay"] = gan.ema_decay if gan.ema_decay is not None else "off"
+    hparams["mismatch_weight"] = gan.get_config().get("mismatch_weight")  # None but for cgan
     hparams["d_learning_rate"] = float(keras.ops.convert_to_numpy(gan.d_optimizer.learning_rate))
     hparams["g_learning_rate"] = float(keras.ops.convert_to_numpy(gan.g_optimizer.learning_rate))
     return hparams

@@ -30,3 +30,17 @@ def tiny_batches(num_batches=2, batch_size=8, image_shape=(28, 28, 1), value_ran
     images = rng.uniform(low, high, size=(count,) + tuple(image_shape)).astype("float32")
     labels = rng.integers(0, 10, size=count).astype("int32")
     return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size, drop_remainder=True)
+
+
+def striped_digits(num_classes=4, per_class=32, seed=0):
+    """Class k is a bright band across rows 7k..7k+6: separable by where the band is."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_classes), per_class).astype("int32")
+    images = np.full((len(labels), 28, 28, 1), -1.0, "float32")
+    for index, label in enumerate(labels):
+        images[index, 7 * label : 7 * label + 7] = 1.0
+    images += rng.normal(0, 0.1, images.shape).astype("float32")
+    order = rng.permutation(len(labels))
+    return tf.data.Dataset.from_tensor_slices((images[order], labels[order])).batch(16, drop_remainder=True)

@@ -68,6 +68,21 @@ def test_load_arrays_reads_idx_files_from_data_dir(tmp_path):
     np.testing.assert_array_equal(got_labels, labels)
 
 
+def test_load_arrays_reads_unpacked_idx_files_spelled_with_a_dot(tmp_path):
+    images = np.arange(2 * 28 * 28).reshape(2, 28, 28).astype(np.uint8)
+    write_idx(str(tmp_path / "t10k-images.idx3-ubyte"), images, compress=False)
+    write_idx(str(tmp_path / "t10k-labels.idx1-ubyte"), np.array([7, 2]), compress=False)
+    got_images, got_labels = data.load_arrays("mnist", data_dir=str(tmp_path), split="test")
+    np.testing.assert_array_equal(got_images[..., 0], images)
+    np.testing.assert_array_equal(got_labels, [7, 2])
+
+
+def test_load_arrays_names_a_missing_label_file(tmp_path):
+    write_idx(str(tmp_path / "train-images-idx3-ubyte.gz"), np.zeros((2, 28, 28)))
+    with pytest.raises(data.DatasetError, match="no train-labels-idx1-ubyte"):
+        data.load_arrays("mnist", data_dir=str(tmp_path))
+
+
 def test_load_arrays_rejects_idx_files_that_do_not_pair(tmp_path):
     write_idx_split(str(tmp_path), np.zeros((6, 28, 28)), np.zeros(5))
     with pytest.raises(data.DatasetError, match="do not pair"):

@@ -29,6 +29,13 @@ def test_generator_loss_is_non_saturating_with_targets_one():
     np.testing.assert_allclose(got, -_log_sigmoid(FAKE)[:, 0], rtol=1e-6)
 
 
+def test_mismatched_label_loss_rejects_wrong_pairs_with_target_zero():
+    # D(x, y') = 1/2 costs log 2; D(x, y') = 3/4 (logit log 3) costs -log(1/4) = log 4.
+    logits = np.array([[0.0], [np.log(3.0)], [-80.0]], dtype="float32")
+    got = np.asarray(losses.mismatched_label_discriminator_loss(logits))
+    np.testing.assert_allclose(got, [np.log(2.0), np.log(4.0), 0.0], rtol=1e-6, atol=1e-30)
+
+
 def test_at_the_optimum_d_loss_is_log_4():
     # D = 1/2 everywhere (logit 0): -log(1/2) - log(1/2) = log 4 (Goodfellow et al. 2014).
     zeros = np.zeros((4, 1), dtype="float32")

@@ -4,8 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from keras import ops
 
-from conftest import tiny_batches
+from conftest import striped_digits, tiny_batches
 from gan_tf import CGAN, DCGAN, GAN, MLPGAN, MODELS
 
 SMALL = dict(latent_dim=8, seed=0)
@@ -226,3 +227,36 @@ def test_cgan_output_depends_on_the_label():
     same_noise = tf.concat([z[:1], z[:1]], axis=0)
     images = np.asarray(gan([same_noise, tf.constant([1, 7])]))
     assert not np.allclose(images[0], images[1])
+
+
+def test_cgan_mismatched_labels_are_always_wrong_and_cover_the_other_classes():
+    gan = make(CGAN)
+    labels = tf.constant(np.arange(3000) % 10, dtype="int32")
+    wrong = np.asarray(gan.sample_mismatched_labels(labels))
+    assert wrong.min() >= 0 and wrong.max() < 10
+    assert not np.any(wrong == np.asarray(labels))
+    for label in range(10):  # each of the 9 other classes, about 300 / 9 times
+        counts = np.bincount(wrong[np.asarray(labels) == label], minlength=10)
+        assert counts[label] == 0 and counts.min(initial=99, where=np.arange(10) != label) >= 15
+
+
+def test_cgan_mismatch_weight_is_checked_and_round_trips():
+    with pytest.raises(ValueError, match="mismatch_weight"):
+        make(CGAN, mismatch_weight=-0.5)
+    gan = make(CGAN, mismatch_weight=0.5)
+    assert CGAN.from_config(gan.get_config()).mismatch_weight == 0.5
+
+
+def test_cgan_mismatch_term_teaches_d_to_reject_real_images_with_wrong_labels():
+    wrong_pair_probability = {}
+    for weight in (0.0, 1.0):
+        gan = CGAN(num_classes=4, latent_dim=8, dropout=0.0, seed=0, mismatch_weight=weight)
+        gan.compile()
+        gan.fit(striped_digits(), epochs=3, verbose=0)
+        images, labels = next(iter(striped_digits().unbatch().batch(128)))
+        right = float(ops.mean(ops.sigmoid(gan.discriminator([images, labels]))))
+        wrong = float(ops.mean(ops.sigmoid(gan.discriminator([images, (labels + 1) % 4]))))
+        assert right > 0.5, (weight, right)
+        wrong_pair_probability[weight] = wrong
+    # Without the term D learns the pairing only through G's samples; with it, directly.
+    assert wrong_pair_probability[1.0] < 0.5 * wrong_pair_probability[0.0], wrong_pair_probability

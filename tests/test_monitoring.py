@@ -115,6 +115,7 @@ def test_train_records_hparams_loss_curves_and_the_last_grid(monitored_run):
     hparams = _hparams(run / "logs")
     assert hparams["model"] == "cgan" and hparams["batch_size"] == 16 and hparams["eval_every"] == 1
     assert hparams["d_learning_rate"] == pytest.approx(2e-4) and hparams["real_label"] == pytest.approx(0.9)
+    assert hparams["mismatch_weight"] == pytest.approx(1.0)
     assert "workdir" not in hparams
     with open(run / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))

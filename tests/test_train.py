@@ -72,6 +72,8 @@ def test_same_seed_same_training(tmp_path):
         ("real_label", 0.0, r"real_label must be in \(0, 1\]. Received: 0.0"),
         ("d_steps", 0, "d_steps must be at least 1"),
         ("g_learning_rate", -1.0, "g_learning_rate must be positive"),
+        ("mismatch_weight", -1.0, "mismatch_weight must be >= 0. Received: -1.0"),
+        ("mismatch_weight", 1.0, "dcgan has no mismatch_weight: only cgan"),
     ],
 )
 def test_invalid_config_is_rejected_before_training(tmp_path, field, value, message):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import tiny_batches
+from conftest import striped_digits, tiny_batches
 from gan_tf import ACGAN, SAGAN, SNGAN, BigGAN
 from gan_tf.export import export_generator
 from gan_tf.layers import SelfAttention2D, SpectralNormalization
@@ -39,22 +39,10 @@ def test_sngan_normalizes_every_discriminator_layer_and_iterates_only_in_trainin
     assert float(sigma) > 0
 
 
-def _striped_digits(num_classes=4, per_class=32, seed=0):
-    """Class k is a bright band across rows 7k..7k+6: separable by where the band is."""
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(num_classes), per_class).astype("int32")
-    images = np.full((len(labels), 28, 28, 1), -1.0, "float32")
-    for index, label in enumerate(labels):
-        images[index, 7 * label : 7 * label + 7] = 1.0
-    images += rng.normal(0, 0.1, images.shape).astype("float32")
-    order = rng.permutation(len(labels))
-    return tf.data.Dataset.from_tensor_slices((images[order], labels[order])).batch(16, drop_remainder=True)
-
-
 def test_acgan_auxiliary_classifier_learns_a_separable_toy_set():
     gan = ACGAN(num_classes=4, latent_dim=8, dropout=0.0, seed=0)
     gan.compile()
-    history = gan.fit(_striped_digits(), epochs=3, verbose=0).history
+    history = gan.fit(striped_digits(), epochs=3, verbose=0).history
     aux_loss = history["aux_loss"]
     assert aux_loss[-1] < 0.5 * aux_loss[0], aux_loss
     assert history["aux_accuracy"][-1] > 0.9

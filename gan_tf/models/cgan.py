@@ -10,7 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from gan_tf import losses
-from gan_tf.gan import ConditionalGAN, check_num_classes
+from gan_tf.gan import ConditionalGAN, check_num_classes, replica_slice
 from gan_tf.models.dcgan import check_dropout, check_image_shape, discriminator_layers, generator_layers
 
 
@@ -43,11 +43,18 @@ class CGAN(ConditionalGAN):
     channels. Each step, the generated images are drawn for the batch's own labels, so fake and
     real batches have the same class mix. Losses, label smoothing and trackers are `GAN`'s.
 
+    D also sees each real image with a wrong label (drawn uniformly from the other classes) and
+    is trained to call that pair fake, weighted by `mismatch_weight` (Reed et al.'s
+    matching-aware discriminator). D must then check that an image shows its label, so G is
+    pushed to draw the class it was asked for: on mnist_5k at 20 epochs, label accuracy 0.995
+    and FID 24.0 with the term, 0.840 and 52.0 without (README, "Measuring quality").
+
     Args:
         image_shape: `(H, W, C)`, H and W divisible by 4.
         num_classes: number of classes; labels are ints in `[0, num_classes)`.
         latent_dim: size of z.
         dropout: dropout rate after each of D's convolutions.
+        mismatch_weight: weight of D's wrong-label term (0: off, Mirza & Osindero's game).
         noise, real_label, d_steps, seed, **kwargs: see `GAN`.
 
     Example:
@@ -56,9 +63,11 @@ class CGAN(ConditionalGAN):
         >>> gan.fit(load_dataset("mnist_5k", 64), epochs=20)
         >>> sevens = gan.generate(labels=[7] * 8, seed=0)
 
-    Reference:
+    References:
         Mirza & Osindero 2014, "Conditional Generative Adversarial Nets",
         https://arxiv.org/abs/1411.1784
+        Reed et al. 2016, "Generative Adversarial Text to Image Synthesis" (matching-aware D),
+        https://arxiv.org/abs/1605.05396
     """
 
     def __init__(
@@ -67,6 +76,7 @@ class CGAN(ConditionalGAN):
         num_classes=10,
         latent_dim=100,
         dropout=0.3,
+        mismatch_weight=1.0,
         noise="gaussian",
         real_label=0.9,
         d_steps=1,
@@ -75,6 +85,9 @@ class CGAN(ConditionalGAN):
     ):
         self.image_shape = check_image_shape(image_shape)
         self.dropout = check_dropout(dropout)
+        if not mismatch_weight >= 0.0:
+            raise ValueError(f"`mismatch_weight` must be >= 0. Received: mismatch_weight={mismatch_weight}")
+        self.mismatch_weight = float(mismatch_weight)
         num_classes = check_num_classes(num_classes)
         super().__init__(
             generator=cgan_generator(latent_dim, self.image_shape, num_classes),
@@ -88,6 +101,16 @@ class CGAN(ConditionalGAN):
             **kwargs,
         )
 
+    def sample_mismatched_labels(self, labels):
+        """A wrong label for each of `labels`, uniform over the other classes (training seed stream)."""
+        offsets = replica_slice(
+            lambda global_size: keras.random.randint(
+                (global_size,), 1, self.num_classes, dtype="int32", seed=self.seed_generator
+            ),
+            ops.shape(labels)[0],
+        )
+        return (labels + offsets) % self.num_classes
+
     def train_step(self, data):
         real_images, labels = self.unpack_labeled_batch(data)
         batch_size = ops.shape(real_images)[0]
@@ -98,6 +121,11 @@ class CGAN(ConditionalGAN):
                 real_logits = self.discriminator([real_images, labels], training=True)
                 fake_logits = self.discriminator([fake_images, labels], training=True)
                 d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label)
+                if self.mismatch_weight:
+                    mismatched_logits = self.discriminator(
+                        [real_images, self.sample_mismatched_labels(labels)], training=True
+                    )
+                    d_losses += self.mismatch_weight * losses.mismatched_label_discriminator_loss(mismatched_logits)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             d_gradients = tape.gradient(d_loss, d_variables)
@@ -126,6 +154,7 @@ class CGAN(ConditionalGAN):
             **config,
             "image_shape": self.image_shape,
             "dropout": self.dropout,
+            "mismatch_weight": self.mismatch_weight,
         }
 
     @classmethod
