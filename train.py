@@ -31,7 +31,7 @@ flags.DEFINE_float("d_learning_rate", None, "Discriminator learning rate (defaul
 flags.DEFINE_float("g_learning_rate", None, "Generator learning rate (default: the model's).")
 flags.DEFINE_float("real_label", None, "D's target on real images, in (0, 1] (default: the model's, 0.9: one-sided smoothing; critics have none).")
 flags.DEFINE_integer("d_steps", None, "Discriminator updates per generator update (default: the model's; 1, or 5 for wgan_gp).")
-flags.DEFINE_float("ema_decay", None, "Sample and export from a moving average of G's weights with this decay, e.g. 0.999 (default: the model's; only biggan has one).")
+flags.DEFINE_float("ema_decay", None, "Sample and export from a moving average of G's weights with this decay, e.g. 0.999 (default: the model's: 0.999 for cgan and biggan, off for the others; 0 samples from G's own weights).")
 flags.DEFINE_float("mismatch_weight", None, "cgan only: weight of D's term that rejects real images paired with wrong labels (default 1; 0 for the plain CGAN game).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (weights, data order, noise).")
 flags.DEFINE_integer("eval_every", _DEFAULTS.eval_every, "Log FID and the other quality metrics to TensorBoard every N epochs (0: never).")

@@ -25,6 +25,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import keras
 import numpy as np
 from absl import app, flags
 
@@ -105,6 +106,7 @@ def main(argv):
     dataset = FLAGS.dataset
     classifier = evaluation.load_classifier(dataset)
     rows = []
+    keras.utils.set_random_seed(0)  # the untrained weights too, as train() seeds the trained ones
     untrained = MODELS["dcgan"](seed=0)
     images = _to_uint8(untrained.generate(FLAGS.num_samples, seed=1), untrained.value_range)
     report = evaluation.evaluate_samples(images, dataset, classifier=classifier)

@@ -26,6 +26,7 @@ A figure for the README and issue notes, not a test. Run it on an otherwise idle
 """
 
 import functools
+import inspect
 import json
 import os
 import statistics
@@ -156,6 +157,19 @@ def summarise(seconds, steps, batch_size):
     return {"median": statistics.median(rates), "min": min(rates), "max": max(rates)}
 
 
+def plain_model_kwargs(model_class):
+    """Constructor arguments for the plain algorithm the hand-written loop implements: the
+    conditional model's label count, and no wrong-label D term or weight average (CGAN's
+    defaults add both; they are not part of the tutorial's step)."""
+    kwargs = {"num_classes": 10} if model_class.conditional else {}
+    parameters = inspect.signature(model_class.__init__).parameters
+    if "mismatch_weight" in parameters:
+        kwargs["mismatch_weight"] = 0.0
+    if "ema_decay" in parameters:
+        kwargs["ema_decay"] = None
+    return kwargs
+
+
 def fit_variants(model_class, steps_per_execution):
     """`{name: compiled GAN}`: what `train.py` runs by default, and each speed lever alone."""
     other_steps_per_execution = 16 if steps_per_execution == 1 else 1
@@ -165,7 +179,7 @@ def fit_variants(model_class, steps_per_execution):
         "xla": ("off", dict(steps_per_execution=steps_per_execution, jit_compile=True)),
         "bf16": ("mixed_bfloat16", dict(steps_per_execution=steps_per_execution)),
     }
-    kwargs = {"num_classes": 10} if model_class.conditional else {}
+    kwargs = plain_model_kwargs(model_class)
     gans = {}
     for name, (policy, compile_kwargs) in variants.items():
         with dtype_policy(policy):
@@ -181,7 +195,7 @@ def bench_model(name, images, labels, peak):
     dataset = gan_data.make_dataset(images, labels, batch_size, value_range=model_class.value_range, seed=0, repeat=True)
     steps_per_execution = FLAGS.steps_per_execution or model_class.default_steps_per_execution
     gans = fit_variants(model_class, steps_per_execution)
-    reference = model_class(seed=0, **({"num_classes": 10} if model_class.conditional else {}))
+    reference = model_class(seed=0, **plain_model_kwargs(model_class))
     handwritten = handwritten_train_step(reference)  # same networks, own weights
 
     # Every timing window holds about --seconds of training at the default's speed, in whole

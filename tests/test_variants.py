@@ -157,10 +157,12 @@ def test_train_runs_biggan_end_to_end_and_exports_its_moving_average(tmp_path):
 
 
 def test_any_model_can_sample_from_a_moving_average_of_its_generator(tmp_path):
-    from gan_tf import CGAN
+    from gan_tf import DCGAN
 
-    gan = CGAN(latent_dim=8, seed=0, ema_decay=0.9)
-    assert gan.sampling_generator is gan.ema_generator and CGAN(latent_dim=8).sampling_generator is not None
+    gan = DCGAN(latent_dim=8, seed=0, ema_decay=0.9)
+    assert gan.sampling_generator is gan.ema_generator
+    without = DCGAN(latent_dim=8)  # off unless asked for
+    assert without.ema_generator is None and without.sampling_generator is without.generator
     expected = [np.array(v) for v in gan.generator.weights]
     gan.compile()
 
@@ -176,13 +178,31 @@ def test_any_model_can_sample_from_a_moving_average_of_its_generator(tmp_path):
     for by_hand, computed in zip(expected, average):
         np.testing.assert_allclose(computed, by_hand, rtol=1e-5, atol=1e-6)
     assert any(not np.allclose(a, np.array(r)) for a, r in zip(average, gan.generator.weights))
-    clone = CGAN.from_config(gan.get_config())
+    clone = DCGAN.from_config(gan.get_config())
     assert clone.ema_decay == 0.9 and clone.ema_generator is not None
-    path = str(tmp_path / "cgan.keras")
+    path = str(tmp_path / "dcgan.keras")
     gan.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     for saved, restored in zip(average, loaded.ema_generator.weights):
         np.testing.assert_array_equal(saved, np.array(restored))
-    np.testing.assert_array_equal(loaded.generate(labels=[1, 2], seed=0), gan.generate(labels=[1, 2], seed=0))
+    np.testing.assert_array_equal(loaded.generate(2, seed=0), gan.generate(2, seed=0))
     with pytest.raises(ValueError, match="Received: ema_decay=1.0"):
-        CGAN(latent_dim=8, ema_decay=1.0)
+        DCGAN(latent_dim=8, ema_decay=1.0)
+
+
+def test_cgan_averages_its_generator_by_default_and_can_stop():
+    from gan_tf import CGAN
+
+    default = CGAN(latent_dim=8, seed=0)
+    assert default.ema_decay == 0.999 and default.sampling_generator is default.ema_generator
+    assert CGAN.from_config(default.get_config()).ema_decay == 0.999
+    off = CGAN(latent_dim=8, seed=0, ema_decay=None)
+    assert off.ema_generator is None and off.sampling_generator is off.generator
+    assert CGAN.from_config(off.get_config()).ema_generator is None  # an old checkpoint without one
+
+    # ema_decay=0: the "average" is G itself after every step, so samples are G's own.
+    plain = CGAN(latent_dim=8, seed=0, ema_decay=0.0)
+    plain.compile()
+    plain.fit(tiny_batches(2), epochs=1, verbose=0)
+    z, labels = plain.draw_noise(3, seed=1), tf.constant([0, 4, 9])
+    np.testing.assert_array_equal(plain([z, labels]), plain.generator([z, labels], training=False))
