@@ -1,7 +1,7 @@
 """Trains each model with one budget and prints one quality table.
 
     python bench/quality.py --epochs=20 --num_samples=2000 --output=quality.json
-    python bench/quality.py --models=cgan,cgan+mismatch_weight=0,cgan+ema
+    python bench/quality.py --models=cgan,cgan+ema_decay=0,cgan+ema_decay=0+mismatch_weight=0
     python bench/quality.py --dataset=fashion_mnist --seconds=240 \
         --models=dcgan,wgan_gp,sngan,acgan,sagan,biggan
 
@@ -73,7 +73,7 @@ def _stop_after(seconds):
 
 
 def _parse_entry(entry):
-    """`"cgan+ema+mismatch_weight=0"` -> `("cgan", {"ema_decay": 0.999, "mismatch_weight": 0.0})`."""
+    """`"dcgan+ema+d_steps=2"` -> `("dcgan", {"ema_decay": 0.999, "d_steps": 2})`."""
     from gan_tf.training import TrainConfig
 
     numeric_fields = {
