@@ -19,10 +19,14 @@ from absl import app, flags, logging
 from gan_tf import data as gan_data
 from gan_tf.evaluation import evaluate_samples, load_inception
 from gan_tf.sampling import describe_model, sample_local
+from gan_tf.sources import open_source
 
 flags.DEFINE_string("model_path", None, "A SavedModel version directory (train.py's export) or a .keras file.")
-flags.DEFINE_enum("dataset", "mnist_5k", sorted(gan_data.DATASETS), "The data the model was trained to imitate.")
+flags.DEFINE_string("dataset", "mnist_5k", "The data the model was trained to imitate: a built-in name, folder:PATH or tfds:NAME[:SPLIT].")
 flags.DEFINE_string("data_dir", None, "Where the dataset's files are, if not the defaults.")
+flags.DEFINE_string("image_size", None, "The size the model was trained at (train.py's --image_size), if not the data's own.")
+flags.DEFINE_integer("channels", None, "The channels the model was trained with (train.py's --channels), if not the data's own.")
+flags.DEFINE_string("crop", "center", "train.py's --crop.")
 flags.DEFINE_integer("num_samples", 2000, "Samples to generate (capped at half the real data).")
 flags.DEFINE_string("labels", "balanced", "Conditional models: 'balanced' (every class in turn), class ids "
                     "'3' or '3,7' (cycled), or 'none'.")
@@ -77,19 +81,24 @@ def main(argv):
         return _fail(f"--num_samples must be at least 4. Received: {FLAGS.num_samples}")
     try:
         model = describe_model(FLAGS.model_path)
-        expected = list(gan_data.dataset_info(FLAGS.dataset).image_shape)
+        source = open_source(FLAGS.dataset, data_dir=FLAGS.data_dir, image_size=FLAGS.image_size,
+                             channels=FLAGS.channels, crop=FLAGS.crop)
+        expected = list(source.info.image_shape)
         if list(model["image_shape"]) != expected:
-            return _fail(f"the model makes {model['image_shape']} images, but {FLAGS.dataset} has {expected}")
+            return _fail(f"the model makes {model['image_shape']} images, but {FLAGS.dataset} has {expected} "
+                         "(pass the --image_size and --channels it was trained with)")
         labels = _labels(FLAGS.labels, model, FLAGS.num_samples, FLAGS.model_path)
         embedding = load_inception(FLAGS.inception_weights) if FLAGS.features == "inception" else None
         images = sample_local(FLAGS.model_path, FLAGS.num_samples, labels, FLAGS.seed)
-        report = evaluate_samples(images, FLAGS.dataset, labels=labels, classifier=embedding,
-                                  data_dir=FLAGS.data_dir, seed=FLAGS.seed)
+        report = evaluate_samples(images, source, labels=labels, classifier=embedding, seed=FLAGS.seed)
     except (FileNotFoundError, ValueError, gan_data.DatasetError) as error:
         return _fail(error)
     report["model_path"] = FLAGS.model_path
     accuracy = report["classifier"]["test_accuracy"]
-    judge = "Inception-v3 features" if accuracy is None else f"classifier held-out accuracy {accuracy:.4f}"
+    judge = {
+        "inception_v3": "Inception-v3 features",
+        "random_cnn": "features of a fixed random CNN: the data have no labels to train a classifier on",
+    }.get(report["classifier"]["features"], f"classifier features, held-out accuracy {accuracy or 0:.4f}")
     print(f"{FLAGS.model_path} on {FLAGS.dataset}: {report['num_samples']} samples ({judge})")
     print(f"  {'metric':<18} {'generated':>10} {'floor (real)':>13}")
     for key, name in _ROWS:

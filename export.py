@@ -1,4 +1,4 @@
-"""Exports the generator of a `.keras` GAN checkpoint as a versioned SavedModel for TF Serving.
+"""Exports a `.keras` checkpoint (any gan_tf model; a GAN's generator) as a versioned SavedModel for TF Serving.
 
     python export.py --checkpoint=runs/dcgan/checkpoints/epoch_0020.keras --export_dir=saved_models/dcgan
 """
@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 from absl import app, flags, logging
 
-from gan_tf.export import export_generator
+from gan_tf.export import export_model
 
 flags.DEFINE_string("checkpoint", None, "A .keras file saved by gan_tf (train.py's checkpoints/epoch_NNNN.keras).")
 flags.DEFINE_string("export_dir", None, "The model's base path; the export goes to <export_dir>/<next version>.")
@@ -28,8 +28,13 @@ def main(argv):
     if not os.path.isfile(FLAGS.checkpoint):
         print(f"export.py: error: no checkpoint at {FLAGS.checkpoint}", file=sys.stderr)
         return 2
-    gan = keras.saving.load_model(FLAGS.checkpoint, safe_mode=True)
-    print(f"Exported: {export_generator(gan, FLAGS.export_dir, class_names=FLAGS.class_names)}")
+    model = keras.saving.load_model(FLAGS.checkpoint, safe_mode=True)
+    try:
+        path = export_model(model, FLAGS.export_dir, class_names=FLAGS.class_names)
+    except ValueError as error:
+        print(f"export.py: error: {error}", file=sys.stderr)
+        return 2
+    print(f"Exported: {path}")
     return 0
 
 

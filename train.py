@@ -8,34 +8,44 @@ Flags become a `gan_tf.training.TrainConfig`; `gan_tf.training.train` does the r
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
+# Hide TensorFlow's C++ log: on a machine without a GPU its CUDA probe logs "failed call to
+# cuInit ... UNKNOWN ERROR (303)" and Grappler an optimizer note, both at error level though
+# nothing is wrong. Errors that matter reach the user as Python exceptions. Set it to 0 to see all.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags, logging
 
 from gan_tf import data as gan_data
 from gan_tf.callbacks import NonFiniteLossError
 from gan_tf.distribute import STRATEGIES
+from gan_tf.generative import parse_model_args
 from gan_tf.models import MODELS
+from gan_tf.sources import CROPS
 from gan_tf.training import MIXED_PRECISION, TrainConfig, train
 
 _DEFAULTS = TrainConfig()
 
-flags.DEFINE_enum("model", _DEFAULTS.model, list(MODELS), "Which GAN to train.")
-flags.DEFINE_enum("dataset", _DEFAULTS.dataset, sorted(gan_data.DATASETS), "Training data.")
-flags.DEFINE_string("data_dir", None, "Directory of the dataset's original files (IDX .gz, CIFAR-10 .bin) or a tfds data_dir.")
+flags.DEFINE_enum("model", _DEFAULTS.model, list(MODELS), "Which model to train.")
+flags.DEFINE_string("dataset", _DEFAULTS.dataset, f"Training data: a built-in ({', '.join(sorted(gan_data.DATASETS))}), folder:PATH (a directory of images; one sub-folder per class makes it labelled) or tfds:NAME[:SPLIT].")
+flags.DEFINE_string("data_dir", None, "Directory of a built-in dataset's original files (IDX .gz, CIFAR-10 .bin), or a tfds data_dir.")
+flags.DEFINE_string("image_size", None, "Train at S x S (or HxW): the shorter side is scaled to S, then the centre is cut out (see --crop). Default: the data's own size.")
+flags.DEFINE_integer("channels", None, "1 (greyscale) or 3 (RGB); converts either way (default: the data's own).")
+flags.DEFINE_enum("crop", _DEFAULTS.crop, list(CROPS), "center: keep the aspect ratio and cut out the centre; none: stretch to --image_size.")
+flags.DEFINE_string("cache_dir", None, "Cache decoded images of data that stream from disk here (default: no cache).")
+flags.DEFINE_multi_string("model_arg", [], "NAME=VALUE: a constructor argument of the model, e.g. --model_arg=gp_weight=5 (repeatable; values parse as int, float, true/false, none or text).")
 flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Passes over the data.")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: the whole dataset).")
 flags.DEFINE_integer("batch_size", None, "Global batch size, split across replicas (default: the model's, 64; 128 for mlp_gan).")
-flags.DEFINE_integer("latent_dim", _DEFAULTS.latent_dim, "Size of the noise vector z.")
+flags.DEFINE_integer("latent_dim", None, "Size of the noise vector z (default: the model's; 100, or 120 for biggan).")
 flags.DEFINE_float("d_learning_rate", None, "Discriminator learning rate (default: the model's).")
 flags.DEFINE_float("g_learning_rate", None, "Generator learning rate (default: the model's).")
-flags.DEFINE_float("real_label", None, "D's target on real images, in (0, 1] (default: the model's, 0.9: one-sided smoothing; critics have none).")
-flags.DEFINE_integer("d_steps", None, "Discriminator updates per generator update (default: the model's; 1, or 5 for wgan_gp).")
-flags.DEFINE_float("ema_decay", None, "Sample and export from a moving average of G's weights with this decay, e.g. 0.999 (default: the model's: 0.999 for cgan and biggan, off for the others; 0 samples from G's own weights).")
-flags.DEFINE_float("mismatch_weight", None, "cgan only: weight of D's term that rejects real images paired with wrong labels (default 1; 0 for the plain CGAN game).")
+flags.DEFINE_float("real_label", None, "Shorthand for --model_arg=real_label=X: D's target on real images, in (0, 1] (default: the model's, 0.9: one-sided smoothing; critics have none).")
+flags.DEFINE_integer("d_steps", None, "Shorthand for --model_arg=d_steps=N: discriminator updates per generator update (default: the model's; 1, or 5 for wgan_gp).")
+flags.DEFINE_float("ema_decay", None, "Shorthand for --model_arg=ema_decay=D: sample and export from a moving average of G's weights, e.g. 0.999 (default: the model's: 0.999 for cgan and biggan, off for the others; 0 samples from G's own weights).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (weights, data order, noise).")
 flags.DEFINE_integer("eval_every", _DEFAULTS.eval_every, "Log FID and the other quality metrics to TensorBoard every N epochs (0: never).")
 flags.DEFINE_integer("eval_samples", _DEFAULTS.eval_samples, "Samples per quality evaluation.")
+flags.DEFINE_string("inception_weights", None, "Keras's Inception-v3 ImageNet weights file: quality metrics use its features (default: the dataset's own classifier, or for unlabelled data a fixed random CNN's).")
 flags.DEFINE_string("workdir", None, "Run outputs: logs/ (TensorBoard), samples/, checkpoints/, loss_curves.png (default: runs/<model>).")
 flags.DEFINE_string("export_dir", None, "SavedModel base path (default: saved_models/<model>).")
 flags.DEFINE_enum("strategy", _DEFAULTS.strategy, list(STRATEGIES), "default: one device; mirrored: all GPUs (or --cpu_devices); multi_worker: the machines in TF_CONFIG.")
@@ -49,23 +59,29 @@ FLAGS = flags.FLAGS
 
 
 def config_from_flags():
+    model_args = parse_model_args(FLAGS.model_arg)
+    for shorthand in ("real_label", "d_steps", "ema_decay"):
+        if FLAGS[shorthand].value is not None:
+            model_args[shorthand] = FLAGS[shorthand].value
     return TrainConfig(
         model=FLAGS.model,
         dataset=FLAGS.dataset,
         data_dir=FLAGS.data_dir,
+        image_size=FLAGS.image_size,
+        channels=FLAGS.channels,
+        crop=FLAGS.crop,
+        cache_dir=FLAGS.cache_dir,
+        model_args=model_args,
         epochs=FLAGS.epochs,
         steps_per_epoch=FLAGS.steps_per_epoch,
         batch_size=FLAGS.batch_size,
         latent_dim=FLAGS.latent_dim,
         d_learning_rate=FLAGS.d_learning_rate,
         g_learning_rate=FLAGS.g_learning_rate,
-        real_label=FLAGS.real_label,
-        d_steps=FLAGS.d_steps,
-        ema_decay=FLAGS.ema_decay,
-        mismatch_weight=FLAGS.mismatch_weight,
         seed=FLAGS.seed,
         eval_every=FLAGS.eval_every,
         eval_samples=FLAGS.eval_samples,
+        inception_weights=FLAGS.inception_weights,
         workdir=FLAGS.workdir,
         export_dir=FLAGS.export_dir,
         strategy=FLAGS.strategy,
@@ -86,8 +102,8 @@ def main(argv):
     if len(argv) > 1:
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}", exit_code=2)
     logging.set_verbosity(logging.WARNING)  # keep SavedModel-writing INFO lines off the console
-    config = config_from_flags()
     try:
+        config = config_from_flags()
         config.validate()
     except ValueError as error:
         return _fail(error, exit_code=2)

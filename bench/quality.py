@@ -31,7 +31,8 @@ from absl import app, flags
 
 flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"],
                  "Models to train, each `name[+option...]`: `+ema` sets ema_decay=0.999 (samples from G's "
-                 "average), `+field=value` any numeric TrainConfig field (e.g. cgan+mismatch_weight=0).")
+                 "average), `+name=value` a TrainConfig field (batch_size=32) or else a model argument, as "
+                 "train.py's --model_arg (e.g. cgan+mismatch_weight=0).")
 flags.DEFINE_string("dataset", "mnist_5k", "Dataset to train and evaluate on.")
 flags.DEFINE_integer("epochs", 20, "Epochs per model (the quickstart's 20); the cap when --seconds is set.")
 flags.DEFINE_integer("seconds", None, "Wall-clock training budget per model (then --epochs is only a cap).")
@@ -73,27 +74,30 @@ def _stop_after(seconds):
 
 
 def _parse_entry(entry):
-    """`"dcgan+ema+d_steps=2"` -> `("dcgan", {"ema_decay": 0.999, "d_steps": 2})`."""
+    """`"cgan+ema_decay=0+mismatch_weight=0"` -> `("cgan", {"model_args": {...}})`.
+
+    Options after the model name: `ema` (ema_decay=0.999), `field=value` for a TrainConfig
+    field (`batch_size=32`), and any other `name=value` is a model argument, parsed and checked
+    exactly as train.py's `--model_arg` is.
+    """
+    from gan_tf.generative import parse_model_args
     from gan_tf.training import TrainConfig
 
-    numeric_fields = {
-        field.name: field.type
-        for field in dataclasses.fields(TrainConfig)
-        if field.type in (int, float) and field.name not in ("epochs", "eval_every")  # the bench sets these
-    }
+    config_fields = {field.name for field in dataclasses.fields(TrainConfig)} - {"model", "model_args", "epochs", "eval_every"}
     model, *options = entry.split("+")
-    overrides = {}
+    overrides, model_args = {}, {}
     for option in options:
-        key, equals, value = option.partition("=")
         if option == "ema":
-            overrides["ema_decay"] = 0.999
-        elif equals and key in numeric_fields:
-            overrides[key] = numeric_fields[key](value)
-        else:
-            raise app.UsageError(
-                f"--models options are `ema` or `field=value` with a numeric field of TrainConfig "
-                f"({', '.join(numeric_fields)}). Received: {entry}"
-            )
+            model_args["ema_decay"] = 0.999
+            continue
+        ((key, value),) = parse_model_args([option]).items()
+        (overrides if key in config_fields else model_args)[key] = value
+    if model_args:
+        overrides["model_args"] = model_args
+    try:
+        TrainConfig(model=model, **overrides).validate()
+    except ValueError as error:
+        raise app.UsageError(f"--models entry {entry!r}: {error}") from None
     return model, overrides
 
 
@@ -121,11 +125,11 @@ def main(argv):
             result = train(config, callbacks=[_stop_after(FLAGS.seconds)] if FLAGS.seconds else ())
             seconds = time.time() - start
             gan = result.model
-            updates = int(gan.g_optimizer.iterations)
+            updates = int(max(int(o.iterations) for o in gan.optimizer_roles().values()))
             epochs = len(next(iter(result.history.values())))  # begun (the last may be cut short)
-        labels = np.arange(FLAGS.num_samples) % gan.num_classes if gan.conditional else None
-        samples = gan.generate(labels=labels, seed=1) if gan.conditional else gan.generate(FLAGS.num_samples, seed=1)
-        report = evaluation.evaluate_samples(_to_uint8(samples, gan.value_range), dataset, labels=labels,
+        samples = gan.sample(FLAGS.num_samples, seed=1)
+        labels = (samples.conditions or {}).get("labels")
+        report = evaluation.evaluate_samples(_to_uint8(samples.images, gan.value_range), dataset, labels=labels,
                                              classifier=classifier)
         rows.append(_row(name, epochs, seconds, report, updates))
         print(f"{name}: done in {seconds:.0f}s", flush=True)

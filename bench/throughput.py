@@ -22,6 +22,14 @@ For each model, in one run and on the same data, batch size and networks, it pri
 `--batch_sweep` adds, for the MLP GAN, time per step against batch size with and without
 `steps_per_execution`: the fixed per-step cost is the intercept of that line.
 
+`--folder_pipeline` adds the rows for users' own images: Fashion-MNIST's test images written as
+64x64 JPEG files in class folders (`bench/fashion_folder.py`), read by the streaming
+`folder:` pipeline (`gan_tf.sources`, no cache, decode and resize on every read) at batch 64:
+its images/s, DCGAN-64's `fit` images/s on the same pipeline and their ratio; and the peak
+resident memory of a process that streams one epoch of 2,000 and of 20,000 such files.
+
+    python bench/throughput.py --models= --nobatch_sweep --folder_pipeline   # those rows alone
+
 A figure for the README and issue notes, not a test. Run it on an otherwise idle machine.
 """
 
@@ -52,6 +60,7 @@ flags.DEFINE_integer("repeats", 5, "Rotations over all variants (median and spre
 flags.DEFINE_integer("batch_size", None, "Batch size (default: each model's).")
 flags.DEFINE_integer("steps_per_execution", None, "For fit (default: each model's).")
 flags.DEFINE_bool("batch_sweep", True, "Also time the MLP GAN's steps against batch size.")
+flags.DEFINE_bool("folder_pipeline", False, "Also time the folder: pipeline on 64x64 JPEG files, and its memory.")
 flags.DEFINE_string("output", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
 
@@ -258,6 +267,61 @@ def batch_sweep(images, labels):
     return rows
 
 
+_STREAM_MEMORY_SCRIPT = """
+import os, resource, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+sys.path.insert(0, {root!r})
+from gan_tf import sources
+source = sources.open_source("folder:" + {folder!r}, image_size=64, in_memory=False)
+count = sum(int(images.shape[0]) for images, _ in source.dataset(64, seed=0))
+print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def streaming_peak_memory_mb(folder):
+    """`(images streamed, peak resident MiB)` of a fresh process streaming one epoch of `folder`."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    completed = subprocess.run([sys.executable, "-c", _STREAM_MEMORY_SCRIPT.format(root=root, folder=folder)],
+                               capture_output=True, text=True, check=True)
+    count, megabytes = completed.stdout.split()[-2:]
+    return int(count), int(megabytes)
+
+
+def folder_pipeline(seconds=10.0):
+    """The `folder:` rows: streaming JPEG pipeline rate against DCGAN-64's training rate, and
+    the streaming path's peak memory at 2,000 and 20,000 files."""
+    import tempfile
+
+    from bench.fashion_folder import write_folder
+    from gan_tf import sources
+
+    with tempfile.TemporaryDirectory() as root:
+        small, large = os.path.join(root, "small"), os.path.join(root, "large")
+        write_folder(small, size=64, image_format="jpeg", rgb=True, limit=2000)
+        write_folder(large, size=64, image_format="jpeg", rgb=True, copies=2)  # 20,000 files
+        source = sources.open_source(f"folder:{small}", image_size=64, in_memory=False)
+        dataset = source.dataset(64, seed=0, repeat=True)
+        pipeline_rate = 30 * 64 / time_pipeline(dataset, 30)  # warm-up included: a cold start
+        pipeline_rate = max(pipeline_rate, 60 * 64 / time_pipeline(dataset, 60))
+        gan = get_model_class("dcgan").from_data(source.info, seed=0)
+        gan.compile()
+        time_fit(gan, dataset, 4, 4)  # tracing
+        steps = max(4, int(seconds * (4 * 64 / time_fit(gan, dataset, 4, 4)) / 64))
+        training_rate = statistics.median(steps * 64 / time_fit(gan, dataset, steps, 2) for _ in range(3))
+        memory = {count: streaming_peak_memory_mb(folder) for count, folder in ((2000, small), (20000, large))}
+    row = {"pipeline_images_per_second": pipeline_rate, "dcgan64_images_per_second": training_rate,
+           "pipeline_over_training": pipeline_rate / training_rate,
+           "streaming_peak_memory_mb": {str(count): mb for count, (_, mb) in memory.items()},
+           "images_streamed": {str(count): streamed for count, (streamed, _) in memory.items()}}
+    print(f"folder: pipeline, 64x64 RGB JPEG files, batch 64, streaming (no cache): {pipeline_rate:.0f} img/s; "
+          f"DCGAN-64 fit on it: {training_rate:.1f} img/s; pipeline / training {row['pipeline_over_training']:.0f}x")
+    print("streaming one epoch, peak resident memory: "
+          + ", ".join(f"{count:,} files: {mb} MiB ({streamed:,} images)" for count, (streamed, mb) in memory.items()))
+    return row
+
+
 def main(argv):
     images, labels = gan_data.load_arrays("mnist_5k")
     peak = matmul_flops_per_second()
@@ -277,17 +341,19 @@ def main(argv):
               f"{row['fit_over_handwritten']:>5.2f} {row['flops_per_image'] / 1e6:>9.1f} "
               f"{row['fit_flops_per_second'] / 1e9:>7.1f} {row['mfu']:>4.0%} "
               f"{pipe['median']:>14.0f} {row['pipeline_over_training']:>7.0f}", flush=True)
-    print("Levers, each alone, relative to the default fit (median images/s ratio):")
+    if results:
+        print("Levers, each alone, relative to the default fit (median images/s ratio):")
     for row in results:
         rates = row["images_per_second"]
         print(f"  {row['model']:<8} " + "  ".join(
             f"{variant} {rates[variant]['median'] / rates['fit']['median']:.2f}x"
             for variant in rates if variant not in ("fit", "hand-written")))
     sweep = batch_sweep(images, labels) if FLAGS.batch_sweep else []
+    folder = folder_pipeline() if FLAGS.folder_pipeline else None
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump({"cpu_count": os.cpu_count(), "matmul_flops_per_second": peak,
-                       "models": results, "mlp_gan_batch_sweep": sweep}, f, indent=2)
+                       "models": results, "mlp_gan_batch_sweep": sweep, "folder_pipeline": folder}, f, indent=2)
         print(f"Wrote {FLAGS.output}")
 
 

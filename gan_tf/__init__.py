@@ -1,7 +1,9 @@
-"""gan_tf: Generative Adversarial Networks as Keras models, trained with `model.fit`."""
+"""gan_tf: generative models (GANs first) as Keras models, trained with `model.fit`."""
 
 from gan_tf.data import DATASETS, DatasetError, DatasetUnavailableError, load_arrays, load_dataset, make_dataset
 from gan_tf.gan import GAN, ConditionalGAN
+from gan_tf.generative import GenerativeModel, Samples
+from gan_tf.sources import DataSource, open_source
 from gan_tf.models import ACGAN, CGAN, DCGAN, MLPGAN, MODELS, SAGAN, SNGAN, WGANGP, BigGAN, get_model_class
 from gan_tf import evaluation, export, monitoring  # noqa: E402  (modules of the public API)
 

@@ -47,18 +47,14 @@ def save_image(path, grid):
         plt.imsave(path, grid)
 
 
-def sample_grid(gan, rows=10, columns=10, seed=1234):
-    """A grid of `gan`'s samples from fixed noise (`seed`); one class per row if conditional.
+def sample_grid(model, rows=10, columns=10, seed=1234):
+    """A grid of `model.preview(rows, columns, seed)` (for class-conditional models, row k is
+    class k).
 
     Returns:
         `float32 [rows * H, columns * W, C]` in [0, 1].
     """
-    if getattr(gan, "conditional", False):
-        labels = np.repeat(np.arange(rows) % gan.num_classes, columns)
-        images = gan.generate(labels=labels, seed=seed)
-    else:
-        images = gan.generate(rows * columns, seed=seed)
-    return image_grid(images, gan.value_range, columns)
+    return image_grid(model.preview(rows, columns, seed), model.value_range, columns)
 
 
 class SampleGrid(keras.callbacks.Callback):

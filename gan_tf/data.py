@@ -1,4 +1,5 @@
-"""Datasets as `tf.data` pipelines, online through tensorflow-datasets or offline from files.
+"""The built-in datasets, and the in-memory training pipeline (`gan_tf.sources` adds folders of
+images and any TFDS dataset, and the streaming pipeline).
 
 Every dataset yields `(images, labels)` batches: images `float32 [batch, H, W, C]` scaled to
 the model's value range, labels `int32 [batch]`. Unconditional models ignore the labels.
@@ -344,12 +345,21 @@ def make_dataset(images, labels, batch_size, value_range=(-1.0, 1.0), seed=None,
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def load_dataset(name, batch_size, value_range=(-1.0, 1.0), data_dir=None, split="train", seed=None, repeat=False):
-    """Loads dataset `name` and returns its training pipeline (see `make_dataset`).
+def load_dataset(name, batch_size, value_range=(-1.0, 1.0), data_dir=None, split="train", seed=None, repeat=False,
+                 image_size=None, channels=None, crop="center", cache_dir=None):
+    """Opens dataset `name` and returns its training pipeline of `(images, labels)` batches.
+
+    `name` is a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`; `image_size`, `channels`,
+    `crop` and `cache_dir` are `gan_tf.sources.open_source`'s (the resize policy is described
+    there). Small data are served from memory (`make_dataset`), large data stream from disk.
 
     Example:
         >>> dataset = load_dataset("mnist_5k", batch_size=64, value_range=(-1, 1), seed=0)
         >>> images, labels = next(iter(dataset))  # [64, 28, 28, 1] in [-1, 1], [64]
+        >>> photos = load_dataset("folder:/data/flowers", 64, image_size=64)  # [64, 64, 64, 3]
     """
-    images, labels = load_arrays(name, data_dir=data_dir, split=split)
-    return make_dataset(images, labels, batch_size, value_range=value_range, seed=seed, repeat=repeat)
+    from gan_tf.sources import open_source
+
+    source = open_source(name, data_dir=data_dir, split=split, image_size=image_size, channels=channels, crop=crop,
+                         cache_dir=cache_dir)
+    return source.dataset(batch_size, value_range=value_range, seed=seed, repeat=repeat)

@@ -12,6 +12,15 @@ per class; other datasets use their own train/test splits.
 Users who have Keras's ImageNet weights for Inception-v3 can use its features instead
 (`load_inception`), as the FID/IS literature does; then mode coverage and label accuracy,
 which need the dataset's own classes, are not reported.
+
+Any other data (`folder:`, `tfds:`, a built-in at another size; a `gan_tf.sources.DataSource`)
+get the same treatment when labelled: a classifier trained on (up to 20,000 of) their images,
+cached under a key of the data's content and image size. Unlabelled data have no classes to
+train one on: they use Inception-v3 when its weights are given, otherwise the features of a
+fixed, seeded, randomly initialised CNN (`RandomFeatures`; random embeddings are usable for
+precision and recall, Naeem et al. 2020, https://arxiv.org/abs/2002.09797). Every report names
+the features it used (`report["classifier"]["features"]`: "classifier", "inception_v3" or
+"random_cnn"), and so do the TensorBoard tags and `evaluate.py`'s table.
 """
 
 import json
@@ -141,6 +150,55 @@ def load_classifier(dataset, data_dir=None, cache_dir=None, seed=0):
     return Classifier(model, dataset, accuracy)
 
 
+# The most images of a dataset that its classifier trains and is tested on.
+SOURCE_CLASSIFIER_EXAMPLES = 20_000
+
+
+def train_source_classifier(source, seed=0, epochs=10):
+    """Trains a classifier on a labelled `DataSource`: 80% of (up to 20,000 of) its images,
+    tested on the other 20%; returns `(model, held-out accuracy)`."""
+    images, labels = source.arrays(max_examples=SOURCE_CLASSIFIER_EXAMPLES, seed=seed)
+    order = np.random.default_rng(seed).permutation(len(images))
+    test = order[: max(1, len(order) // 5)]
+    train = order[len(test):]
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(source.info.image_shape, source.info.num_classes)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(images[train].astype(np.float32) / 255.0, labels[train], batch_size=128, epochs=epochs, verbose=0)
+    _, accuracy = model.evaluate(images[test].astype(np.float32) / 255.0, labels[test], batch_size=512, verbose=0)
+    return model, float(accuracy)
+
+
+def load_source_classifier(source, cache_dir=None, seed=0):
+    """The classifier of a labelled `DataSource`, cached by the data's content key and image size."""
+    key = f"source-{source.content_key}"
+    stem = _cache_stem(key, cache_dir)
+    if os.path.exists(stem + ".keras") and os.path.exists(stem + ".json"):
+        with open(stem + ".json") as f:
+            accuracy = json.load(f)["test_accuracy"]
+        return Classifier(keras.saving.load_model(stem + ".keras"), source.spec, accuracy)
+    print(f"Training a classifier on {source.spec} for the quality metrics (once; cached in {stem}.keras).",
+          flush=True)
+    model, accuracy = train_source_classifier(source, seed)
+    save_classifier(model, key, accuracy, cache_dir, seed)
+    return Classifier(model, source.spec, accuracy)
+
+
+def features_for(source, cache_dir=None, seed=0, inception_weights=None):
+    """The embedding the quality metrics of `source` use: the built-in's classifier, a
+    classifier trained on labelled data, Inception-v3 (when `inception_weights` is given) or
+    `RandomFeatures`."""
+    if inception_weights is not None:
+        return load_inception(inception_weights)
+    native = gan_data.DATASETS.get(source.spec)
+    if native is not None and tuple(native.image_shape) == tuple(source.info.image_shape):
+        return load_classifier(source.spec, cache_dir=cache_dir, seed=seed)
+    if source.info.num_classes >= 2:
+        return load_source_classifier(source, cache_dir, seed)
+    return RandomFeatures(source.info.image_shape, seed)
+
+
 class InceptionUnavailableError(ValueError):
     """Inception-v3's ImageNet weights cannot be loaded (no file, no internet)."""
 
@@ -209,6 +267,39 @@ class InceptionEmbedding:
         return self.embed(images)[0]
 
 
+class RandomFeatures:
+    """`embed(uint8 images)`: the 256 features of a fixed, randomly initialised CNN (seed 0).
+
+    For data without labels and without Inception weights. Conv(32, s2) -> Conv(64, s2) ->
+    Conv(128, s2) -> Conv(256, s2), ReLU, then global average and max pooling concatenated
+    (so any image size works); He-normal weights from a fixed seed, the same on every
+    machine. Such features still separate realistic from unrealistic samples for FID and
+    precision/recall (Naeem et al. 2020), but their values are not comparable with
+    Inception-based ones; no class probabilities, so no classifier score or coverage.
+    """
+
+    classifies_dataset = False
+    name = "random_cnn"
+    test_accuracy = None
+
+    def __init__(self, image_shape, seed=0):
+        images = keras.Input(tuple(image_shape), name="images")
+        x = images
+        for index, filters in enumerate((32, 64, 128, 128)):
+            initializer = keras.initializers.HeNormal(seed=seed + index)
+            x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu",
+                                    kernel_initializer=initializer)(x)
+        pooled = [keras.layers.GlobalAveragePooling2D()(x), keras.layers.GlobalMaxPooling2D()(x)]
+        self.model = keras.Model(images, keras.layers.Concatenate()(pooled), name="random_features")
+
+    def embed(self, images):
+        scaled = np.asarray(images, dtype=np.float32) / 127.5 - 1.0
+        return self.model.predict(scaled, batch_size=256, verbose=0), None
+
+    def features(self, images):
+        return self.embed(images)[0]
+
+
 def _sample_metrics(classifier, images, real_features, real_probabilities_mix, num_classes, labels=None):
     features, probabilities = classifier.embed(images)
     kid, kid_std = metrics.kernel_inception_distance(features, real_features, subset_size=min(1000, len(images)))
@@ -217,10 +308,11 @@ def _sample_metrics(classifier, images, real_features, real_probabilities_mix, n
         "fid": metrics.frechet_distance(features, real_features),
         "kid": kid,
         "kid_std": kid_std,
-        "classifier_score": metrics.classifier_score(probabilities),
         "precision": precision,
         "recall": recall,
     }
+    if probabilities is not None:
+        result["classifier_score"] = metrics.classifier_score(probabilities)
     if not classifier.classifies_dataset:
         return result
     predicted = probabilities.argmax(axis=1)
@@ -243,24 +335,29 @@ class Evaluator:
     called every few epochs by `gan_tf.monitoring.TensorBoardSamples`, or once by `evaluate.py`.
 
     Args:
-        dataset: the dataset the generated images should look like.
+        dataset: the dataset the generated images should look like: a built-in name or a
+            `gan_tf.sources.DataSource` (any data).
         num_samples: images per comparison (capped at half the real data).
-        classifier: a `Classifier` (default: `load_classifier(dataset, data_dir)`), or an
-            `InceptionEmbedding` from `load_inception`.
+        classifier: a `Classifier` (default: `features_for(source)`: the dataset's own
+            classifier, or random CNN features for unlabelled data), an `InceptionEmbedding`
+            from `load_inception`, or `RandomFeatures`.
         data_dir: where the dataset's files are, if not the defaults.
         seed: which real images are drawn for the two halves.
     """
 
     def __init__(self, dataset, num_samples, classifier=None, data_dir=None, seed=0):
-        self.dataset = dataset
-        self.info = gan_data.dataset_info(dataset)
-        self.classifier = classifier or load_classifier(dataset, data_dir)
-        real_images, real_labels = gan_data.load_arrays(dataset, data_dir=data_dir)
+        from gan_tf import sources
+
+        source = dataset if isinstance(dataset, sources.DataSource) else sources.open_source(dataset, data_dir=data_dir)
+        self.dataset = source.spec
+        self.info = source.info
+        self.classifier = classifier or features_for(source)
+        real_images, real_labels = source.arrays(max_examples=20_000, seed=seed)
         self.num_samples = int(min(num_samples, len(real_images) // 2))
         order = np.random.default_rng(seed).permutation(len(real_images))
         reference, floor = order[: self.num_samples], order[self.num_samples : 2 * self.num_samples]
         self.real_features = self.classifier.features(real_images[reference])
-        self.real_class_mix = np.bincount(real_labels, minlength=self.info.num_classes) / len(real_labels)
+        self.real_class_mix = np.bincount(real_labels, minlength=max(1, self.info.num_classes)) / len(real_labels)
         self._floor_images, self._floor_labels = real_images[floor], real_labels[floor]
         self._floors = {}
 
@@ -310,17 +407,18 @@ def evaluate_samples(images, dataset, labels=None, classifier=None, data_dir=Non
 
     Args:
         images: `uint8 [N, H, W, C]` generated samples.
-        dataset: the dataset they should look like.
+        dataset: the data they should look like: a built-in name or a `DataSource`.
         labels: for conditional models, the class each image was drawn for.
-        classifier: a `Classifier` (default: `load_classifier(dataset)`).
-        data_dir: where the dataset's files are, if not the defaults.
+        classifier: an embedding (default: `features_for(source)`).
+        data_dir: where a built-in dataset's files are, if not the defaults.
         seed: which real images are drawn for the two halves.
 
     Returns:
         `{"generated": {...}, "floor": {...}, "num_samples": N, "classifier": {...}}`.
     """
     images = np.asarray(images)
-    info = gan_data.dataset_info(dataset)
-    if images.shape[1:] != info.image_shape:  # before anything is loaded
-        raise ValueError(f"The model makes images of shape {images.shape[1:]}, but {dataset} has {info.image_shape}")
+    if isinstance(dataset, str) and dataset in gan_data.DATASETS:  # checked before anything is loaded
+        info = gan_data.dataset_info(dataset)
+        if images.shape[1:] != info.image_shape:
+            raise ValueError(f"The model makes images of shape {images.shape[1:]}, but {dataset} has {info.image_shape}")
     return Evaluator(dataset, len(images), classifier, data_dir, seed).evaluate(images, labels)

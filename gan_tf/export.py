@@ -1,4 +1,4 @@
-"""Export a trained generator as a versioned SavedModel that TensorFlow Serving serves as it is.
+"""Export a trained model as a versioned SavedModel that TensorFlow Serving serves as it is.
 
 Layout (TF Serving's `--model_base_path` is `<export_base>`):
 
@@ -11,26 +11,11 @@ Versions are integers: each export takes the next free number and never overwrit
 SavedModel is written to a temporary directory beside the versions and renamed into place, so a
 crash never leaves a half-written version for a server to load.
 
-Signatures (inputs and outputs are named; `labels` only for conditional models):
-
-* `serving_default`: `z` float32 `[batch, latent_dim]`, `labels` int32 `[batch]`
-  -> `images` float32 `[batch, H, W, C]` in the training value range, `images_uint8` uint8.
-* `sample`: `num_samples` int32 scalar, `labels` int32 `[1 or num_samples]` -> the same outputs,
-  from fresh random noise: a client need not know the latent size.
-* `sample_seeded`: `num_samples`, `seed` int64 scalar, `labels` -> the same outputs, reproducibly:
-  the images equal `gan.generate(num_samples, seed=seed)` of the Keras model.
-* BigGAN's `sample` and `sample_seeded` also take `truncation`, float32 scalar: noise truncated to
-  `[-truncation, truncation]` when positive (the truncation trick), untruncated when 0; the
-  images equal `gan.generate(..., seed=seed, truncation=truncation)`. It samples from the moving
-  average of its generator's weights, as every model samples from its `sampling_generator`.
-* `metadata`: no inputs -> `latent_dim`, `image_shape`, `value_range`, `class_names`,
-  `max_samples` and `metadata_json` (which also holds the training config).
-
-Bad input is rejected with `INVALID_ARGUMENT` and a message naming the input: a wrong latent
-size, a label outside `[0, num_classes)`, `num_samples` below 0 or above `MAX_SAMPLES`, `z` and
-`labels` of different lengths. A `z` of the wrong rank is rejected too, by the signature's shape
-where the caller checks it (Python, `saved_model_cli`) and otherwise by the first layer
-("In[0] is not a matrix").
+What is exported comes from the model, through the contract (`gan_tf.generative`): its
+`export_archive` (the signatures), `export_metadata` and `warmup_requests`; this module adds
+the class names, the request cap and the training config to the metadata, writes the warmup
+records and the metadata file, and places the version. A GAN's signatures are described in
+`gan_tf.gan_signatures`.
 """
 
 import json
@@ -38,18 +23,13 @@ import os
 import shutil
 import tempfile
 
-import keras
-import numpy as np
 import tensorflow as tf
-
-from gan_tf.gan import stateless_noise
 
 # The most images one `sample` / `sample_seeded` request may ask for (a 28x28 float image is
 # 3 KiB; 1024 of them are 3 MiB of response). Larger batches: several requests, or `z` batches.
 MAX_SAMPLES = 1024
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 METADATA_FILE = os.path.join("assets.extra", "gan_tf_metadata.json")
-SIGNATURES = ("serving_default", "sample", "sample_seeded", "metadata")
 
 
 def existing_versions(export_base):
@@ -59,236 +39,71 @@ def existing_versions(export_base):
     return sorted(int(name) for name in os.listdir(export_base) if name.isdigit())
 
 
-def export_metadata(gan, class_names=None, training_config=None):
-    """What a client needs to know about an exported generator, as a JSON-able dict."""
-    num_classes = getattr(gan, "num_classes", None) if gan.conditional else None
+def export_metadata(model, class_names=None, training_config=None):
+    """The model's `export_metadata()` with the class names, request cap and training config."""
+    metadata = dict(model.export_metadata())
+    num_classes = metadata.get("num_classes")
     if class_names is not None and num_classes is not None and len(class_names) != num_classes:
         raise ValueError(f"Expected {num_classes} class names. Received: {list(class_names)}")
-    return {
-        "model": type(gan).__name__,
-        "latent_dim": gan.latent_dim,
-        "image_shape": list(gan.sampling_generator.output_shape[1:]),
-        "value_range": list(gan.value_range),
-        "noise": gan.noise,
-        "conditional": bool(gan.conditional),
-        "num_classes": num_classes,
-        "class_names": list(class_names) if class_names is not None else [],
-        "max_samples": MAX_SAMPLES,
-        "signatures": list(SIGNATURES),
-        "truncation_input": bool(gan.exports_truncation),
-        "training_config": training_config or {},
-    }
+    metadata.update(
+        class_names=list(class_names) if class_names is not None and num_classes else [],
+        max_samples=MAX_SAMPLES,
+        training_config=training_config or {},
+    )
+    return metadata
 
 
-class _Endpoints:
-    """The signature functions of one generator; `validate_*` raise INVALID_ARGUMENT."""
-
-    def __init__(self, gan, metadata):
-        self.gan = gan
-        self.metadata = metadata
-
-    def outputs(self, noise, labels):
-        inputs = [noise, labels] if self.gan.conditional else noise
-        images = self.gan.sampling_generator(inputs, training=False)
-        low, high = self.gan.value_range
-        unit = tf.clip_by_value((images - low) / (high - low), 0.0, 1.0)
-        return {"images": images, "images_uint8": tf.cast(tf.round(unit * 255.0), tf.uint8)}
-
-    def validated_noise(self, z):
-        """`z` after a run-time check of its latent size (a signature's static shape alone is
-        not enforced on every path a request can take)."""
-        latent_dim = self.gan.latent_dim
-        check = tf.debugging.Assert(
-            tf.equal(tf.shape(z)[-1], latent_dim),
-            [f"z must have shape (batch, {latent_dim}), one latent vector per row"],
-        )
-        with tf.control_dependencies([check]):
-            return tf.identity(z)
-
-    def validate_labels(self, labels):
-        num_classes = self.gan.num_classes
-        return [
-            tf.debugging.assert_non_negative(labels, message="labels must be >= 0"),
-            tf.debugging.assert_less(labels, num_classes, message=f"labels must be < num_classes={num_classes}"),
-        ]
-
-    def validate_num_samples(self, num_samples):
-        return [
-            tf.debugging.assert_non_negative(num_samples, message="num_samples must be >= 0"),
-            tf.debugging.assert_less_equal(
-                num_samples, MAX_SAMPLES, message=f"num_samples must be <= {MAX_SAMPLES} per request"
-            ),
-        ]
-
-    def broadcast_labels(self, labels, num_samples):
-        """`labels` of length 1 repeated `num_samples` times, or of length `num_samples`."""
-        count = tf.shape(labels)[0]
-        check = tf.debugging.assert_equal(
-            tf.logical_or(tf.equal(count, 1), tf.equal(count, num_samples)),
-            True,
-            message="labels must hold 1 label (used for every sample) or num_samples labels",
-        )
-        with tf.control_dependencies([check]):
-            return tf.cond(tf.equal(count, 1), lambda: tf.repeat(labels, num_samples), lambda: tf.identity(labels))
-
-    def sampled(self, num_samples, seed_pair, labels, truncation=None):
-        with tf.control_dependencies(self.validate_num_samples(num_samples)):
-            noise = stateless_noise(
-                self.gan.noise, tf.stack([num_samples, self.gan.latent_dim]), seed_pair, truncation
-            )
-        if labels is not None:
-            labels = self.broadcast_labels(labels, num_samples)
-            with tf.control_dependencies(self.validate_labels(labels)):
-                labels = tf.identity(labels)
-        return self.outputs(noise, labels)
-
-    def metadata_tensors(self):
-        meta = self.metadata
-        return {
-            "latent_dim": tf.constant(meta["latent_dim"], tf.int32),
-            "image_shape": tf.constant(meta["image_shape"], tf.int32),
-            "value_range": tf.constant(meta["value_range"], tf.float32),
-            "class_names": tf.constant(meta["class_names"], tf.string, shape=[len(meta["class_names"])]),
-            "max_samples": tf.constant(MAX_SAMPLES, tf.int32),
-            "metadata_json": tf.constant(json.dumps(meta, sort_keys=True)),
-        }
-
-
-def _random_seed_pair():
-    return tf.random.uniform([2], maxval=tf.int64.max, dtype=tf.int64)
-
-
-def build_export_archive(gan, metadata=None):
-    """A `keras.export.ExportArchive` of `gan`'s sampling generator with the four signatures.
-
-    Models with `exports_truncation` (BigGAN) take a float32 scalar `truncation` in `sample`
-    and `sample_seeded` too: positive values truncate the noise to `[-truncation,
-    truncation]`, 0 draws it untruncated.
-    """
-    metadata = metadata or export_metadata(gan)
-    endpoints = _Endpoints(gan, metadata)
-    archive = keras.export.ExportArchive()
-    archive.track(gan.sampling_generator)
-    z = tf.TensorSpec([None, gan.latent_dim], tf.float32, name="z")
-    num_samples = tf.TensorSpec([], tf.int32, name="num_samples")
-    seed = tf.TensorSpec([], tf.int64, name="seed")
-    labels = tf.TensorSpec([None], tf.int32, name="labels")
-    truncation = tf.TensorSpec([], tf.float32, name="truncation")
-
-    if gan.conditional:
-
-        def serve(z, labels):
-            same_length = tf.debugging.assert_equal(
-                tf.shape(z)[0], tf.shape(labels)[0], message="z and labels must have the same batch size"
-            )
-            with tf.control_dependencies([same_length, *endpoints.validate_labels(labels)]):
-                return endpoints.outputs(endpoints.validated_noise(z), labels)
-
-        archive.add_endpoint("serving_default", serve, input_signature=[z, labels])
-        if gan.exports_truncation:
-
-            def sample(num_samples, labels, truncation):
-                return endpoints.sampled(num_samples, _random_seed_pair(), labels, truncation)
-
-            def sample_seeded(num_samples, seed, labels, truncation):
-                return endpoints.sampled(num_samples, tf.stack([seed, 0]), labels, truncation)
-
-            archive.add_endpoint("sample", sample, input_signature=[num_samples, labels, truncation])
-            archive.add_endpoint(
-                "sample_seeded", sample_seeded, input_signature=[num_samples, seed, labels, truncation]
-            )
-        else:
-
-            def sample(num_samples, labels):
-                return endpoints.sampled(num_samples, _random_seed_pair(), labels)
-
-            def sample_seeded(num_samples, seed, labels):
-                return endpoints.sampled(num_samples, tf.stack([seed, 0]), labels)
-
-            archive.add_endpoint("sample", sample, input_signature=[num_samples, labels])
-            archive.add_endpoint("sample_seeded", sample_seeded, input_signature=[num_samples, seed, labels])
-    else:
-        if gan.exports_truncation:
-            raise NotImplementedError("`truncation` inputs are exported for conditional models only.")
-
-        def serve(z):
-            return endpoints.outputs(endpoints.validated_noise(z), None)
-
-        def sample(num_samples):
-            return endpoints.sampled(num_samples, _random_seed_pair(), None)
-
-        def sample_seeded(num_samples, seed):
-            return endpoints.sampled(num_samples, tf.stack([seed, 0]), None)
-
-        archive.add_endpoint("serving_default", serve, input_signature=[z])
-        archive.add_endpoint("sample", sample, input_signature=[num_samples])
-        archive.add_endpoint("sample_seeded", sample_seeded, input_signature=[num_samples, seed])
-    archive.add_endpoint("metadata", endpoints.metadata_tensors, input_signature=[])
-    return archive
-
-
-def warmup_requests(gan, model_name, batch_sizes=(1, 8)):
-    """`PredictionLog` records that make TF Serving run each signature once on load."""
+def warmup_records(model, model_name):
+    """`PredictionLog` records that make TF Serving run the model's warmup requests on load."""
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
-    def record(signature_name, inputs):
+    records = []
+    for signature_name, inputs in model.warmup_requests():
         request = predict_pb2.PredictRequest(
             model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature_name)
         )
         for key, value in inputs.items():
             request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
-        return prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
-
-    records = []
-    for batch_size in batch_sizes:
-        inputs = {"z": np.zeros((batch_size, gan.latent_dim), np.float32)}
-        if gan.conditional:
-            inputs["labels"] = np.arange(batch_size, dtype=np.int32) % gan.num_classes
-        records.append(record("serving_default", inputs))
-    sample_inputs = {"num_samples": np.int32(batch_sizes[-1])}
-    if gan.conditional:
-        sample_inputs["labels"] = np.zeros([1], np.int32)
-    records.append(record("sample", sample_inputs))
-    records.append(record("sample_seeded", {**sample_inputs, "seed": np.int64(0)}))
+        records.append(prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request)))
     return records
 
 
-def _write_extras(saved_model_dir, gan, model_name, metadata):
+def _write_extras(saved_model_dir, model, model_name, metadata):
     os.makedirs(os.path.join(saved_model_dir, "assets.extra"), exist_ok=True)
     with tf.io.TFRecordWriter(os.path.join(saved_model_dir, WARMUP_FILE)) as writer:
-        for log in warmup_requests(gan, model_name):
+        for log in warmup_records(model, model_name):
             writer.write(log.SerializeToString())
     with open(os.path.join(saved_model_dir, METADATA_FILE), "w") as f:
         json.dump(metadata, f, indent=2, sort_keys=True)
 
 
-def export_generator(gan, export_base, class_names=None, training_config=None):
-    """Exports `gan`'s generator to `<export_base>/<next free version>/` for TF Serving.
+def export_model(model, export_base, class_names=None, training_config=None):
+    """Exports `model` to `<export_base>/<next free version>/` for TF Serving.
 
     Args:
-        gan: a `gan_tf.GAN`.
+        model: a `gan_tf.generative.GenerativeModel` (any gan_tf model).
         export_base: the model's base path; its last component is the model name that the
             warmup requests carry (TF Serving's `--model_name`).
-        class_names: optional names of the classes, for conditional models.
+        class_names: optional names of the classes, for class-conditional models.
         training_config: optional JSON-able dict recorded in the metadata.
 
     Returns:
         The path of the new version directory.
 
     Example:
-        >>> path = export_generator(gan, "saved_models/dcgan")  # saved_models/dcgan/1
+        >>> path = export_model(gan, "saved_models/dcgan")  # saved_models/dcgan/1
         >>> serve = tf.saved_model.load(path).signatures["sample_seeded"]
         >>> serve(num_samples=tf.constant(4), seed=tf.constant(0, tf.int64))["images_uint8"]
     """
     os.makedirs(export_base, exist_ok=True)
-    metadata = export_metadata(gan, class_names, training_config)
-    archive = build_export_archive(gan, metadata)
+    metadata = export_metadata(model, class_names, training_config)
+    archive = model.export_archive(metadata)
     temporary = tempfile.mkdtemp(prefix=".tmp-export-", dir=export_base)
     try:
         saved_model_dir = os.path.join(temporary, "saved_model")
         archive.write_out(saved_model_dir, verbose=False)
         model_name = os.path.basename(os.path.normpath(os.path.abspath(export_base)))
-        _write_extras(saved_model_dir, gan, model_name, metadata)
+        _write_extras(saved_model_dir, model, model_name, metadata)
         while True:
             versions = existing_versions(export_base)
             target = os.path.join(export_base, str(versions[-1] + 1 if versions else 1))
@@ -301,3 +116,7 @@ def export_generator(gan, export_base, class_names=None, training_config=None):
                     raise
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+# The name the GAN-only library had; every model exports the same way.
+export_generator = export_model

@@ -13,48 +13,8 @@ from keras import ops
 
 from gan_tf import ema, losses
 from gan_tf.distribute import MultiWorkerWorkarounds
-
-NOISE_DISTRIBUTIONS = ("gaussian", "uniform")
-
-
-def stateless_noise(distribution, shape, seed, truncation=None):
-    """Noise from a `[2]` int seed tensor: N(0, 1) for "gaussian", U[-1, 1] for "uniform".
-
-    With `seed = [s, 0]` this draws exactly what `keras.random.normal(shape, seed=s)` (or
-    `uniform`) draws, which is what `GAN.generate(..., seed=s)` uses; exported signatures use
-    it so that a seeded request reproduces the Keras model's samples.
-
-    `truncation` (Gaussian noise only): a scalar; where it is positive, values are drawn from
-    N(0, 1) truncated to `[-truncation, truncation]` (BigGAN's truncation trick); where it is
-    0 or negative, from the untruncated N(0, 1). A tensor is accepted, so one exported graph
-    serves both.
-    """
-    if distribution == "uniform":
-        return tf.random.stateless_uniform(shape, seed=seed, minval=-1.0, maxval=1.0)
-    if truncation is None:
-        return tf.random.stateless_normal(shape, seed=seed)
-    truncation = tf.cast(truncation, tf.float32)
-
-    def truncated():
-        return tf.random.stateless_parameterized_truncated_normal(
-            shape, seed=seed, means=0.0, stddevs=1.0, minvals=-truncation, maxvals=truncation
-        )
-
-    return tf.cond(truncation > 0, truncated, lambda: tf.random.stateless_normal(shape, seed=seed))
-
-
-def replica_slice(draw, batch_size):
-    """This replica's `batch_size` rows of `draw(global_batch_size)`.
-
-    Every replica draws the whole global batch's random values from the same seed and keeps its
-    own rows: replicas get different values, and N replicas together see exactly what one
-    device would. Outside `tf.distribute` it is `draw(batch_size)`.
-    """
-    context = tf.distribute.get_replica_context()
-    num_replicas = context.num_replicas_in_sync if context is not None else 1
-    replica_id = context.replica_id_in_sync_group if context is not None else 0
-    return draw(batch_size * num_replicas)[replica_id * batch_size : (replica_id + 1) * batch_size]
-
+from gan_tf.generative import GenerativeModel, Samples
+from gan_tf.noise import NOISE_DISTRIBUTIONS, replica_slice, stateless_noise  # noqa: F401 (re-exported)
 
 def check_num_classes(num_classes):
     """`num_classes` as an int, or a ValueError if there are fewer than 2 classes."""
@@ -135,7 +95,7 @@ class GANOptimizers:
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
-class GAN(MultiWorkerWorkarounds, keras.Model):
+class GAN(MultiWorkerWorkarounds, GenerativeModel):
     """An unconditional GAN: a generator and a discriminator trained against each other.
 
     `train_step` runs, per batch of real images: `d_steps` discriminator updates (each on
@@ -177,16 +137,11 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
         >>> images = gan.generate(16, seed=0)
     """
 
-    # The range the generator's output lives in; data pipelines scale real images to it.
-    value_range = (-1.0, 1.0)
+    # `value_range`, `default_batch_size`, `default_steps_per_execution` and `needs_labels`:
+    # see `GenerativeModel` (the MLP GAN runs 16 steps per call: bench/throughput.py).
     # Whether the generator takes class labels (`[z, labels]`) as well as noise.
     conditional = False
-    # The batch size `train.py` uses for this model unless told otherwise.
-    default_batch_size = 64
-    # Train steps per `tf.function` call that `train.py` uses unless told otherwise: more than
-    # one where a step is so small that per-call overhead dominates (bench/throughput.py).
-    default_steps_per_execution = 1
-    # Whether the exported `sample` signatures take a `truncation` input (see gan_tf.export).
+    # Whether the exported `sample` signatures take a `truncation` input (gan_tf.gan_signatures).
     exports_truncation = False
 
     def __init__(
@@ -238,14 +193,21 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
     # ----------------------------------------------------------------------------- compile
 
     def default_optimizers(self):
-        """Returns `(d_optimizer, g_optimizer)` used when `compile` is given none.
+        """`{"discriminator": ..., "generator": ...}`, used when `compile` is given none.
 
         Adam(2e-4, beta_1=0.5) for both, as in Radford et al. (2015) and the Keras GAN.
         """
-        return (
-            keras.optimizers.Adam(2e-4, beta_1=0.5, name="d_adam"),
-            keras.optimizers.Adam(2e-4, beta_1=0.5, name="g_adam"),
-        )
+        return {
+            "discriminator": keras.optimizers.Adam(2e-4, beta_1=0.5, name="d_adam"),
+            "generator": keras.optimizers.Adam(2e-4, beta_1=0.5, name="g_adam"),
+        }
+
+    def compile_optimizers(self, optimizers, **compile_kwargs):
+        """`compile` with `{"discriminator": ..., "generator": ...}` (the contract's form)."""
+        unknown = set(optimizers) - {"discriminator", "generator"}
+        if unknown:
+            raise ValueError(f"A GAN's optimizer roles are 'discriminator' and 'generator'. Received: {sorted(unknown)}")
+        self.compile(d_optimizer=optimizers.get("discriminator"), g_optimizer=optimizers.get("generator"), **compile_kwargs)
 
     def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
         """Configures the two optimizers and builds each over its own network's variables.
@@ -268,9 +230,9 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
                     f"GAN.compile takes d_optimizer and g_optimizer, not `{reserved}`. "
                     f"Received: {reserved}={kwargs[reserved]!r}"
                 )
-        default_d, default_g = self.default_optimizers()
-        d_optimizer = _get_optimizer(d_optimizer, default_d)
-        g_optimizer = _get_optimizer(g_optimizer, default_g)
+        defaults = self.default_optimizers()
+        d_optimizer = _get_optimizer(d_optimizer, defaults["discriminator"])
+        g_optimizer = _get_optimizer(g_optimizer, defaults["generator"])
         if d_optimizer is g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two different optimizer instances.")
         if self.dtype_policy.name == "mixed_float16":  # as Keras' own compile does
@@ -291,6 +253,9 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
         self._gan_compile_kwargs = {
             key: kwargs[key] for key in ("steps_per_execution", "jit_compile") if key in kwargs
         }
+
+    def optimizer_roles(self):
+        return {"discriminator": self.d_optimizer, "generator": self.g_optimizer}
 
     def get_compile_config(self):
         return {
@@ -453,6 +418,49 @@ class GAN(MultiWorkerWorkarounds, keras.Model):
             return np.zeros((0,) + tuple(self.sampling_generator.output_shape[1:]), dtype=np.float32)
         return np.concatenate(outputs)
 
+    # ------------------------------------------------------------------------ the contract
+
+    def sample(self, num_samples, seed=None, conditions=None, truncation=None):
+        """`Samples(images, None)`: `generate(num_samples, seed, truncation=truncation)`."""
+        if conditions:
+            raise ValueError(f"{type(self).__name__} is not conditional; it takes no {', '.join(conditions)}.")
+        return Samples(self.generate(num_samples, seed=seed, truncation=truncation), None)
+
+    def export_metadata(self):
+        from gan_tf import gan_signatures
+
+        return gan_signatures.gan_metadata(self)
+
+    def export_archive(self, metadata):
+        from gan_tf import gan_signatures
+
+        return gan_signatures.build_export_archive(self, metadata)
+
+    def warmup_requests(self):
+        from gan_tf import gan_signatures
+
+        return gan_signatures.warmup_inputs(self)
+
+    def train_step_flops_per_image(self):
+        """FLOPs `GAN.train_step` spends per real image (forward and backward of both networks).
+
+        With F_G and F_D the forward FLOPs of G and D per example, and a backward pass costing
+        twice its forward pass (gradients for inputs and for weights), one step does, per image:
+
+        * each of the `d_steps` D steps: G forward on fresh noise (F_G), D forward on a real
+          and a fake image (2 F_D) and D backward on both (4 F_D);
+        * the G step: G forward (F_G), D forward (F_D), D backward for its input only (F_D), G
+          backward (2 F_G).
+
+        So `d_steps * (F_G + 6 F_D) + 3 F_G + 2 F_D`. Models whose step does other work (a
+        gradient penalty, an auxiliary classifier) override this.
+        """
+        from gan_tf.profiling import forward_flops_per_example
+
+        generator_flops = forward_flops_per_example(self.generator)
+        discriminator_flops = forward_flops_per_example(self.discriminator)
+        return self.d_steps * (generator_flops + 6 * discriminator_flops) + 3 * generator_flops + 2 * discriminator_flops
+
     # ------------------------------------------------------------------------------ state
 
     _NOISE_STATE_KEY = "noise_seed_state"
@@ -508,6 +516,7 @@ class ConditionalGAN(GAN):
     """
 
     conditional = True
+    needs_labels = True
 
     def __init__(self, generator, discriminator, num_classes=10, **kwargs):
         self.num_classes = check_num_classes(num_classes)
@@ -551,6 +560,26 @@ class ConditionalGAN(GAN):
             )
         noise = self.draw_noise(len(labels), seed, truncation)
         return self._predict_in_batches([noise, ops.convert_to_tensor(labels)], batch_size)
+
+    def sample(self, num_samples, seed=None, conditions=None, truncation=None):
+        """`Samples(images, {"labels": labels})`: images drawn for `conditions["labels"]` (one
+        label for all, or one per image, cycled to `num_samples`), by default classes 0, 1, 2,
+        ... in turn."""
+        unknown = set(conditions or {}) - {"labels"}
+        if unknown:
+            raise ValueError(f"{type(self).__name__} is conditioned on labels only. Received: {sorted(unknown)}")
+        labels = (conditions or {}).get("labels")
+        if labels is None:
+            labels = np.arange(int(num_samples)) % self.num_classes
+        labels = np.asarray(labels, np.int32).reshape(-1)
+        labels = np.resize(labels, int(num_samples)) if labels.size else labels
+        images = self.generate(labels=labels, seed=seed, truncation=truncation)
+        return Samples(images, {"labels": labels})
+
+    def preview(self, rows, columns, seed):
+        """Row k draws class k (wrapping around past the last class)."""
+        labels = np.repeat(np.arange(rows) % self.num_classes, columns)
+        return self.sample(rows * columns, seed=seed, conditions={"labels": labels}).images
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes}

@@ -28,14 +28,22 @@ QUALITY_METRICS = ("fid", "kid", "classifier_score", "precision", "recall", "cla
                    "class_kl_to_real", "label_accuracy")
 
 
-def evaluation_samples(gan, num_samples, seed=4321):
-    """`(uint8 images, labels or None)` drawn from fixed noise; balanced labels if conditional."""
+def quality_tag(name, report):
+    """`quality/<name>`, with the features named when they are not the dataset's own classifier
+    (`quality/fid_random_cnn`, `quality/fid_inception_v3`): values from different features are
+    not comparable, so they never share a chart."""
+    features = report.get("classifier", {}).get("features", "classifier")
+    return f"quality/{name}" if features == "classifier" else f"quality/{name}_{features}"
+
+
+def evaluation_samples(model, num_samples, seed=4321):
+    """`(uint8 images, labels or None)` drawn with a fixed seed (`model.sample`); a
+    class-conditional model draws the classes evenly."""
     from gan_tf.sampling import _to_uint8
 
-    if gan.conditional:
-        labels = np.arange(num_samples) % gan.num_classes
-        return _to_uint8(gan.generate(labels=labels, seed=seed), gan.value_range), labels
-    return _to_uint8(gan.generate(num_samples, seed=seed), gan.value_range), None
+    samples = model.sample(num_samples, seed=seed)
+    labels = (samples.conditions or {}).get("labels")
+    return _to_uint8(samples.images, model.value_range), labels
 
 
 class TensorBoardSamples(keras.callbacks.Callback):
@@ -95,7 +103,7 @@ class TensorBoardSamples(keras.callbacks.Callback):
                 with self._writer(log_dir).as_default():
                     for name in QUALITY_METRICS:
                         if name in values:
-                            tf.summary.scalar(f"quality/{name}", values[name], step=epoch)
+                            tf.summary.scalar(quality_tag(name, report), values[name], step=epoch)
             self.latest_metrics = {"epoch": epoch + 1, **report}
         for writer in self._writers.values():
             writer.flush()

@@ -1,4 +1,4 @@
-"""Counting the arithmetic of a GAN's training step, and measuring what the machine can do.
+"""Counting the arithmetic of a model's training step, and measuring what the machine can do.
 
 `bench/throughput.py` divides the FLOP/s a model trains at by `matmul_flops_per_second()` to
 report model FLOP utilisation (MFU). FLOPs are counted analytically, as multiply-adds x 2, for
@@ -54,26 +54,10 @@ def forward_flops_per_example(model):
     return sum(layer_flops_per_example(layer) for layer in model.layers)
 
 
-def trained_flops_per_image(gan):
-    """FLOPs `GAN.train_step` spends per real image (forward and backward of both networks).
-
-    With F_G and F_D the forward FLOPs of G and D per example, and a backward pass costing
-    twice its forward pass (gradients for inputs and for weights), one step does, per image:
-
-    * each of the `d_steps` D steps: G forward on fresh noise (F_G), D forward on a real and a
-      fake image (2 F_D) and D backward on both (4 F_D);
-    * the G step: G forward (F_G), D forward (F_D), D backward for its input only (F_D), G
-      backward (2 F_G).
-
-    So `d_steps * (F_G + 6 F_D) + 3 F_G + 2 F_D`. Models whose step does other work (a
-    gradient penalty, an auxiliary classifier) say so with a `train_step_flops_per_image`
-    method, which this function then returns.
-    """
-    if hasattr(gan, "train_step_flops_per_image"):
-        return gan.train_step_flops_per_image()
-    generator_flops = forward_flops_per_example(gan.generator)
-    discriminator_flops = forward_flops_per_example(gan.discriminator)
-    return gan.d_steps * (generator_flops + 6 * discriminator_flops) + 3 * generator_flops + 2 * discriminator_flops
+def trained_flops_per_image(model):
+    """FLOPs one train step of `model` spends per training image: the model's own count (the
+    contract's `train_step_flops_per_image`; for a GAN, `GAN.train_step_flops_per_image`)."""
+    return model.train_step_flops_per_image()
 
 
 def matmul_flops_per_second(sizes=(1024, 2048), repeats=5, matmuls_per_call=4):

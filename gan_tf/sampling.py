@@ -37,24 +37,25 @@ def read_metadata(saved_model_dir):
 
 
 def describe_model(model_path):
-    """`{"conditional", "num_classes", "image_shape"}` of a SavedModel export or a `.keras` GAN."""
+    """`{"conditional", "num_classes", "image_shape"}` of a SavedModel export or a `.keras` model
+    (from the model's `export_metadata`, the contract's description of what it makes)."""
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"No model at {model_path}")
     if model_path.endswith(".keras"):
         import keras
 
-        gan = keras.saving.load_model(model_path, safe_mode=True)
-        return {
-            "conditional": bool(gan.conditional),
-            "num_classes": getattr(gan, "num_classes", None) if gan.conditional else None,
-            "image_shape": list(gan.generator.output_shape[1:]),
-        }
-    metadata = read_metadata(model_path)
-    return {key: metadata[key] for key in ("conditional", "num_classes", "image_shape")}
+        metadata = keras.saving.load_model(model_path, safe_mode=True).export_metadata()
+    else:
+        metadata = read_metadata(model_path)
+    return {
+        "conditional": bool(metadata.get("conditional")),
+        "num_classes": metadata.get("num_classes"),
+        "image_shape": metadata["image_shape"],
+    }
 
 
 def sample_local(model_path, num_samples, labels=None, seed=None, truncation=None):
-    """Samples from a SavedModel directory (a gan_tf export) or a `.keras` GAN file.
+    """Samples from a SavedModel directory (a gan_tf export) or a `.keras` model file.
 
     Args:
         model_path: an export version directory, or a `.keras` file saved by gan_tf.
@@ -75,16 +76,11 @@ def sample_local(model_path, num_samples, labels=None, seed=None, truncation=Non
     if model_path.endswith(".keras"):
         import keras
 
-        gan = keras.saving.load_model(model_path, safe_mode=True)
-        if gan.conditional:
-            images = gan.generate(
-                labels=_labels_for(num_samples, labels, gan.num_classes), seed=seed, truncation=truncation
-            )
-        else:
-            if labels is not None:
-                raise ValueError("labels were given, but this model is not conditional")
-            images = gan.generate(num_samples, seed=seed, truncation=truncation)
-        return _to_uint8(images, gan.value_range)
+        model = keras.saving.load_model(model_path, safe_mode=True)
+        conditions = None if labels is None else {"labels": labels}
+        options = {} if truncation is None else {"truncation": truncation}
+        images = model.sample(num_samples, seed=seed, conditions=conditions, **options).images
+        return _to_uint8(images, model.value_range)
 
     import tensorflow as tf
 

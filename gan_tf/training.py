@@ -1,27 +1,29 @@
 """`train(config)`: the one library function behind `train.py`.
 
-It builds the dataset and the model named by a `TrainConfig`, trains with `model.fit` and the
-standard callbacks (progress bar; TensorBoard with losses, learning rates, steps per second,
-sample grids, quality metrics every few epochs and the run's hparams; a sample grid PNG, the
-loss curves and an atomic `.keras` checkpoint each epoch; a NaN guard), and exports the
-generator as a versioned SavedModel.
+It opens the data source and builds the model named by a `TrainConfig` (the model sized for the
+data through the contract's `from_data`, its own settings from `model_args`), trains with
+`model.fit` and the standard callbacks (progress bar; TensorBoard with losses, learning rates,
+steps per second, sample grids, quality metrics every few epochs and the run's hparams; a sample
+grid PNG, the loss curves and an atomic `.keras` checkpoint each epoch; a NaN guard), and
+exports the model as a versioned SavedModel. It talks to the model only through
+`gan_tf.generative.GenerativeModel`.
 """
 
 import contextlib
 import dataclasses
-import inspect
 import os
 import time
+import warnings
 
 import tensorflow as tf
 
 import keras
 
 from gan_tf import callbacks as gan_callbacks
-from gan_tf import data as gan_data
-from gan_tf import monitoring
+from gan_tf import monitoring, sources
 from gan_tf.distribute import STRATEGIES, is_chief, make_strategy, output_dir
-from gan_tf.export import export_generator
+from gan_tf.export import export_model
+from gan_tf.generative import check_model_args
 from gan_tf.models import MODELS, get_model_class
 
 
@@ -47,6 +49,14 @@ def dtype_policy(name):
 class TrainConfig:
     """Everything one training run needs; `train.py` fills it from its flags.
 
+    `dataset` is a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`, read at `image_size`
+    (None: native; S or "HxW") with `channels` (None: the data's, 1 or 3) and `crop` ("center"
+    or "none"), see `gan_tf.sources`; `cache_dir` caches decoded images of data that stream.
+
+    `model_args` are constructor arguments of the model (`{"gp_weight": 5}`): checked against
+    its constructor before anything is loaded, and validated by the constructor itself.
+    `latent_dim` is the one model setting with a field of its own (None: the model's).
+
     `None` means "the default": batch size from the model's `default_batch_size`, train steps
     per `tf.function` call from its `default_steps_per_execution` (or the largest number below
     it that divides `steps_per_epoch`: Keras runs whole calls; 1 under tf.distribute, where
@@ -62,19 +72,21 @@ class TrainConfig:
     model: str = "dcgan"
     dataset: str = "mnist_5k"
     data_dir: str = None
+    image_size: str = None
+    channels: int = None
+    crop: str = "center"
+    cache_dir: str = None
     epochs: int = 20
     steps_per_epoch: int = None
     batch_size: int = None
-    latent_dim: int = 100
+    latent_dim: int = None
+    model_args: dict = dataclasses.field(default_factory=dict)
     d_learning_rate: float = None
     g_learning_rate: float = None
-    real_label: float = None
-    d_steps: int = None
-    ema_decay: float = None
-    mismatch_weight: float = None
     seed: int = 0
     eval_every: int = 5
     eval_samples: int = 1000
+    inception_weights: str = None
     workdir: str = None
     export_dir: str = None
     strategy: str = "default"
@@ -89,12 +101,16 @@ class TrainConfig:
         """Raises `ValueError` with a one-line message for the first invalid field."""
         if self.model not in MODELS:
             raise ValueError(f"Unknown model {self.model!r}. Choose one of: {', '.join(MODELS)}.")
-        gan_data.dataset_info(self.dataset)
-        _at_least(1, epochs=self.epochs, latent_dim=self.latent_dim)
-        if self.d_steps is not None:
-            _at_least(1, d_steps=self.d_steps)
-        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must be in [0, 1). Received: {self.ema_decay}")
+        sources.check_spec(self.dataset)
+        sources.parse_image_size(self.image_size)
+        if self.channels not in (None, 1, 3):
+            raise ValueError(f"channels must be 1 or 3. Received: {self.channels}")
+        if self.crop not in sources.CROPS:
+            raise ValueError(f"crop must be one of {', '.join(sources.CROPS)}. Received: {self.crop!r}")
+        _at_least(1, epochs=self.epochs)
+        if self.latent_dim is not None:
+            _at_least(1, latent_dim=self.latent_dim)
+        check_model_args(self.model, get_model_class(self.model), self.all_model_args())
         if self.batch_size is not None:
             _at_least(1, batch_size=self.batch_size)
         if self.steps_per_epoch is not None:
@@ -105,16 +121,6 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive. Received: {value}")
-        if self.mismatch_weight is not None:
-            if not self.mismatch_weight >= 0.0:
-                raise ValueError(f"mismatch_weight must be >= 0. Received: {self.mismatch_weight}")
-            if "mismatch_weight" not in inspect.signature(get_model_class(self.model)).parameters:
-                raise ValueError(f"{self.model} has no mismatch_weight: only cgan pairs real images with wrong labels.")
-        if self.real_label is not None:
-            if not 0.0 < self.real_label <= 1.0:
-                raise ValueError(f"real_label must be in (0, 1]. Received: {self.real_label}")
-            if "real_label" not in inspect.signature(get_model_class(self.model)).parameters:
-                raise ValueError(f"{self.model} has no real_label: its discriminator has no targets.")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"Unknown strategy {self.strategy!r}. Choose one of: {', '.join(STRATEGIES)}.")
         if self.steps_per_execution is not None:
@@ -140,6 +146,13 @@ class TrainConfig:
             _at_least(1, cpu_devices=self.cpu_devices)
             if self.strategy != "mirrored":
                 raise ValueError("cpu_devices needs strategy='mirrored'.")
+
+    def all_model_args(self):
+        """`model_args` with `latent_dim` (when set) and `seed`: what the constructor gets."""
+        arguments = dict(self.model_args or {})
+        if self.latent_dim is not None:
+            arguments["latent_dim"] = self.latent_dim
+        return arguments
 
     def resolved(self):
         """A copy with the model's defaults filled in for every `None` that has one."""
@@ -181,32 +194,29 @@ class TrainResult:
 
 
 def build_model(config, dataset_info):
-    """The compiled GAN that `config` (resolved) names, sized for the dataset.
+    """The compiled model that `config` (resolved) names, sized for the data (`DatasetInfo`).
 
     Under `config.mixed_precision` the networks compute in that policy's dtype and keep float32
     variables; their outputs (images, logits) stay float32.
+
+    Raises:
+        ValueError: when a model argument is refused by the constructor, or the model needs
+            labels the data do not have.
     """
     model_class = get_model_class(config.model)
-    kwargs = dict(image_shape=dataset_info.image_shape, latent_dim=config.latent_dim, seed=config.seed)
-    for name in ("real_label", "d_steps", "ema_decay", "mismatch_weight"):  # None: the model's own default
-        if getattr(config, name) is not None:
-            kwargs[name] = getattr(config, name)
-    if model_class.conditional:
-        kwargs["num_classes"] = dataset_info.num_classes
     with dtype_policy(config.mixed_precision):
-        gan = model_class(**kwargs)
-    d_optimizer, g_optimizer = gan.default_optimizers()
-    if config.d_learning_rate is not None:
-        d_optimizer.learning_rate = config.d_learning_rate
-    if config.g_learning_rate is not None:
-        g_optimizer.learning_rate = config.g_learning_rate
-    gan.compile(
-        d_optimizer=d_optimizer,
-        g_optimizer=g_optimizer,
-        steps_per_execution=config.steps_per_execution,
-        jit_compile=config.jit_compile,
+        model = model_class.from_data(dataset_info, seed=config.seed, **config.all_model_args())
+    optimizers = model.default_optimizers()
+    for role, rate in (("discriminator", config.d_learning_rate), ("generator", config.g_learning_rate)):
+        if rate is None:
+            continue
+        if role not in optimizers:
+            raise ValueError(f"{config.model} has no {role} optimizer (its roles: {', '.join(optimizers)}).")
+        optimizers[role].learning_rate = rate
+    model.compile_optimizers(
+        optimizers, steps_per_execution=config.steps_per_execution, jit_compile=config.jit_compile
     )
-    return gan
+    return model
 
 
 def train(config, callbacks=()):
@@ -245,28 +255,35 @@ def train(config, callbacks=()):
     """
     config.validate()
     config = config.resolved()
+    # Keras warns "Your input ran out of data" at the end of every epoch of a finite dataset:
+    # that is how it finds the epoch's end, and it is expected here.
+    warnings.filterwarnings("ignore", message=".*ran out of data.*")
     strategy = make_strategy(config.strategy, cpu_devices=config.cpu_devices)  # before any TF op
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
-    dataset_info = gan_data.dataset_info(config.dataset)
     model_class = get_model_class(config.model)
-    dataset = gan_data.load_dataset(
-        config.dataset,
+    source = sources.open_source(
+        config.dataset, data_dir=config.data_dir, image_size=config.image_size, channels=config.channels,
+        crop=config.crop, cache_dir=config.cache_dir,
+    )
+    dataset_info = source.info
+    if config.verbose and is_chief(strategy):
+        print(f"Data: {source.summary}.")
+    with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
+        gan = build_model(config, dataset_info)
+    dataset = source.dataset(
         config.batch_size,
         value_range=model_class.value_range,
-        data_dir=config.data_dir,
         seed=config.seed,
         # fit keeps one iterator across epochs when steps_per_epoch is set: repeat, so that
         # every epoch gets its steps instead of running the data dry.
         repeat=config.steps_per_epoch is not None,
     )
     options = tf.data.Options()
-    # In-memory data has no files to shard by: each worker takes its share of the batches.
+    # Each worker takes its share of the batches (in-memory data have no files to shard by).
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dataset = dataset.with_options(options)
 
-    with strategy.scope():
-        gan = build_model(config, dataset_info)
     checkpoints_dir = os.path.join(config.workdir, "checkpoints")
     initial_epoch = 0
     latest = gan_callbacks.latest_checkpoint(checkpoints_dir)
@@ -283,9 +300,10 @@ def train(config, callbacks=()):
     evaluator = None
     evaluates = config.eval_every and any(e % config.eval_every == 0 for e in range(initial_epoch + 1, config.epochs + 1))
     if evaluates and is_chief(strategy):  # only the chief logs; no classifier if unused
-        from gan_tf.evaluation import Evaluator
+        from gan_tf.evaluation import Evaluator, features_for
 
-        evaluator = Evaluator(config.dataset, config.eval_samples, data_dir=config.data_dir, seed=config.seed)
+        features = features_for(source, seed=config.seed, inception_weights=config.inception_weights)
+        evaluator = Evaluator(source, config.eval_samples, classifier=features, seed=config.seed)
 
     with output_dir(config.workdir, strategy) as workdir:
         logs_dir = os.path.join(workdir, "logs")
@@ -314,11 +332,8 @@ def train(config, callbacks=()):
         )
         seconds = time.time() - start
         with output_dir(config.export_dir, strategy) as export_dir:
-            export_path = export_generator(
-                gan,
-                export_dir,
-                class_names=dataset_info.class_names if gan.conditional else None,
-                training_config=dataclasses.asdict(config),
+            export_path = export_model(
+                gan, export_dir, class_names=dataset_info.class_names or None, training_config=dataclasses.asdict(config)
             )
     latest = gan_callbacks.latest_checkpoint(checkpoints_dir)
     return TrainResult(
@@ -332,18 +347,17 @@ def train(config, callbacks=()):
     )
 
 
-def hparams_of(config, gan):
-    """The config fields that shape training, as TensorBoard's HParams dashboard records them.
-
-    Learning rates, `real_label`, `d_steps`, `ema_decay` and `mismatch_weight` are the ones in use (the model's defaults unless
-    the config set them).
-    """
-    ignored = {"data_dir", "workdir", "export_dir", "resume", "verbose"}
+def hparams_of(config, model):
+    """The run's settings as TensorBoard's HParams dashboard records them: the config's fields
+    that shape training, the model's own settings from its `get_config()` (every scalar
+    constructor argument, defaults included), and the learning rate of each optimizer role."""
+    ignored = {"data_dir", "workdir", "export_dir", "resume", "verbose", "model_args", "cache_dir",
+               "d_learning_rate", "g_learning_rate"}
     hparams = {name: value for name, value in dataclasses.asdict(config).items() if name not in ignored}
-    hparams["real_label"] = gan.get_config().get("real_label")  # None for critics
-    hparams["d_steps"] = gan.d_steps
-    hparams["ema_decay"] = gan.ema_decay if gan.ema_decay is not None else "off"
-    hparams["mismatch_weight"] = gan.get_config().get("mismatch_weight")  # None but for cgan
-    hparams["d_learning_rate"] = float(keras.ops.convert_to_numpy(gan.d_optimizer.learning_rate))
-    hparams["g_learning_rate"] = float(keras.ops.convert_to_numpy(gan.g_optimizer.learning_rate))
+    for name, value in model.get_config().items():
+        if name == "name" or isinstance(value, dict):
+            continue
+        hparams[name] = "off" if value is None and name == "ema_decay" else value
+    for role, optimizer in model.optimizer_roles().items():
+        hparams[f"learning_rate_{role}"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     return hparams

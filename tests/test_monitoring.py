@@ -114,8 +114,8 @@ def test_train_records_hparams_loss_curves_and_the_last_grid(monitored_run):
     run = root / "run"
     hparams = _hparams(run / "logs")
     assert hparams["model"] == "cgan" and hparams["batch_size"] == 16 and hparams["eval_every"] == 1
-    assert hparams["d_learning_rate"] == pytest.approx(2e-4) and hparams["real_label"] == pytest.approx(0.9)
-    assert hparams["mismatch_weight"] == pytest.approx(1.0)
+    assert hparams["learning_rate_discriminator"] == pytest.approx(2e-4) and hparams["real_label"] == pytest.approx(0.9)
+    assert hparams["mismatch_weight"] == pytest.approx(1.0) and hparams["width"] == 64  # from get_config
     assert "workdir" not in hparams
     with open(run / "history.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -169,7 +169,7 @@ def test_real_tensorboard_server_serves_the_scalars_images_and_hparams(monitored
         assert images["run/logs/samples"]["samples"]["samples"] == 1
         experiment = _get(f"{base}/data/plugin/hparams/experiment", body={"experimentName": ""})
         hparams = {info["name"] for info in experiment["hparamInfos"]}
-        assert {"model", "batch_size", "d_learning_rate", "real_label", "seed"} <= hparams
+        assert {"model", "batch_size", "learning_rate_discriminator", "real_label", "seed"} <= hparams
         metrics = {(m["name"]["group"], m["name"]["tag"]) for m in experiment["metricInfos"]}
         assert ("samples", "quality/fid") in metrics and ("train", "epoch_g_loss") in metrics
     finally:

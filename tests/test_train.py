@@ -1,4 +1,5 @@
 import gzip
+import json
 import os
 import struct
 import subprocess
@@ -64,20 +65,23 @@ def test_same_seed_same_training(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "field, value, message",
+    "fields, message",
     [
-        ("model", "stylegan", "Unknown model 'stylegan'"),
-        ("dataset", "imagenet", "Unknown dataset 'imagenet'"),
-        ("batch_size", 0, "batch_size must be at least 1. Received: 0"),
-        ("real_label", 0.0, r"real_label must be in \(0, 1\]. Received: 0.0"),
-        ("d_steps", 0, "d_steps must be at least 1"),
-        ("g_learning_rate", -1.0, "g_learning_rate must be positive"),
-        ("mismatch_weight", -1.0, "mismatch_weight must be >= 0. Received: -1.0"),
-        ("mismatch_weight", 1.0, "dcgan has no mismatch_weight: only cgan"),
+        ({"model": "stylegan"}, "Unknown model 'stylegan'"),
+        ({"dataset": "imagenet"}, "Unknown dataset 'imagenet'"),
+        ({"batch_size": 0}, "batch_size must be at least 1. Received: 0"),
+        ({"model_args": {"real_label": 0.0}}, r"`real_label` must be in \(0, 1\]. Received: real_label=0.0"),
+        ({"model_args": {"d_steps": 0}}, "d_steps` must be at least 1"),
+        ({"g_learning_rate": -1.0}, "g_learning_rate must be positive"),
+        ({"model": "cgan", "model_args": {"mismatch_weight": -1.0}}, "mismatch_weight` must be >= 0. Received: mismatch_weight=-1.0"),
+        ({"model_args": {"mismatch_weight": 1.0}}, "dcgan has no argument 'mismatch_weight'"),
+        ({"model": "wgan_gp", "model_args": {"real_label": 0.9}}, "wgan_gp has no argument 'real_label'"),
+        ({"image_size": "0"}, "image_size must be two positive sizes"),
+        ({"channels": 2}, "channels must be 1 or 3"),
     ],
 )
-def test_invalid_config_is_rejected_before_training(tmp_path, field, value, message):
-    config = TrainConfig(workdir=str(tmp_path / "run"), **{field: value})
+def test_invalid_config_is_rejected_before_training(tmp_path, fields, message):
+    config = TrainConfig(workdir=str(tmp_path / "run"), **fields)
     with pytest.raises(ValueError, match=message):
         train(config)
     assert not os.path.exists(tmp_path / "run")
@@ -94,7 +98,7 @@ def _run_cli(*flags, cwd):
     "flags, message",
     [
         (["--batch_size=0"], "train.py: error: batch_size must be at least 1. Received: 0"),
-        (["--real_label=1.5"], "train.py: error: real_label must be in (0, 1]. Received: 1.5"),
+        (["--real_label=1.5"], "train.py: error: `real_label` must be in (0, 1]. Received: real_label=1.5"),
         (["--model=stylegan"], "flag --model=stylegan: value should be one of <mlp_gan|dcgan|cgan|wgan_gp|sngan|acgan|sagan|biggan>"),
     ],
 )
@@ -124,3 +128,75 @@ def test_cli_trains_and_exports_with_defaults_for_output_paths(tmp_path):
     assert os.path.exists(tmp_path / "runs" / "mlp_gan" / "samples" / "epoch_0001.png")
     assert os.path.exists(tmp_path / "saved_models" / "mlp_gan" / "1" / "saved_model.pb")
     assert "Exported:   saved_models/mlp_gan/1" in completed.stdout
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory):
+    """64x64 RGB images in two class folders, JPEG and PNG mixed, one corrupt JPEG, one text file."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("circles", "squares")):
+        os.makedirs(root / name)
+        for index in range(6):
+            image = rng.integers(0, 255, (64, 64, 3)).astype(np.uint8)
+            Image.fromarray(image).save(root / name / f"{index}.{'jpg' if index % 2 else 'png'}")
+    (root / "squares" / "corrupt.jpg").write_bytes((root / "squares" / "1.jpg").read_bytes()[:300])
+    (root / "squares" / "README.txt").write_text("not an image")
+    return root
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cgan"])
+def test_cli_trains_on_a_folder_of_images_at_64(tmp_path, photo_folder, model):
+    completed = _run_cli(
+        f"--model={model}", f"--dataset=folder:{photo_folder}", "--image_size=64", "--epochs=1",
+        "--batch_size=4", "--latent_dim=8", "--model_arg=width=4", "--eval_every=0", cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "12 images -> 64x64x3 (crop=center), 2 classes (circles, squares), 1 undecodable skipped" in completed.stdout
+    assert "corrupt.jpg" in completed.stderr  # the warning names the skipped file
+    export = tmp_path / "saved_models" / model / "1"
+    metadata = json.loads((export / "assets.extra" / "gan_tf_metadata.json").read_text())
+    assert metadata["image_shape"] == [64, 64, 3]
+    serve = tf.saved_model.load(str(export)).signatures["sample_seeded"]
+    inputs = {"num_samples": tf.constant(3), "seed": tf.constant(0, tf.int64)}
+    if model == "cgan":
+        assert metadata["class_names"] == ["circles", "squares"] and metadata["num_classes"] == 2
+        inputs["labels"] = tf.constant([1])
+    assert serve(**inputs)["images"].shape == (3, 64, 64, 3)
+
+
+def test_cli_model_arg_reaches_the_model_and_unknown_names_are_refused(tmp_path):
+    completed = _run_cli("--model=wgan_gp", "--model_arg=no_such_knob=1", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert "wgan_gp has no argument 'no_such_knob'. Its arguments:" in completed.stderr
+    assert "gp_weight" in completed.stderr and "Traceback" not in completed.stderr
+    completed = _run_cli("--model=wgan_gp", "--model_arg=gp_weight=5", "--model_arg=width=4", "--epochs=1",
+                         "--steps_per_epoch=1", "--latent_dim=8", "--eval_every=0", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    config = json.loads((tmp_path / "saved_models" / "wgan_gp" / "1" / "assets.extra" / "gan_tf_metadata.json").read_text())
+    assert config["training_config"]["model_args"] == {"gp_weight": 5, "width": 4}
+    checkpoint = keras.saving.load_model(str(tmp_path / "runs" / "wgan_gp" / "checkpoints" / "epoch_0001.keras"))
+    assert checkpoint.gp_weight == 5.0 and checkpoint.width == 4
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--dataset=folder:/no/such/folder"], "train.py: error: Image folder not found: /no/such/folder"),
+    (["--dataset=pictures"], "train.py: error: Unknown dataset 'pictures'"),
+    (["--image_size=big"], "train.py: error: image_size must be S or HxW"),
+])
+def test_cli_refuses_bad_data_flags_in_one_line(tmp_path, flags, message):
+    completed = _run_cli(*flags, cwd=tmp_path)
+    assert completed.returncode in (1, 2) and message in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_a_flat_folder_is_refused_by_a_conditional_model(tmp_path):
+    from PIL import Image
+
+    for index in range(4):
+        Image.fromarray(np.full((8, 8), index * 60, np.uint8)).save(tmp_path / f"{index}.png")
+    completed = _run_cli("--model=cgan", f"--dataset=folder:{tmp_path}", "--epochs=1", cwd=tmp_path)
+    assert completed.returncode == 1
+    assert "CGAN is conditional and needs labelled data" in completed.stderr and "Traceback" not in completed.stderr

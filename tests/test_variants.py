@@ -59,8 +59,8 @@ def test_sagan_attends_in_both_networks_with_ttur():
     discriminator_shape = gan.discriminator.get_layer("self_attention").output.shape
     assert generator_shape[1:3] == discriminator_shape[1:3] == (14, 14)  # the middle resolution
     assert all(isinstance(layer.layer, keras.layers.Layer) for layer in _layers(gan.generator, SpectralNormalization))
-    d_optimizer, g_optimizer = gan.default_optimizers()
-    assert float(d_optimizer.learning_rate) == pytest.approx(4 * float(g_optimizer.learning_rate))
+    optimizers = gan.default_optimizers()
+    assert float(optimizers["discriminator"].learning_rate) == pytest.approx(4 * float(optimizers["generator"].learning_rate))
     gan.compile()
     gan.fit(tiny_batches(2), epochs=1, verbose=0)
     for found in blocks.values():

@@ -118,8 +118,8 @@ def test_keras_round_trip_and_export(tmp_path, digits):
 
 
 def test_train_config_uses_the_models_own_defaults(tmp_path):
-    with pytest.raises(ValueError, match="wgan_gp has no real_label"):
-        TrainConfig(model="wgan_gp", real_label=0.9).validate()
+    with pytest.raises(ValueError, match="wgan_gp has no argument 'real_label'"):  # a critic has no targets
+        TrainConfig(model="wgan_gp", model_args={"real_label": 0.9}).validate()
     result = train(TrainConfig(model="wgan_gp", epochs=1, steps_per_epoch=2, batch_size=16, latent_dim=8,
                                eval_every=0, workdir=str(tmp_path / "run"), export_dir=str(tmp_path / "export"),
                                verbose=0))

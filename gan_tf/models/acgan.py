@@ -12,17 +12,17 @@ from keras import ops
 from gan_tf import losses
 from gan_tf.gan import ConditionalGAN, check_num_classes
 from gan_tf.models.cgan import cgan_generator
-from gan_tf.models.dcgan import check_dropout, check_image_shape, discriminator_features
+from gan_tf.networks import check_dropout, check_image_shape, check_width, discriminator_features
 
 
-def acgan_discriminator(image_shape, num_classes, dropout=0.3):
+def acgan_discriminator(image_shape, num_classes, dropout=0.3, width=64):
     """DCGAN's discriminator trunk on the image alone, with two heads: `[source, class_logits]`.
 
     `source` `[batch, 1]` is the real-vs-fake logit, `class_logits` `[batch, num_classes]` the
     auxiliary classifier's; both float32 under any mixed policy.
     """
     images = keras.Input(image_shape, name="images")
-    features = discriminator_features(images, dropout)
+    features = discriminator_features(images, dropout, width)
     source = keras.layers.Dense(1, dtype="float32", name="source")(features)
     class_logits = keras.layers.Dense(num_classes, dtype="float32", name="class_logits")(features)
     return keras.Model(images, [source, class_logits], name="discriminator")
@@ -44,6 +44,7 @@ class ACGAN(ConditionalGAN):
         num_classes: number of classes.
         latent_dim: size of z.
         dropout: dropout after each of D's convolutions.
+        width: channel unit of both networks (see `DCGAN`).
         aux_weight: weight of the class loss in both networks' losses (1 in the paper).
         noise, real_label, d_steps, seed, **kwargs: see `GAN`.
 
@@ -64,6 +65,7 @@ class ACGAN(ConditionalGAN):
         num_classes=10,
         latent_dim=100,
         dropout=0.3,
+        width=64,
         aux_weight=1.0,
         noise="gaussian",
         real_label=0.9,
@@ -75,11 +77,12 @@ class ACGAN(ConditionalGAN):
             raise ValueError(f"`aux_weight` must be positive. Received: aux_weight={aux_weight}")
         self.image_shape = check_image_shape(image_shape)
         self.dropout = check_dropout(dropout)
+        self.width = check_width(width)
         self.aux_weight = float(aux_weight)
         num_classes = check_num_classes(num_classes)
         super().__init__(
-            generator=cgan_generator(latent_dim, self.image_shape, num_classes),
-            discriminator=acgan_discriminator(self.image_shape, num_classes, dropout),
+            generator=cgan_generator(latent_dim, self.image_shape, num_classes, self.width),
+            discriminator=acgan_discriminator(self.image_shape, num_classes, dropout, self.width),
             num_classes=num_classes,
             latent_dim=latent_dim,
             noise=noise,
@@ -134,7 +137,7 @@ class ACGAN(ConditionalGAN):
     def get_config(self):
         config = super().get_config()
         del config["generator"], config["discriminator"]
-        return {**config, "image_shape": self.image_shape, "dropout": self.dropout, "aux_weight": self.aux_weight}
+        return {**config, "image_shape": self.image_shape, "dropout": self.dropout, "width": self.width, "aux_weight": self.aux_weight}
 
     @classmethod
     def from_config(cls, config):

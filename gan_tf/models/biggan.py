@@ -1,6 +1,7 @@
 """BigGAN-style: a class-conditional SN-GAN with conditional batch norm from a shared class
 embedding, a hierarchical latent, a projection discriminator, orthogonal regularization, a moving
-average of G for sampling, and the truncation trick; sized for 28x28 and 32x32 images.
+average of G for sampling, and the truncation trick; one residual block per doubling of the image
+(`gan_tf.networks.num_upsamplings`: two at 28x28, three at 32x32, four at 64x64).
 
 Reference:
     Brock, Donahue & Simonyan 2018, "Large Scale GAN Training for High Fidelity Natural Image
@@ -14,10 +15,12 @@ from keras import ops
 from gan_tf import losses
 from gan_tf.gan import ConditionalGAN, check_num_classes
 from gan_tf.layers import ClassProjection, ConditionalBatchNormalization, SpectralNormalization
-from gan_tf.models.dcgan import check_image_shape
+from gan_tf.networks import channels, check_image_shape, num_upsamplings
 
-# Two up-sampling residual blocks (H/4 -> H/2 -> H) and the initial projection each get a chunk.
-LATENT_CHUNKS = 3
+
+def latent_chunks(image_shape):
+    """How many chunks z is split in: one for the initial projection, one per residual block."""
+    return num_upsamplings(image_shape) + 1
 
 
 def _sn_conv(filters, kernel_size, name):
@@ -38,28 +41,34 @@ def _residual_block_up(x, condition, filters, name):
 
 
 def biggan_generator(latent_dim, image_shape, num_classes, width=32, embedding_dim=32):
-    """[z, y] -> images, with z split in `LATENT_CHUNKS` near-equal chunks.
+    """[z, y] -> images, with z split in `latent_chunks(image_shape)` near-equal chunks.
 
-    Chunk 0 feeds SN Dense to an `H/4 x W/4 x 4 width` map; each of the two residual blocks
-    (to `2 width`, then `width` channels) is conditioned, through its conditional batch norms,
-    on `[shared_embedding(y), chunk_i]`: one class embedding shared by all blocks, and a
+    With n up-sampling blocks (2 at 28x28), chunk 0 feeds SN Dense to a base map
+    (`H / 2^n x W / 2^n`, `2^n width` channels, capped at `8 width`); each residual block halves
+    the channels (to `width` in the last) and is conditioned, through its conditional batch
+    norms, on `[shared_embedding(y), chunk_i]`: one class embedding shared by all blocks, and a
     different part of z per resolution. Then BN -> ReLU -> SN conv3x3 -> tanh (float32).
     """
-    height, width_px, channels = image_shape
-    bounds = [round(i * latent_dim / LATENT_CHUNKS) for i in range(LATENT_CHUNKS + 1)]
+    height, width_px, image_channels = image_shape
+    count = num_upsamplings(image_shape)
+    num_chunks = count + 1
+    base_h, base_w = height // 2**count, width_px // 2**count
+    bounds = [round(i * latent_dim / num_chunks) for i in range(num_chunks + 1)]
     noise = keras.Input((latent_dim,), name="z")
     labels = keras.Input((), dtype="int32", name="labels")
     shared = keras.layers.Embedding(num_classes, embedding_dim, name="shared_embedding")(labels)
     chunks = [noise[:, start:stop] for start, stop in zip(bounds, bounds[1:])]
 
-    x = SpectralNormalization(keras.layers.Dense((height // 4) * (width_px // 4) * 4 * width), name="sn_dense")(chunks[0])
-    x = keras.layers.Reshape((height // 4, width_px // 4, 4 * width))(x)
-    for index, filters in enumerate((2 * width, width)):
+    top = channels(width, count)
+    x = SpectralNormalization(keras.layers.Dense(base_h * base_w * top), name="sn_dense")(chunks[0])
+    x = keras.layers.Reshape((base_h, base_w, top))(x)
+    for index in range(count):
+        filters = channels(width, count - 1 - index)
         condition = keras.layers.Concatenate(name=f"condition{index}")([shared, chunks[index + 1]])
         x = _residual_block_up(x, condition, filters, name=f"block{index}")
     x = keras.layers.BatchNormalization(synchronized=True)(x)
     x = keras.layers.ReLU()(x)
-    output = keras.layers.Conv2D(channels, 3, padding="same", activation="tanh", dtype="float32")
+    output = keras.layers.Conv2D(image_channels, 3, padding="same", activation="tanh", dtype="float32")
     images = SpectralNormalization(output, dtype="float32", name="images")(x)
     return keras.Model([noise, labels], images, name="generator")
 
@@ -68,12 +77,14 @@ def projection_discriminator(image_shape, num_classes, width=32):
     """[x, y] -> score `psi(phi(x)) + <embed(y), phi(x)>`, every layer spectrally normalized.
 
     phi: SN Conv(2 width, 4, s2) -> LeakyReLU(0.1) -> SN Conv(4 width, 4, s2) -> LeakyReLU(0.1)
-    -> flatten; psi: SN Dense(1); the class term is `gan_tf.layers.ClassProjection`.
+    -> ... (one convolution per up-sampling of G, channels capped at `16 width`) -> flatten;
+    psi: SN Dense(1); the class term is `gan_tf.layers.ClassProjection`.
     """
     images = keras.Input(image_shape, name="images")
     labels = keras.Input((), dtype="int32", name="labels")
     x = images
-    for index, filters in enumerate((2 * width, 4 * width)):
+    for index in range(num_upsamplings(image_shape)):
+        filters = 2 * channels(width, index)
         conv = keras.layers.Conv2D(filters, 4, strides=2, padding="same")
         x = keras.layers.LeakyReLU(0.1)(SpectralNormalization(conv, name=f"sn_conv{index}")(x))
     features = keras.layers.Flatten()(x)
@@ -104,7 +115,7 @@ class BigGAN(ConditionalGAN):
     Args:
         image_shape: `(H, W, C)`, H and W divisible by 4.
         num_classes: number of classes.
-        latent_dim: size of z, split in 3 near-equal chunks (one per resolution).
+        latent_dim: size of z, split in near-equal chunks, one per resolution (3 at 28x28).
         width: channel unit: G's maps have 4w, 2w, w channels, D's 2w and 4w.
         embedding_dim: size of the shared class embedding.
         ortho_weight: weight of the orthogonal regularization (0 turns it off).
@@ -126,6 +137,8 @@ class BigGAN(ConditionalGAN):
 
     exports_truncation = True
 
+    fixed_arguments = ("real_label",)  # no targets: the hinge loss
+
     def __init__(
         self,
         image_shape=(28, 28, 1),
@@ -140,18 +153,18 @@ class BigGAN(ConditionalGAN):
         seed=None,
         **kwargs,
     ):
-        if latent_dim < LATENT_CHUNKS:
+        self.image_shape = check_image_shape(image_shape)
+        if latent_dim < latent_chunks(self.image_shape):
             raise ValueError(
-                f"`latent_dim` must be at least {LATENT_CHUNKS} (one chunk per resolution). "
-                f"Received: latent_dim={latent_dim}"
+                f"`latent_dim` must be at least {latent_chunks(self.image_shape)} (one chunk per "
+                f"resolution at {self.image_shape}). Received: latent_dim={latent_dim}"
             )
-        if width < 1 or embedding_dim < 1:
+        if int(width) != width or width < 1 or embedding_dim < 1:
             raise ValueError(f"`width` and `embedding_dim` must be positive. Received: {width}, {embedding_dim}")
         if ortho_weight < 0:
             raise ValueError(f"`ortho_weight` must be at least 0. Received: ortho_weight={ortho_weight}")
         if noise != "gaussian":
             raise ValueError(f"BigGAN draws Gaussian noise (the truncation trick needs it). Received: noise={noise!r}")
-        self.image_shape = check_image_shape(image_shape)
         self.width = int(width)
         self.embedding_dim = int(embedding_dim)
         self.ortho_weight = float(ortho_weight)
@@ -175,10 +188,10 @@ class BigGAN(ConditionalGAN):
 
     def default_optimizers(self):
         """Adam(4e-4) for D and Adam(1e-4) for G, beta_1=0, beta_2=0.999."""
-        return (
-            keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.999, name="d_adam"),
-            keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.999, name="g_adam"),
-        )
+        return {
+            "discriminator": keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.999, name="d_adam"),
+            "generator": keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.999, name="g_adam"),
+        }
 
     @property
     def metrics(self):

@@ -10,29 +10,30 @@ import tensorflow as tf
 from keras import ops
 
 from gan_tf import losses
-from gan_tf.gan import ConditionalGAN, check_num_classes, replica_slice
-from gan_tf.models.dcgan import check_dropout, check_image_shape, discriminator_layers, generator_layers
+from gan_tf.gan import ConditionalGAN, check_num_classes
+from gan_tf.noise import replica_slice
+from gan_tf.networks import check_dropout, check_image_shape, check_width, discriminator_layers, generator_layers
 
 
-def cgan_generator(latent_dim, image_shape, num_classes):
+def cgan_generator(latent_dim, image_shape, num_classes, width=64):
     """[z, y] -> concat(z, one_hot(y)) -> the DCGAN generator's layers."""
     noise = keras.Input((latent_dim,), name="z")
     labels = keras.Input((), dtype="int32", name="labels")
     one_hot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot", name="one_hot")(labels)
     x = keras.layers.Concatenate()([noise, one_hot])
-    return keras.Model([noise, labels], generator_layers(x, image_shape), name="generator")
+    return keras.Model([noise, labels], generator_layers(x, image_shape, width), name="generator")
 
 
-def cgan_discriminator(image_shape, num_classes, dropout=0.3):
+def cgan_discriminator(image_shape, num_classes, dropout=0.3, width=64):
     """[x, y] -> concat(x, one_hot(y) broadcast to H x W) -> the DCGAN discriminator's layers."""
-    height, width, _ = image_shape
+    height, width_px, _ = image_shape
     images = keras.Input(image_shape, name="images")
     labels = keras.Input((), dtype="int32", name="labels")
     one_hot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot", name="one_hot")(labels)
     label_maps = keras.layers.Reshape((1, 1, num_classes))(one_hot)
-    label_maps = keras.layers.UpSampling2D((height, width), name="label_maps")(label_maps)
+    label_maps = keras.layers.UpSampling2D((height, width_px), name="label_maps")(label_maps)
     x = keras.layers.Concatenate()([images, label_maps])
-    return keras.Model([images, labels], discriminator_layers(x, dropout), name="discriminator")
+    return keras.Model([images, labels], discriminator_layers(x, dropout, width), name="discriminator")
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
@@ -58,6 +59,7 @@ class CGAN(ConditionalGAN):
         num_classes: number of classes; labels are ints in `[0, num_classes)`.
         latent_dim: size of z.
         dropout: dropout rate after each of D's convolutions.
+        width: channel unit of both networks (see `DCGAN`).
         mismatch_weight: weight of D's wrong-label term (0: off, Mirza & Osindero's game).
         ema_decay: decay of the average of G's weights that samples come from (`GAN`'s
             `ema_decay`; None turns it off, and 0 makes the average G itself).
@@ -84,6 +86,7 @@ class CGAN(ConditionalGAN):
         num_classes=10,
         latent_dim=100,
         dropout=0.3,
+        width=64,
         mismatch_weight=1.0,
         ema_decay=0.999,
         noise="gaussian",
@@ -94,13 +97,14 @@ class CGAN(ConditionalGAN):
     ):
         self.image_shape = check_image_shape(image_shape)
         self.dropout = check_dropout(dropout)
+        self.width = check_width(width)
         if not mismatch_weight >= 0.0:
             raise ValueError(f"`mismatch_weight` must be >= 0. Received: mismatch_weight={mismatch_weight}")
         self.mismatch_weight = float(mismatch_weight)
         num_classes = check_num_classes(num_classes)
         super().__init__(
-            generator=cgan_generator(latent_dim, self.image_shape, num_classes),
-            discriminator=cgan_discriminator(self.image_shape, num_classes, dropout),
+            generator=cgan_generator(latent_dim, self.image_shape, num_classes, self.width),
+            discriminator=cgan_discriminator(self.image_shape, num_classes, dropout, self.width),
             num_classes=num_classes,
             latent_dim=latent_dim,
             noise=noise,
@@ -164,6 +168,7 @@ class CGAN(ConditionalGAN):
             **config,
             "image_shape": self.image_shape,
             "dropout": self.dropout,
+            "width": self.width,
             "mismatch_weight": self.mismatch_weight,
         }
 

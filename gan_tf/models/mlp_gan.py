@@ -87,7 +87,7 @@ class MLPGAN(GAN):
 
     def default_optimizers(self):
         """Adam with Keras defaults (learning rate 1e-3) for both, as the tutorial trains."""
-        return keras.optimizers.Adam(name="d_adam"), keras.optimizers.Adam(name="g_adam")
+        return {"discriminator": keras.optimizers.Adam(name="d_adam"), "generator": keras.optimizers.Adam(name="g_adam")}
 
     def get_config(self):
         config = super().get_config()

@@ -7,30 +7,22 @@ Reference:
 
 import keras
 
-from gan_tf.layers import SelfAttention2D, SpectralNormalization
-from gan_tf.models.sngan import SNGAN, sngan_discriminator
+from gan_tf.models.sngan import SNGAN, self_attention, sngan_discriminator, spectral_norm
+from gan_tf.networks import generator_layers
 
 
-def sagan_generator(latent_dim, image_shape):
-    """DCGAN's generator with spectral norm on every layer and self-attention at H/2 x W/2.
+def sagan_generator(latent_dim, image_shape, width=64):
+    """DCGAN's generator with spectral norm on every layer, ReLU, and self-attention.
 
-    SN Dense -> BN -> ReLU -> SN ConvT(128, s1) -> BN -> ReLU -> SN ConvT(64, s2) -> BN -> ReLU
-    -> self-attention -> SN ConvT(C, s2, tanh), the output layer float32 under any policy.
+    SN Dense -> BN -> ReLU -> SN ConvT(s1) -> BN -> ReLU -> SN ConvT(s2) -> BN -> ReLU -> ...
+    -> SN ConvT(C, s2, tanh), with the attention block after the map of side
+    `gan_tf.networks.attention_side` (H/2 at 28x28: just before the output layer); the output
+    layer is float32 under any policy.
     """
-    height, width, channels = image_shape
     noise = keras.Input((latent_dim,), name="z")
-    x = SpectralNormalization(keras.layers.Dense((height // 4) * (width // 4) * 256, use_bias=False), name="sn_dense")(noise)
-    x = keras.layers.BatchNormalization(synchronized=True)(x)
-    x = keras.layers.ReLU()(x)
-    x = keras.layers.Reshape((height // 4, width // 4, 256))(x)
-    for filters, strides in ((128, 1), (64, 2)):
-        conv = keras.layers.Conv2DTranspose(filters, 5, strides=strides, padding="same", use_bias=False)
-        x = SpectralNormalization(conv, name=f"sn_deconv{filters}")(x)
-        x = keras.layers.BatchNormalization(synchronized=True)(x)
-        x = keras.layers.ReLU()(x)
-    x = SelfAttention2D(spectral_norm=True, name="self_attention")(x)
-    output = keras.layers.Conv2DTranspose(channels, 5, strides=2, padding="same", activation="tanh", dtype="float32")
-    images = SpectralNormalization(output, dtype="float32", name="images")(x)
+    images = generator_layers(
+        noise, image_shape, width, activation=keras.layers.ReLU, wrap=spectral_norm, attention=self_attention
+    )
     return keras.Model(noise, images, name="generator")
 
 
@@ -59,12 +51,15 @@ class SAGAN(SNGAN):
     """
 
     @staticmethod
-    def build_networks(latent_dim, image_shape):
-        return sagan_generator(latent_dim, image_shape), sngan_discriminator(image_shape, self_attention=True)
+    def build_networks(latent_dim, image_shape, width=64):
+        return (
+            sagan_generator(latent_dim, image_shape, width),
+            sngan_discriminator(image_shape, self_attention_block=True, width=width),
+        )
 
     def default_optimizers(self):
         """TTUR: Adam(4e-4) for D, Adam(1e-4) for G, both beta_1=0, beta_2=0.9 (Zhang et al.)."""
-        return (
-            keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9, name="d_adam"),
-            keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9, name="g_adam"),
-        )
+        return {
+            "discriminator": keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9, name="d_adam"),
+            "generator": keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9, name="g_adam"),
+        }

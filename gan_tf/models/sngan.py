@@ -12,25 +12,40 @@ from keras import ops
 from gan_tf import losses
 from gan_tf.gan import GAN
 from gan_tf.layers import SelfAttention2D, SpectralNormalization
-from gan_tf.models.dcgan import check_image_shape, dcgan_generator
+from gan_tf.networks import check_image_shape, check_width, dcgan_generator, discriminator_features
 
 
-def sngan_discriminator(image_shape, self_attention=False):
+def spectral_norm(layer, name):
+    """`layer` spectrally normalized, as `gan_tf.networks` builders wrap each layer; the output
+    layer ("images") stays float32 under any mixed policy."""
+    if name == "images":
+        return SpectralNormalization(layer, dtype="float32", name=name)
+    return SpectralNormalization(layer, name=f"sn_{name}")
+
+
+def self_attention(x, side):
+    """SAGAN's attention block (spectrally normalized), placed by `gan_tf.networks`."""
+    return SelfAttention2D(spectral_norm=True, name="self_attention")(x)
+
+
+def sngan_discriminator(image_shape, self_attention_block=False, width=64):
     """DCGAN's discriminator with every layer spectrally normalized and no dropout.
 
-    SN Conv(64, 5, s2) -> LeakyReLU(0.1) -> [self-attention] -> SN Conv(128, 5, s2) ->
-    LeakyReLU(0.1) -> SN Dense(1) score. `self_attention` inserts SAGAN's block at the
-    middle resolution (H/2 x W/2). The score layer is float32 under any mixed policy.
+    SN Conv(w, 5, s2) -> LeakyReLU(0.1) -> SN Conv(2w, 5, s2) -> ... (one convolution per
+    up-sampling of the generator, `gan_tf.networks`) -> SN Dense(1) score. With
+    `self_attention_block`, SAGAN's block goes on the map `gan_tf.networks.attention_side`
+    names (H/2 at 28x28). The score layer is float32 under any mixed policy.
     """
     images = keras.Input(image_shape, name="images")
-    x = images
-    for index, filters in enumerate((64, 128)):
-        x = SpectralNormalization(keras.layers.Conv2D(filters, 5, strides=2, padding="same"), name=f"sn_conv{index}")(x)
-        x = keras.layers.LeakyReLU(0.1)(x)
-        if self_attention and index == 0:
-            x = SelfAttention2D(spectral_norm=True, name="self_attention")(x)
-    x = keras.layers.Flatten()(x)
-    score = SpectralNormalization(keras.layers.Dense(1, dtype="float32"), dtype="float32", name="score")(x)
+    features = discriminator_features(
+        images,
+        dropout=0.0,
+        width=width,
+        wrap=spectral_norm,
+        activation=lambda: keras.layers.LeakyReLU(0.1),
+        attention=self_attention if self_attention_block else None,
+    )
+    score = SpectralNormalization(keras.layers.Dense(1, dtype="float32"), dtype="float32", name="score")(features)
     return keras.Model(images, score, name="discriminator")
 
 
@@ -51,6 +66,7 @@ class SNGAN(GAN):
     Args:
         image_shape: `(H, W, C)`, H and W divisible by 4.
         latent_dim: size of z.
+        width: channel unit of both networks (see `DCGAN`).
         d_steps: discriminator updates per generator update.
         noise, seed, **kwargs: see `GAN`.
 
@@ -64,9 +80,12 @@ class SNGAN(GAN):
         https://arxiv.org/abs/1802.05957
     """
 
-    def __init__(self, image_shape=(28, 28, 1), latent_dim=100, d_steps=1, noise="gaussian", seed=None, **kwargs):
+    fixed_arguments = ("real_label",)  # no targets: the hinge loss
+
+    def __init__(self, image_shape=(28, 28, 1), latent_dim=100, width=64, d_steps=1, noise="gaussian", seed=None, **kwargs):
         self.image_shape = check_image_shape(image_shape)
-        generator, discriminator = self.build_networks(int(latent_dim), self.image_shape)
+        self.width = check_width(width)
+        generator, discriminator = self.build_networks(int(latent_dim), self.image_shape, self.width)
         super().__init__(
             generator=generator,
             discriminator=discriminator,
@@ -81,16 +100,16 @@ class SNGAN(GAN):
         self.fake_score_tracker = keras.metrics.Mean(name="fake_score")
 
     @staticmethod
-    def build_networks(latent_dim, image_shape):
+    def build_networks(latent_dim, image_shape, width=64):
         """Returns `(generator, discriminator)`."""
-        return dcgan_generator(latent_dim, image_shape), sngan_discriminator(image_shape)
+        return dcgan_generator(latent_dim, image_shape, width), sngan_discriminator(image_shape, width=width)
 
     def default_optimizers(self):
         """Adam(2e-4, beta_1=0.5, beta_2=0.999) for both (one of Miyato et al.'s Table 1 settings)."""
-        return (
-            keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name="d_adam"),
-            keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name="g_adam"),
-        )
+        return {
+            "discriminator": keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name="d_adam"),
+            "generator": keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999, name="g_adam"),
+        }
 
     @property
     def metrics(self):
@@ -127,7 +146,7 @@ class SNGAN(GAN):
     def get_config(self):
         config = super().get_config()
         del config["generator"], config["discriminator"], config["real_label"]
-        return {**config, "image_shape": self.image_shape}
+        return {**config, "image_shape": self.image_shape, "width": self.width}
 
     @classmethod
     def from_config(cls, config):

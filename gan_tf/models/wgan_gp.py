@@ -12,8 +12,9 @@ import keras
 import tensorflow as tf
 
 from gan_tf import losses
-from gan_tf.gan import GAN, replica_slice
-from gan_tf.models.dcgan import check_image_shape, dcgan_discriminator, dcgan_generator
+from gan_tf.gan import GAN
+from gan_tf.noise import replica_slice
+from gan_tf.networks import check_image_shape, check_width, dcgan_discriminator, dcgan_generator
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
@@ -35,6 +36,7 @@ class WGANGP(GAN):
     Args:
         image_shape: `(H, W, C)`, H and W divisible by 4.
         latent_dim: size of z.
+        width: channel unit of both networks (see `DCGAN`).
         gp_weight: the penalty's weight, lambda (10 in the paper); 0 turns it off.
         clip_value: clip critic weights to this magnitude (original WGAN); None: no clipping.
         d_steps: critic updates per generator update (n_critic, 5 in both papers).
@@ -51,10 +53,13 @@ class WGANGP(GAN):
         https://arxiv.org/abs/1701.07875
     """
 
+    fixed_arguments = ("real_label",)  # no targets: the critic scores
+
     def __init__(
         self,
         image_shape=(28, 28, 1),
         latent_dim=100,
+        width=64,
         gp_weight=10.0,
         clip_value=None,
         d_steps=5,
@@ -69,11 +74,12 @@ class WGANGP(GAN):
         if gp_weight == 0 and clip_value is None:
             raise ValueError("WGANGP needs a Lipschitz constraint: a positive `gp_weight` or a `clip_value`.")
         self.image_shape = check_image_shape(image_shape)
+        self.width = check_width(width)
         self.gp_weight = float(gp_weight)
         self.clip_value = None if clip_value is None else float(clip_value)
         super().__init__(
-            generator=dcgan_generator(latent_dim, self.image_shape),
-            discriminator=dcgan_discriminator(self.image_shape, dropout=0.0),
+            generator=dcgan_generator(latent_dim, self.image_shape, self.width),
+            discriminator=dcgan_discriminator(self.image_shape, dropout=0.0, width=self.width),
             latent_dim=latent_dim,
             noise=noise,
             real_label=1.0,  # unused: the critic has no targets
@@ -87,14 +93,14 @@ class WGANGP(GAN):
     def default_optimizers(self):
         """Adam(1e-4, beta_1=0, beta_2=0.9) (Gulrajani et al.); RMSprop(5e-5) when clipping."""
         if self.clip_value is not None:
-            return (
-                keras.optimizers.RMSprop(5e-5, name="d_rmsprop"),
-                keras.optimizers.RMSprop(5e-5, name="g_rmsprop"),
-            )
-        return (
-            keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9, name="d_adam"),
-            keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9, name="g_adam"),
-        )
+            return {
+                "discriminator": keras.optimizers.RMSprop(5e-5, name="d_rmsprop"),
+                "generator": keras.optimizers.RMSprop(5e-5, name="g_rmsprop"),
+            }
+        return {
+            "discriminator": keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9, name="d_adam"),
+            "generator": keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9, name="g_adam"),
+        }
 
     @property
     def metrics(self):
@@ -162,6 +168,7 @@ class WGANGP(GAN):
         return {
             **config,
             "image_shape": self.image_shape,
+            "width": self.width,
             "gp_weight": self.gp_weight,
             "clip_value": self.clip_value,
         }

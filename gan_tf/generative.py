@@ -1,0 +1,177 @@
+"""`GenerativeModel`: the one contract between a trainable model and the pipeline around it.
+
+The trainer, the callbacks (sample grids, checkpoints, TensorBoard), evaluation, sampling,
+export and the benches call only what is declared here. None of them asks what kind of model it
+has (conditional or not, with a discriminator or not, noise in or images in): a new model
+family plugs in by implementing these methods, with no edit to the pipeline. `docs/
+architecture.md` draws how the pieces meet.
+
+A model implements:
+
+* `from_data(info, **model_args)` (classmethod): the model sized for a dataset
+  (`DatasetInfo`: image shape, classes). The default passes `image_shape`, and `num_classes`
+  when the model takes it; it refuses unlabelled data for a model that needs labels.
+* `default_optimizers()`: `{role: optimizer}` (a GAN: "discriminator", "generator").
+* `compile_optimizers(optimizers, **compile_kwargs)`: compiles with optimizers by role;
+  `optimizer_roles()`: the compiled model's `{role: optimizer}`.
+* `sample(num_samples, seed=None, conditions=None, **options)`: a `Samples` of images in
+  `value_range` plus the conditions they were drawn for (None when unconditional). With
+  `conditions=None` a conditional model spreads them evenly (classes 0, 1, 2, ... in turn).
+* `preview(rows, columns, seed)`: the `rows * columns` images of the preview grid, row-major
+  (a class-conditional model draws class k in row k).
+* `export_metadata()`: what a client needs to know (JSON-able); `export_archive(metadata)`:
+  a `keras.export.ExportArchive` with the model's signatures; `warmup_requests()`:
+  `[(signature_name, inputs)]` TF Serving runs on load.
+* `train_step_flops_per_image()`: FLOPs of one train step per training image (benches).
+
+And declares, as class attributes: `value_range`, `default_batch_size`,
+`default_steps_per_execution`, and `needs_labels` (trains on `(images, labels)` batches).
+"""
+
+import collections
+import inspect
+
+import keras
+
+# Constructor arguments that come from the data or the run, never from `--model_arg`.
+DATA_ARGUMENTS = ("image_shape", "num_classes", "seed", "name", "generator", "discriminator")
+
+Samples = collections.namedtuple("Samples", ["images", "conditions"])
+Samples.__doc__ = """Generated images (numpy, in the model's `value_range`) and the conditions
+they were drawn for: None, or a dict such as `{"labels": int array [N]}`."""
+
+
+def constructor_arguments(model_class):
+    """`{name: default}` of every argument `model_class(...)` accepts, base classes' included
+    (followed through `**kwargs` up to `keras.Model`), without the data arguments and those the
+    class sets itself (`fixed_arguments`, e.g. a critic's `real_label`)."""
+    arguments = {}
+    for klass in model_class.__mro__:
+        if klass is keras.Model or not issubclass(klass, keras.Model) or "__init__" not in vars(klass):
+            continue
+        parameters = inspect.signature(klass.__init__).parameters
+        for name, parameter in parameters.items():
+            if name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+                continue
+            arguments.setdefault(name, None if parameter.default is parameter.empty else parameter.default)
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+            break
+    fixed = set(getattr(model_class, "fixed_arguments", ()))
+    return {name: default for name, default in arguments.items() if name not in DATA_ARGUMENTS and name not in fixed}
+
+
+def parse_value(text):
+    """A `--model_arg` value: int, float, bool (`true`/`false`), None (`none`) or the string."""
+    if not isinstance(text, str):
+        return text
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_model_args(items):
+    """`{name: value}` from `["NAME=VALUE", ...]` (values parsed by `parse_value`)."""
+    parsed = {}
+    for item in items or ():
+        name, separator, value = str(item).partition("=")
+        name = name.strip()
+        if not separator or not name:
+            raise ValueError(f"--model_arg takes NAME=VALUE. Received: {item!r}")
+        parsed[name] = parse_value(value)
+    return parsed
+
+
+def check_model_args(model_name, model_class, model_args):
+    """Raises `ValueError` naming an argument `model_class` does not take, and the valid ones."""
+    valid = constructor_arguments(model_class)
+    for name in model_args:
+        if name not in valid:
+            raise ValueError(
+                f"{model_name} has no argument {name!r}. Its arguments: {', '.join(sorted(valid))}."
+                + (f" ({name} comes from the data.)" if name in DATA_ARGUMENTS else "")
+            )
+
+
+class GenerativeModel(keras.Model):
+    """Base of every trainable model in gan_tf: the contract the pipeline talks to.
+
+    See the module docstring for what each method promises. Subclasses: `gan_tf.GAN` (and
+    through it every GAN here); tests/test_contract.py trains a tiny model that is not a GAN
+    through the same callbacks and export.
+    """
+
+    # The range generated images live in; data pipelines scale real images to it.
+    value_range = (-1.0, 1.0)
+    # The batch size `train.py` uses for this model unless told otherwise.
+    default_batch_size = 64
+    # Train steps per `tf.function` call `train.py` uses unless told otherwise.
+    default_steps_per_execution = 1
+    # Whether the model trains on `(images, labels)` batches and needs labelled data.
+    needs_labels = False
+    # Arguments of a base class's constructor that this class sets itself (not user settings).
+    fixed_arguments = ()
+
+    @classmethod
+    def from_data(cls, info, **model_args):
+        """The model sized for dataset `info` (a `gan_tf.data.DatasetInfo`), with `model_args`.
+
+        Raises:
+            ValueError: for a model that needs labels on unlabelled data, or bad arguments
+                (the constructor's own checks).
+        """
+        kwargs = dict(model_args)
+        kwargs["image_shape"] = tuple(info.image_shape)
+        accepts_classes = "num_classes" in inspect.signature(cls.__init__).parameters
+        if cls.needs_labels and info.num_classes < 2:
+            raise ValueError(
+                f"{cls.__name__} is conditional and needs labelled data with at least 2 classes; this "
+                "dataset has " + (f"{info.num_classes} class" if info.num_classes else "no labels")
+                + " (a folder: needs its images in one sub-folder per class)."
+            )
+        if accepts_classes and info.num_classes >= 2:
+            kwargs["num_classes"] = info.num_classes
+        return cls(**kwargs)
+
+    def default_optimizers(self):
+        """`{role: keras optimizer}` used when none are given."""
+        raise NotImplementedError
+
+    def compile_optimizers(self, optimizers, **compile_kwargs):
+        """Compiles with `{role: optimizer}` (every role of `default_optimizers`)."""
+        raise NotImplementedError
+
+    def optimizer_roles(self):
+        """`{role: optimizer}` of the compiled model (for logs and hparams)."""
+        raise NotImplementedError
+
+    def sample(self, num_samples, seed=None, conditions=None, **options):
+        """A `Samples(images, conditions)` of `num_samples` images."""
+        raise NotImplementedError
+
+    def preview(self, rows, columns, seed):
+        """The `rows * columns` images of a preview grid, row-major, in `value_range`."""
+        return self.sample(rows * columns, seed=seed).images
+
+    def export_metadata(self):
+        """JSON-able facts a client needs (image shape, value range, conditions, ...)."""
+        raise NotImplementedError
+
+    def export_archive(self, metadata):
+        """A `keras.export.ExportArchive` holding the model's serving signatures."""
+        raise NotImplementedError
+
+    def warmup_requests(self):
+        """`[(signature_name, {input: numpy value})]` for TF Serving to run on load."""
+        return []
+
+    def train_step_flops_per_image(self):
+        """FLOPs of one train step per training image."""
+        raise NotImplementedError

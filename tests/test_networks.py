@@ -1,0 +1,100 @@
+import keras
+import numpy as np
+import pytest
+
+from gan_tf import MODELS
+from gan_tf import networks
+from gan_tf.layers import SelfAttention2D
+
+# Parameter counts (G, D) at 28x28x1 with each model's defaults: the networks as they were
+# before they were grown by resolution (the tutorial's), so a change here is a change of model.
+PARAMETERS_AT_28 = {
+    "mlp_gan": (114064, 100609),
+    "dcgan": (2330945, 212865),
+    "cgan": (2456385, 228865),
+    "wgan_gp": (2330945, 212865),
+    "sngan": (2330945, 213058),
+    "acgan": (2456385, 275595),
+    "sagan": (2346074, 215195),
+    "biggan": (455266, 207746),
+}
+
+
+def build(name, image_shape, **kwargs):
+    model_class = MODELS[name]
+    if model_class.conditional:
+        kwargs["num_classes"] = 10
+    return model_class(image_shape=image_shape, seed=0, **kwargs)
+
+
+def test_every_model_is_pinned():
+    assert set(PARAMETERS_AT_28) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_parameter_counts_at_28_are_the_tutorial_networks(name):
+    gan = build(name, (28, 28, 1))
+    assert (gan.generator.count_params(), gan.discriminator.count_params()) == PARAMETERS_AT_28[name]
+
+
+@pytest.mark.parametrize(
+    "image_shape, upsamplings, base",
+    [((28, 28, 1), 2, (7, 7)), ((32, 32, 3), 3, (4, 4)), ((64, 64, 3), 4, (4, 4)), ((128, 128, 3), 5, (4, 4)),
+     ((8, 8, 1), 2, (2, 2)), ((48, 64, 3), 3, (6, 8)), ((36, 36, 3), 2, (9, 9))],
+)
+def test_upsampling_plan(image_shape, upsamplings, base):
+    assert networks.num_upsamplings(image_shape) == upsamplings
+    assert networks.base_size(image_shape) == base
+
+
+def test_attention_goes_on_maps_of_side_at_most_32():
+    assert [networks.attention_side((s, s, 3)) for s in (28, 32, 64, 128)] == [14, 16, 32, 32]
+
+
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_dcgan_grows_one_block_per_doubling_and_halves_channels(size):
+    gan = build("dcgan", (size, size, 3))
+    count = int(np.log2(size // 4))
+    transposed = [l for l in gan.generator.layers if isinstance(l, keras.layers.Conv2DTranspose)]
+    assert [l.strides[0] for l in transposed] == [1] + [2] * count
+    expected = [min(64 * 2 ** (count - 1 - k), 512) for k in range(count)] + [3]
+    assert [l.filters for l in transposed] == expected
+    assert gan.generator.layers[1].units == 4 * 4 * min(64 * 2**count, 512)
+    conv = [l for l in gan.discriminator.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [l.filters for l in conv] == [min(64 * 2**k, 512) for k in range(count)]
+    assert gan.discriminator.get_layer("logit").kernel.shape == (4 * 4 * conv[-1].filters, 1)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS if n != "mlp_gan"])
+@pytest.mark.parametrize("size", [32, 64, 128])
+def test_scaled_networks_make_and_judge_images_of_the_size(name, size):
+    kwargs = {} if name == "biggan" else {"width": 8}
+    gan = build(name, (size, size, 3), **({"width": 4} if name == "biggan" else kwargs))
+    images = gan.generate(labels=[0, 1]) if gan.conditional else gan.generate(2)
+    assert images.shape == (2, size, size, 3)
+    inputs = [images, np.array([0, 1], "int32")] if name in ("cgan", "biggan") else images
+    outputs = gan.discriminator(inputs)
+    first = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+    assert tuple(first.shape) == (2, 1)
+    attention = [l for network in (gan.generator, gan.discriminator) for l in network.layers
+                 if isinstance(l, SelfAttention2D)]
+    for layer in attention:  # SAGAN: on maps of side attention_side
+        assert layer.input.shape[1] == networks.attention_side((size, size, 3))
+    assert len(attention) == (2 if name == "sagan" else 0)
+
+
+def test_width_scales_the_channels_and_round_trips():
+    gan = build("dcgan", (64, 64, 3), width=16)
+    conv = [l for l in gan.discriminator.layers if isinstance(l, keras.layers.Conv2D)]
+    assert [l.filters for l in conv] == [16, 32, 64, 128]
+    assert MODELS["dcgan"].from_config(gan.get_config()).width == 16
+    with pytest.raises(ValueError, match="width.*Received: width=0"):
+        build("dcgan", (28, 28, 1), width=0)
+
+
+def test_biggan_splits_z_into_one_chunk_per_resolution():
+    from gan_tf.models.biggan import latent_chunks
+
+    assert [latent_chunks((s, s, 3)) for s in (28, 32, 64)] == [3, 4, 5]
+    with pytest.raises(ValueError, match="at least 5"):
+        build("biggan", (64, 64, 3), latent_dim=4)
