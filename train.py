@@ -1,10 +1,11 @@
-"""Trains a GAN from the command line.
+"""Trains a model (a GAN, by default DCGAN) from the command line.
 
     python train.py --model=dcgan --dataset=mnist_5k --epochs=20 --workdir=runs/dcgan
 
 Flags become a `gan_tf.training.TrainConfig`; `gan_tf.training.train` does the rest.
 """
 
+import contextlib
 import os
 import sys
 
@@ -13,15 +14,37 @@ import sys
 # nothing is wrong. Errors that matter reach the user as Python exceptions. Set it to 0 to see all.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app, flags, logging
 
-from gan_tf import data as gan_data
-from gan_tf.callbacks import NonFiniteLossError
-from gan_tf.distribute import STRATEGIES
-from gan_tf.generative import parse_model_args
-from gan_tf.models import MODELS
-from gan_tf.sources import CROPS
-from gan_tf.training import MIXED_PRECISION, TrainConfig, train
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """With TensorFlow's log hidden, also hide what its C++ start-up writes to stderr before it
+    reads that setting ("WARNING: All log messages before absl::InitializeLog() ...", oneDNN and
+    CUDA-driver notes). Python errors are still raised, and shown once stderr is back."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+with _quiet_native_stderr():
+    import tensorflow  # noqa: F401  (its native start-up, here)
+    from absl import app, flags, logging
+
+    from gan_tf import data as gan_data
+    from gan_tf.callbacks import NonFiniteLossError
+    from gan_tf.distribute import STRATEGIES
+    from gan_tf.generative import parse_model_args
+    from gan_tf.models import MODELS
+    from gan_tf.sources import CROPS
+    from gan_tf.training import MIXED_PRECISION, TrainConfig, train
 
 _DEFAULTS = TrainConfig()
 

@@ -28,7 +28,7 @@ For each model, in one run and on the same data, batch size and networks, it pri
 its images/s, DCGAN-64's `fit` images/s on the same pipeline and their ratio; and the peak
 resident memory of a process that streams one epoch of 2,000 and of 20,000 such files.
 
-    python bench/throughput.py --models= --nobatch_sweep --folder_pipeline   # those rows alone
+    python bench/throughput.py --models= --nobatch_sweep   # those rows alone (--nofolder_pipeline: without)
 
 A figure for the README and issue notes, not a test. Run it on an otherwise idle machine.
 """
@@ -60,7 +60,7 @@ flags.DEFINE_integer("repeats", 5, "Rotations over all variants (median and spre
 flags.DEFINE_integer("batch_size", None, "Batch size (default: each model's).")
 flags.DEFINE_integer("steps_per_execution", None, "For fit (default: each model's).")
 flags.DEFINE_bool("batch_sweep", True, "Also time the MLP GAN's steps against batch size.")
-flags.DEFINE_bool("folder_pipeline", False, "Also time the folder: pipeline on 64x64 JPEG files, and its memory.")
+flags.DEFINE_bool("folder_pipeline", True, "Also time the folder: pipeline on 64x64 JPEG files, and its memory.")
 flags.DEFINE_string("output", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
 
@@ -272,18 +272,20 @@ import os, resource, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 sys.path.insert(0, {root!r})
 from gan_tf import sources
-source = sources.open_source("folder:" + {folder!r}, image_size=64, in_memory=False)
+source = sources.open_source("folder:" + {folder!r}, image_size=64, in_memory={in_memory!r})
 count = sum(int(images.shape[0]) for images, _ in source.dataset(64, seed=0))
 print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
 
 
-def streaming_peak_memory_mb(folder):
-    """`(images streamed, peak resident MiB)` of a fresh process streaming one epoch of `folder`."""
+def streaming_peak_memory_mb(folder, in_memory=False):
+    """`(images delivered, peak resident MiB)` of a fresh process reading one epoch of `folder`
+    through the streaming path (or, for comparison, the in-memory path)."""
     import subprocess
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    completed = subprocess.run([sys.executable, "-c", _STREAM_MEMORY_SCRIPT.format(root=root, folder=folder)],
+    script = _STREAM_MEMORY_SCRIPT.format(root=root, folder=folder, in_memory=in_memory)
+    completed = subprocess.run([sys.executable, "-c", script],
                                capture_output=True, text=True, check=True)
     count, megabytes = completed.stdout.split()[-2:]
     return int(count), int(megabytes)
@@ -311,14 +313,19 @@ def folder_pipeline(seconds=10.0):
         steps = max(4, int(seconds * (4 * 64 / time_fit(gan, dataset, 4, 4)) / 64))
         training_rate = statistics.median(steps * 64 / time_fit(gan, dataset, steps, 2) for _ in range(3))
         memory = {count: streaming_peak_memory_mb(folder) for count, folder in ((2000, small), (20000, large))}
+        in_memory = {count: streaming_peak_memory_mb(folder, in_memory=True)
+                     for count, folder in ((2000, small), (20000, large))}
     row = {"pipeline_images_per_second": pipeline_rate, "dcgan64_images_per_second": training_rate,
            "pipeline_over_training": pipeline_rate / training_rate,
            "streaming_peak_memory_mb": {str(count): mb for count, (_, mb) in memory.items()},
+           "in_memory_peak_memory_mb": {str(count): mb for count, (_, mb) in in_memory.items()},
            "images_streamed": {str(count): streamed for count, (streamed, _) in memory.items()}}
     print(f"folder: pipeline, 64x64 RGB JPEG files, batch 64, streaming (no cache): {pipeline_rate:.0f} img/s; "
           f"DCGAN-64 fit on it: {training_rate:.1f} img/s; pipeline / training {row['pipeline_over_training']:.0f}x")
     print("streaming one epoch, peak resident memory: "
           + ", ".join(f"{count:,} files: {mb} MiB ({streamed:,} images)" for count, (streamed, mb) in memory.items()))
+    print("the in-memory path on the same files, for comparison: "
+          + ", ".join(f"{count:,} files: {mb} MiB" for count, (_, mb) in in_memory.items()))
     return row
 
 

@@ -42,10 +42,21 @@ def default_cache_dir():
     return os.environ.get("GAN_TF_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gan_tf")
 
 
+# The classifier looks at images at most this many pixels on a side (larger ones are resized
+# inside it), so that it trains in a minute or two on a CPU at any image size.
+CLASSIFIER_MAX_SIDE = 32
+
+
 def build_classifier(image_shape, num_classes):
-    """Conv(32) -> pool -> Conv(64) -> pool -> Dense(128, "features") -> Dense(classes) logits."""
+    """[Resizing to at most 32 px a side] -> Conv(32) x2 -> pool -> Conv(64) x2 -> pool ->
+    Dense(128, "features") -> Dense(classes) logits."""
     images = keras.Input(image_shape, name="images")
     x = images
+    height, width = image_shape[:2]
+    if max(height, width) > CLASSIFIER_MAX_SIDE:
+        scale = CLASSIFIER_MAX_SIDE / max(height, width)
+        x = keras.layers.Resizing(max(1, round(height * scale)), max(1, round(width * scale)),
+                                  interpolation="bilinear", antialias=True, name="downscale")(x)
     for filters in (32, 64):
         x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
         x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)

@@ -24,8 +24,8 @@ greyscale, else 3.
 Small data are decoded once into memory and served by `gan_tf.data.make_dataset`'s fast
 index-batch pipeline; data whose decoded pixels would exceed `memory_limit_bytes` (512 MiB by
 default) stream from disk: a full shuffle of the file list each epoch, parallel decode and
-resize, an optional on-disk cache of the decoded images (`cache_dir`, then a shuffle buffer of
-`shuffle_buffer` images), batching and prefetch. Memory then does not grow with the number of
+resize, an optional on-disk cache of the decoded images (`cache_dir`: filled in one shuffled
+order, then mixed each epoch by a shuffle buffer of `shuffle_buffer` images), batching and prefetch. Memory then does not grow with the number of
 images. `DataSource.summary` says which path was taken.
 """
 
@@ -400,23 +400,38 @@ def _folder_source(spec, root, size, channels, crop, cache_dir, in_memory, memor
 
     def stream(seed=None):
         files = tf.data.Dataset.from_tensor_slices((paths, labels))
-        if not cache_dir:  # a full shuffle of the file list is cheap; with a cache, shuffle after it
-            files = files.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-        return files.map(
+        # A full shuffle of the file list is cheap: a new order every epoch. With a cache the
+        # order is fixed (one shuffle, so the cache is not sorted by class folder) and the
+        # buffer after the cache mixes each epoch.
+        files = files.shuffle(len(paths), seed=seed if seed is not None else 0 if cache_dir else None,
+                              reshuffle_each_iteration=not cache_dir)
+        decoded = files.map(
             lambda path, label: (decode_file(path, channels, size, crop), label),
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=seed is not None,
         )
+        # A file Pillow read but TensorFlow cannot decode is dropped rather than ending the run.
+        return decoded.ignore_errors()
 
     source = DataSource(
         spec=spec, info=info, num_examples=len(paths), in_memory=memory, summary=summary,
         labels=labels, stream=stream, content_key=content_key, cache_dir=cache_dir, shuffle_buffer=shuffle_buffer,
     )
     if memory:
-        decoded = tf.data.Dataset.from_tensor_slices(paths).map(
-            lambda path: decode_file(path, channels, size, crop), num_parallel_calls=tf.data.AUTOTUNE
+        batches = list(
+            tf.data.Dataset.from_tensor_slices((paths, labels))
+            .map(lambda path, label: (decode_file(path, channels, size, crop), label), num_parallel_calls=tf.data.AUTOTUNE)
+            .ignore_errors()
+            .batch(256)
+            .as_numpy_iterator()
         )
-        source.images = np.concatenate(list(decoded.batch(256).as_numpy_iterator()))
+        source.images = np.concatenate([b[0] for b in batches]) if batches else np.zeros((0,) + image_shape, np.uint8)
+        source.labels = np.concatenate([b[1] for b in batches]).astype(np.int32) if batches else labels[:0]
+        if len(source.images) < len(paths):
+            logger.warning("%s: skipped %d image file(s) that TensorFlow cannot decode", spec, len(paths) - len(source.images))
+            source.num_examples = len(source.images)
+        if not len(source.images):
+            raise DatasetError(f"None of the image files in {root} decodes with TensorFlow")
         source.stream = None
     return source
 

@@ -98,3 +98,11 @@ def test_biggan_splits_z_into_one_chunk_per_resolution():
     assert [latent_chunks((s, s, 3)) for s in (28, 32, 64)] == [3, 4, 5]
     with pytest.raises(ValueError, match="at least 5"):
         build("biggan", (64, 64, 3), latent_dim=4)
+
+
+@pytest.mark.parametrize("size, parameters", [(32, (5159363, 1033345)), (64, (11715011, 4314753)),
+                                              (128, (18270659, 10868865))])
+def test_dcgan_parameter_counts_by_resolution(size, parameters):
+    # The README's table of grown networks; at 64x64 the DCGAN paper's layout with channels capped at 512.
+    gan = build("dcgan", (size, size, 3))
+    assert (gan.generator.count_params(), gan.discriminator.count_params()) == parameters

@@ -1,5 +1,7 @@
 """SN-GAN, AC-GAN, SAGAN and BigGAN: each model's mechanism acts, and each exports."""
 
+import os
+
 import keras
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import tensorflow as tf
 
 from conftest import striped_digits, tiny_batches
 from gan_tf import ACGAN, SAGAN, SNGAN, BigGAN
-from gan_tf.export import export_generator
+from gan_tf.export import WARMUP_FILE, export_generator
 from gan_tf.layers import SelfAttention2D, SpectralNormalization
 
 
@@ -126,7 +128,16 @@ def test_exports_serve_what_the_keras_model_generates(model_class, tmp_path):
     gan = model_class(latent_dim=9, seed=0, **kwargs)
     gan.compile()
     gan.fit(tiny_batches(1), epochs=1, verbose=0)
-    loaded = tf.saved_model.load(export_generator(gan, str(tmp_path / "export")))
+    path = export_generator(gan, str(tmp_path / "export"))
+    loaded = tf.saved_model.load(path)
+    # Every warmup request runs (TF Serving refuses to load a model whose warmup fails; BigGAN's
+    # `sample` requests once lacked their `truncation` input).
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    for record in tf.data.TFRecordDataset(os.path.join(path, WARMUP_FILE)).as_numpy_iterator():
+        request = prediction_log_pb2.PredictionLog.FromString(record).predict_log.request
+        warm = {k: tf.constant(tf.make_ndarray(v)) for k, v in request.inputs.items()}
+        assert loaded.signatures[request.model_spec.signature_name](**warm)["images"].shape[1:] == (28, 28, 1)
     inputs = {"num_samples": tf.constant(3), "seed": tf.constant(7, tf.int64)}
     if gan.conditional:
         inputs["labels"] = tf.constant([2, 4, 6])
