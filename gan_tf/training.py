@@ -25,6 +25,7 @@ from gan_tf.distribute import STRATEGIES, is_chief, make_strategy, output_dir
 from gan_tf.export import export_model
 from gan_tf.generative import check_model_args
 from gan_tf.models import MODELS, get_model_class
+from gan_tf.workdir_lock import WorkdirLock
 
 
 # --mixed_precision choices: "off" (float32) or a Keras mixed dtype policy.
@@ -251,6 +252,7 @@ def train(config, callbacks=()):
     Raises:
         ValueError: for an invalid config, before anything is loaded or trained.
         gan_tf.DatasetError: when the dataset cannot be read.
+        gan_tf.workdir_lock.WorkdirInUseError: when another live run holds the workdir.
         gan_tf.callbacks.NonFiniteLossError: when a loss becomes NaN or infinite.
     """
     config.validate()
@@ -259,6 +261,16 @@ def train(config, callbacks=()):
     # that is how it finds the epoch's end, and it is expected here.
     warnings.filterwarnings("ignore", message=".*ran out of data.*")
     strategy = make_strategy(config.strategy, cpu_devices=config.cpu_devices)  # before any TF op
+    # One process per workdir (the chief's; other workers write to temporary directories).
+    lock = WorkdirLock(config.workdir).acquire() if is_chief(strategy) else None
+    try:
+        return _train_with_lock(config, strategy, callbacks)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_with_lock(config, strategy, callbacks):
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
     model_class = get_model_class(config.model)
@@ -293,8 +305,7 @@ def train(config, callbacks=()):
             "choose a new workdir. Nothing was overwritten."
         )
     if latest is not None:
-        initial_epoch, path = latest
-        gan.load_weights(path)
+        initial_epoch, path = resume_from_checkpoints(gan, checkpoints_dir)
         print(f"Resuming from {path} ({initial_epoch} of {config.epochs} epochs done).")
 
     evaluator = None
@@ -344,6 +355,34 @@ def train(config, callbacks=()):
         samples_dir=os.path.join(config.workdir, "samples"),
         seconds=seconds,
         metrics=samples_monitor.latest_metrics,
+    )
+
+
+def resume_from_checkpoints(model, checkpoints_dir):
+    """Loads the newest checkpoint in `checkpoints_dir` that loads; returns `(epochs_done, path)`.
+
+    A newer file that does not load (truncated, corrupt, not a checkpoint) is reported on stderr
+    and skipped, never deleted; the previous one is used (`EpochCheckpoint` keeps two).
+
+    Raises:
+        ValueError: when none of them loads, naming each with its error. Nothing is overwritten.
+    """
+    import sys
+
+    failures = []
+    for epochs_done, path in reversed(gan_callbacks.list_checkpoints(checkpoints_dir)):
+        try:
+            model.load_weights(path)
+        except Exception as error:  # a damaged zip, a missing entry, weights of another shape...
+            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            failures.append(f"{os.path.basename(path)}: {type(error).__name__}: {message[:200]}")
+            print(f"Warning: checkpoint {path} does not load ({failures[-1]}); trying the one before it.",
+                  file=sys.stderr)
+            continue
+        return epochs_done, path
+    raise ValueError(
+        f"None of the checkpoints in {checkpoints_dir} loads ({'; '.join(failures)}). They were left as "
+        "they are: move them away or choose a new workdir to start fresh."
     )
 
 

@@ -250,3 +250,64 @@ def test_a_killed_worker_and_a_restarted_cluster_resume_from_the_chief_checkpoin
     assert int(chief["iterations"]) == int(worker["iterations"]) == 4 * 100
     for key in chief.files:
         np.testing.assert_array_equal(chief[key], worker[key])
+
+
+def test_a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used(tmp_path, capsys):
+    train(_config(tmp_path, epochs=2))
+    directory = tmp_path / "run" / "checkpoints"
+    newest = directory / "epoch_0002.keras"
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated, as by a full disk or a bad copy
+    result = train(_config(tmp_path, epochs=3))
+    assert "epoch_0002.keras does not load" in capsys.readouterr().err
+    assert len(result.history["d_loss"]) == 2  # epochs 2 and 3 redone from the end of epoch 1
+    assert int(result.model.g_optimizer.iterations.numpy()) == 9
+
+
+def test_no_loadable_checkpoint_stops_with_each_file_named(tmp_path):
+    directory = tmp_path / "run" / "checkpoints"
+    directory.mkdir(parents=True)
+    (directory / "epoch_0001.keras").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="None of the checkpoints .* loads .*epoch_0001.keras"):
+        train(_config(tmp_path, epochs=2))
+    assert (directory / "epoch_0001.keras").read_bytes() == b"not a zip file"  # left as it was
+
+
+def test_a_checkpoint_carrying_a_lambda_layer_is_refused(tmp_path):
+    """Loading never runs code from a file: Keras's safe_mode refuses a Lambda layer's bytecode."""
+    from gan_tf import GAN
+
+    z = keras.Input((4,))
+    generator = keras.Model(z, keras.layers.Reshape((2, 2, 1))(keras.layers.Lambda(lambda x: x * 2.0)(z)))
+    images = keras.Input((2, 2, 1))
+    discriminator = keras.Model(images, keras.layers.Dense(1)(keras.layers.Flatten()(images)))
+    gan = GAN(generator, discriminator, latent_dim=4, seed=0)
+    gan.compile()
+    path = str(tmp_path / "lambda.keras")
+    gan.save(path)
+    with pytest.raises(ValueError, match="(?i)lambda.*unsafe|safe_mode"):
+        keras.saving.load_model(path)
+
+
+def test_a_live_runs_workdir_is_refused_and_a_stale_lock_taken_over(tmp_path, capsys):
+    import json
+    import socket
+    import subprocess
+
+    from gan_tf.workdir_lock import LOCK_FILE, WorkdirInUseError
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    lock = workdir / LOCK_FILE
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": "now"}))  # alive
+    with pytest.raises(WorkdirInUseError, match=f"in use by process {os.getpid()} on this machine"):
+        train(_config(tmp_path, epochs=1))
+    assert not (workdir / "checkpoints").exists()
+    dead_pid = subprocess.Popen(["true"])  # a PID that no longer runs
+    dead_pid.wait()
+    lock.write_text(json.dumps({"pid": dead_pid.pid, "host": socket.gethostname()}))
+    train(_config(tmp_path, epochs=1))
+    assert f"stale lock {lock} of process {dead_pid.pid}" in capsys.readouterr().err
+    assert not lock.exists()  # released when the run ends
+    lock.write_text(json.dumps({"pid": 1, "host": "another-host"}))  # cannot be checked from here
+    with pytest.raises(WorkdirInUseError, match="on host another-host"):
+        train(_config(tmp_path, epochs=2))
