@@ -39,7 +39,7 @@ with _quiet_native_stderr():
     from absl import app, flags, logging
 
     from gan_tf import data as gan_data
-    from gan_tf.callbacks import NonFiniteLossError
+    from gan_tf.callbacks import CheckpointWriteError, NonFiniteLossError, TrainingPreempted
     from gan_tf.distribute import STRATEGIES
     from gan_tf.generative import parse_model_args
     from gan_tf.models import MODELS
@@ -76,7 +76,10 @@ flags.DEFINE_integer("cpu_devices", None, "With --strategy=mirrored on a machine
 flags.DEFINE_integer("steps_per_execution", None, "Train steps per tf.function call (default: the model's; 16 for mlp_gan, 1 for the others). Same results, less per-step overhead.")
 flags.DEFINE_bool("jit_compile", _DEFAULTS.jit_compile, "Compile the train step with XLA (slower on CPU; try it on GPUs).")
 flags.DEFINE_enum("mixed_precision", _DEFAULTS.mixed_precision, list(MIXED_PRECISION), "Compute in float16 (with loss scaling) or bfloat16, keep float32 weights (for GPUs; slower on CPU).")
-flags.DEFINE_bool("resume", True, "Continue from the newest checkpoint in --workdir if there is one.")
+flags.DEFINE_bool("resume", True, "Continue from the newest checkpoint in --workdir if there is one, at the step it was written.")
+flags.DEFINE_integer("checkpoint_every_steps", None, "Also checkpoint every N train steps (default: by time only, and after every epoch).")
+flags.DEFINE_float("checkpoint_every_seconds", _DEFAULTS.checkpoint_every_seconds, "Also checkpoint when this many seconds of training passed since the last checkpoint (0: not by time).")
+flags.DEFINE_bool("deterministic", _DEFAULTS.deterministic, "TensorFlow op determinism: a run killed and resumed ends bit-identical to one never interrupted (may be slower).")
 
 FLAGS = flags.FLAGS
 
@@ -113,7 +116,15 @@ def config_from_flags():
         steps_per_execution=FLAGS.steps_per_execution,
         jit_compile=FLAGS.jit_compile,
         mixed_precision=FLAGS.mixed_precision,
+        checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+        checkpoint_every_seconds=FLAGS.checkpoint_every_seconds or None,
+        deterministic=FLAGS.deterministic,
     )
+
+
+# Exit code of a run stopped by SIGTERM or SIGINT after saving a checkpoint (EX_TEMPFAIL: run
+# the same command again to continue).
+EXIT_PREEMPTED = 75
 
 
 def _fail(message, exit_code):
@@ -132,8 +143,13 @@ def main(argv):
         return _fail(error, exit_code=2)
     try:
         result = train(config)
-    except (gan_data.DatasetError, NonFiniteLossError, ValueError) as error:
+    except TrainingPreempted as stopped:
+        print(f"train.py: {stopped}", file=sys.stderr)
+        return EXIT_PREEMPTED
+    except (gan_data.DatasetError, NonFiniteLossError, CheckpointWriteError, ValueError) as error:
         return _fail(error, exit_code=1)
+    except OSError as error:  # a full disk or a vanished directory while writing logs or the export
+        return _fail(f"{error}. The checkpoints written before it are intact; rerun to resume.", exit_code=1)
     print(f"Trained in {result.seconds:.0f}s.")
     if result.metrics:
         generated, floor = result.metrics["generated"], result.metrics["floor"]

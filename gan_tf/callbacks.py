@@ -1,9 +1,13 @@
-"""Keras callbacks for GAN training: sample grids, atomic checkpoints, and a NaN guard."""
+"""Keras callbacks for training: sample grids, atomic step-level checkpoints, preemption, a NaN guard."""
 
+import collections
 import math
 import os
 import re
+import signal
 import tempfile
+import threading
+import time
 
 import keras
 import numpy as np
@@ -80,56 +84,225 @@ class SampleGrid(keras.callbacks.Callback):
         save_image(os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png"), grid)
 
 
-class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves the whole GAN as `<directory>/epoch_NNNN.keras` after every epoch, atomically.
+Position = collections.namedtuple("Position", ["epochs", "steps"])
+Position.__doc__ = """Where a run is: `epochs` complete, and `steps` train steps into the next one.
+Positions order as tuples do, so the newest checkpoint is the largest."""
 
-    The model is written to a temporary file in the same directory and renamed into place, so a
-    crash mid-write never leaves a corrupt checkpoint under a checkpoint's name. The file name
-    records how many epochs are done; `latest_checkpoint` finds the newest. The `keep` newest
-    files are kept (more than one, so that resuming survives even a damaged last file).
+
+class TrainingPreempted(Exception):
+    """Training stopped on SIGTERM or SIGINT after saving a checkpoint at the current step.
+
+    Attributes:
+        checkpoint: the path of the checkpoint it saved.
+        position: its `Position`.
+    """
+
+    def __init__(self, message, checkpoint, position):
+        super().__init__(message)
+        self.checkpoint = checkpoint
+        self.position = position
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written (disk full, workdir not writable, ...)."""
+
+
+class PreemptionSignals:
+    """Turns SIGTERM and SIGINT into a request to stop at the next step, for `RunCheckpoint`.
+
+    Inside the `with` block, the first of those signals only sets `received` (its name): the
+    train step under way finishes, `RunCheckpoint` saves a checkpoint at that step and stops the
+    run with `TrainingPreempted`. A second signal stops at once (`KeyboardInterrupt`), with the
+    checkpoints already written intact. Outside the main thread (where Python cannot install
+    handlers) it does nothing.
+
+    Example:
+        >>> with PreemptionSignals() as preemption:
+        ...     model.fit(data, callbacks=[RunCheckpoint("ckpt", steps_per_epoch, preemption=preemption)])
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.received = None
+        self._previous = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for number in self.SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *exc_info):
+        self._restore()
+        return False
+
+    def _restore(self):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def _handle(self, number, frame):
+        if self.received is not None:
+            self._restore()
+            raise KeyboardInterrupt(f"second signal ({signal.Signals(number).name}): stopping at once")
+        self.received = signal.Signals(number).name
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Saves the whole model atomically at the end of every epoch, and within epochs, so that a
+    run killed at any moment resumes at the step it had reached.
+
+    Files are `<directory>/epoch_NNNN.keras` after N complete epochs, and
+    `<directory>/epoch_NNNN_step_SSSSSS.keras` S train steps into epoch N + 1: every
+    `every_steps` steps (counted from the start of training), every `every_seconds` seconds of
+    training, and at the step a preemption signal arrived (`PreemptionSignals`), after which it
+    raises `TrainingPreempted`. Each is written to a temporary file in the same directory and
+    renamed into place, so a kill mid-write never leaves a damaged file under a checkpoint's
+    name; the `keep` newest are kept. A checkpoint holds everything the run depends on: both
+    networks, every optimizer (moments, iteration counts, and so learning-rate schedules), weight
+    averages, every random stream and the epoch's running means (`GenerativeModel`); the data
+    position is its name.
+
+    Put it after the callbacks that log each epoch (CSV, TensorBoard): an epoch is then logged
+    before its checkpoint exists, and a resumed run rewinds the logs to its checkpoint
+    (`gan_tf.training.rewind_logs`), so every epoch is logged once.
 
     Args:
         directory: where checkpoints go.
-        keep: how many of the newest checkpoints to keep.
+        steps_per_epoch: train steps in a whole epoch.
+        every_steps: None, or also save every this many steps (a multiple of the steps per
+            call, or it saves at the first call past each multiple).
+        every_seconds: None, or also save when this many seconds passed since the last save.
+        keep: how many of the newest checkpoints to keep (more than one, so that resuming
+            survives even a damaged last file).
+        start: the `Position` training starts from (a resumed run's checkpoint); the epoch it
+            falls in has `steps_per_epoch - start.steps` steps left.
+        restore_trackers: values of `model.tracker_variables()` to put back at the start of
+            the epoch `start` falls in (`fit` zeroes them there): the running means of a
+            resumed epoch then cover all of its steps.
+        preemption: a `PreemptionSignals` to watch, or None.
     """
 
-    def __init__(self, directory, keep=2):
+    def __init__(self, directory, steps_per_epoch, every_steps=None, every_seconds=None, keep=2,
+                 start=Position(0, 0), restore_trackers=None, preemption=None):
         super().__init__()
         if keep < 1:
             raise ValueError(f"`keep` must be at least 1. Received: keep={keep}")
+        if steps_per_epoch < 1:
+            raise ValueError(f"`steps_per_epoch` must be at least 1. Received: steps_per_epoch={steps_per_epoch}")
+        for name, value in (("every_steps", every_steps), ("every_seconds", every_seconds)):
+            if value is not None and not value > 0:
+                raise ValueError(f"`{name}` must be positive or None. Received: {name}={value}")
         self.directory = directory
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.every_steps = every_steps
+        self.every_seconds = every_seconds
         self.keep = keep
+        self.start = Position(*start)
+        self.restore_trackers = restore_trackers
+        self.preemption = preemption
+        self._epoch = self.start.epochs
+        self._last_saved_step = self.start.epochs * self.steps_per_epoch + self.start.steps
+        self._last_save_time = None
+
+    def on_train_begin(self, logs=None):
+        if self._last_save_time is None:
+            self._last_save_time = time.monotonic()
+        remove_temporary_files(self.directory)  # left by a run killed mid-write
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        if epoch == self.start.epochs and self.start.steps and self.restore_trackers is not None:
+            for variable, value in zip(self.model.tracker_variables(), self.restore_trackers):
+                variable.assign(value)
+
+    def _steps_into_epoch(self, batch):
+        offset = self.start.steps if self._epoch == self.start.epochs else 0
+        return offset + batch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self._steps_into_epoch(batch)
+        if steps >= self.steps_per_epoch:
+            return  # the epoch's end saves
+        position = Position(self._epoch, steps)
+        global_step = self._epoch * self.steps_per_epoch + steps
+        if self.preemption is not None and self.preemption.received:
+            self._stop(self._save(position), position)
+        due_by_steps = self.every_steps and global_step // self.every_steps > self._last_saved_step // self.every_steps
+        due_by_time = self.every_seconds and time.monotonic() - self._last_save_time >= self.every_seconds
+        if due_by_steps or due_by_time:
+            self._save(position)
 
     def on_epoch_end(self, epoch, logs=None):
-        save_model_atomically(self.model, checkpoint_path(self.directory, epoch + 1))
+        position = Position(epoch + 1, 0)
+        path = self._save(position)
+        if self.preemption is not None and self.preemption.received:
+            self._stop(path, position)
+
+    def _save(self, position):
+        path = checkpoint_path(self.directory, *position)
+        try:
+            save_model_atomically(self.model, path)
+        except OSError as error:
+            newest = latest_checkpoint(self.directory)
+            raise CheckpointWriteError(
+                f"Cannot write checkpoint {path}: {error.strerror or error}. "
+                + (f"The newest complete checkpoint, {newest[1]}, is intact." if newest else "No checkpoint was written yet.")
+            ) from None
+        self._last_saved_step = position.epochs * self.steps_per_epoch + position.steps
+        self._last_save_time = time.monotonic()
         for _, old in list_checkpoints(self.directory)[: -self.keep]:
             os.remove(old)
+        return path
+
+    def _stop(self, path, position):
+        raise TrainingPreempted(
+            f"Stopped by {self.preemption.received} at epoch {position.epochs + 1 if position.steps else position.epochs}, "
+            f"step {position.steps or self.steps_per_epoch}: saved {path}. Run the same command to continue from there.",
+            checkpoint=path, position=position,
+        )
 
 
-_CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)\.keras$")
+_CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)(?:_step_(\d+))?\.keras$")
+_TEMPORARY_PREFIX = ".tmp-"
 
 
-def checkpoint_path(directory, epochs_done):
-    """The checkpoint file for `epochs_done` completed epochs."""
+def checkpoint_path(directory, epochs_done, steps=0):
+    """The checkpoint file for `epochs_done` complete epochs and `steps` steps into the next."""
+    if steps:
+        return os.path.join(directory, f"epoch_{epochs_done:04d}_step_{steps:06d}.keras")
     return os.path.join(directory, f"epoch_{epochs_done:04d}.keras")
 
 
 def list_checkpoints(directory):
-    """`[(epochs_done, path), ...]` of the complete checkpoints in `directory`, oldest first."""
+    """`[(Position, path), ...]` of the complete checkpoints in `directory`, oldest first."""
     if not os.path.isdir(directory):
         return []
     found = []
     for name in os.listdir(directory):
         match = _CHECKPOINT_NAME.match(name)
         if match:
-            found.append((int(match.group(1)), os.path.join(directory, name)))
+            found.append((Position(int(match.group(1)), int(match.group(2) or 0)), os.path.join(directory, name)))
     return sorted(found)
 
 
 def latest_checkpoint(directory):
-    """`(epochs_done, path)` of the newest checkpoint in `directory`, or None."""
+    """`(Position, path)` of the newest checkpoint in `directory`, or None."""
     checkpoints = list_checkpoints(directory)
     return checkpoints[-1] if checkpoints else None
+
+
+def remove_temporary_files(directory):
+    """Removes the temporary files `write_atomically` left in `directory` when its process was
+    killed mid-write (call it only while holding the directory's run, e.g. under its lock)."""
+    if not os.path.isdir(directory):
+        return
+    for name in os.listdir(directory):
+        if name.startswith(_TEMPORARY_PREFIX):
+            path = os.path.join(directory, name)
+            if os.path.isfile(path):
+                os.remove(path)
 
 
 def write_atomically(path, write):
@@ -140,7 +313,7 @@ def write_atomically(path, write):
     """
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=os.path.splitext(path)[1], dir=directory, prefix=".tmp-")
+    handle, temporary = tempfile.mkstemp(suffix=os.path.splitext(path)[1], dir=directory, prefix=_TEMPORARY_PREFIX)
     os.close(handle)
     try:
         write(temporary)
@@ -179,6 +352,5 @@ class StopOnNonFiniteLoss(keras.callbacks.Callback):
             described = ", ".join(f"{name}={value}" for name, value in sorted(bad.items()))
             raise NonFiniteLossError(
                 f"Training diverged at epoch {getattr(self, '_epoch', 0) + 1}, step {batch + 1}: "
-                f"{described}. The last checkpoint (end of the previous epoch) is intact; "
-                "try a lower learning rate."
+                f"{described}. The checkpoints written before it are intact; try a lower learning rate."
             )

@@ -291,16 +291,22 @@ def load_arrays(name, data_dir=None, split="train"):
     return images, labels
 
 
-def make_dataset(images, labels, batch_size, value_range=(-1.0, 1.0), seed=None, shuffle=True, repeat=False):
+def make_dataset(images, labels, batch_size, value_range=(-1.0, 1.0), seed=None, shuffle=True, repeat=False,
+                 start_batch=0):
     """Builds the training pipeline from in-memory arrays.
 
-    The arrays stay in memory as uint8. Each pass over the dataset draws a permutation of the
-    example indices (a stateless shuffle keyed by a seed from `tf.data.Dataset.random`, which
-    draws a new key for every pass and the same sequence of keys for the same `seed`), cuts it
-    into full batches (the remainder is dropped, so every step sees a static batch), gathers
-    each batch and scales it to `value_range` in one vectorised op, and prefetches. Shuffling
-    whole index batches, not single examples, is what lets the pipeline deliver 300k-800k MNIST
+    The arrays stay in memory as uint8. Each pass over the data is a permutation of the example
+    indices drawn by a stateless shuffle keyed by a seed from `tf.data.Dataset.random` (which
+    draws a new key for every pass and the same sequence of keys for the same `seed`), cut
+    into full batches (the remainder is dropped, so every step sees a static batch); each batch
+    is gathered and scaled to `value_range` in one vectorised op, and prefetched. Shuffling whole
+    index batches, not single examples, is what lets the pipeline deliver 300k-800k MNIST
     images/s on two cores (bench/throughput.py), far ahead of any model's training rate.
+
+    Because every pass's order is a function of its key alone, a repeated stream can start at
+    any batch: `start_batch=b` yields exactly what the stream from 0 yields after its first `b`
+    batches (skipping keys and index batches only, so at no cost). That is how a resumed run
+    continues with the data it would have seen.
 
     Args:
         images: `uint8 [N, H, W, C]`.
@@ -309,14 +315,19 @@ def make_dataset(images, labels, batch_size, value_range=(-1.0, 1.0), seed=None,
         value_range: `(low, high)` the pixels 0..255 are mapped to.
         seed: the shuffle seed (None: a different order each run).
         shuffle: whether to shuffle.
-        repeat: yield epoch after epoch (each in a new order) forever, from one iterator:
-            unlike `.repeat()`, the pipeline is not restarted, cold, at each epoch.
+        repeat: yield pass after pass (each in a new order) forever, from one iterator:
+            unlike `.repeat()`, the pipeline is not restarted, cold, at each pass. Without it,
+            one pass (a new order each time the dataset is iterated).
+        start_batch: batches to leave out at the start of the stream (of the pass, without
+            `repeat`).
 
     Returns:
         A `tf.data.Dataset` of `(float32 images, int32 labels)` batches.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1. Received: {batch_size}")
+    if start_batch < 0:
+        raise ValueError(f"start_batch must be at least 0. Received: {start_batch}")
     num_examples = len(images)
     if batch_size > num_examples:
         raise ValueError(
@@ -339,8 +350,10 @@ def make_dataset(images, labels, batch_size, value_range=(-1.0, 1.0), seed=None,
         image_batch = tf.cast(tf.gather(images, indices), tf.float32) * scale + low
         return image_batch, tf.gather(labels, indices)
 
+    first_pass, offset = divmod(int(start_batch), num_batches) if repeat else (0, int(start_batch))
     shuffle_keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    dataset = shuffle_keys.flat_map(batches_of_indices) if repeat else shuffle_keys.take(1).flat_map(batches_of_indices)
+    shuffle_keys = shuffle_keys.skip(first_pass) if repeat else shuffle_keys.take(1)
+    dataset = shuffle_keys.flat_map(batches_of_indices).skip(offset)
     dataset = dataset.map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

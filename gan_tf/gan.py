@@ -461,24 +461,6 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         discriminator_flops = forward_flops_per_example(self.discriminator)
         return self.d_steps * (generator_flops + 6 * discriminator_flops) + 3 * generator_flops + 2 * discriminator_flops
 
-    # ------------------------------------------------------------------------------ state
-
-    _NOISE_STATE_KEY = "noise_seed_state"
-
-    def save_own_variables(self, store):
-        """Saves the noise stream's position too, so a resumed run draws fresh noise.
-
-        Keras does not save a `SeedGenerator`'s state with the model by itself.
-        """
-        super().save_own_variables(store)
-        store[self._NOISE_STATE_KEY] = np.asarray(self.seed_generator.state)
-
-    def load_own_variables(self, store):
-        keys = list(store.keys())
-        if self._NOISE_STATE_KEY in keys:
-            self.seed_generator.state.assign(store[self._NOISE_STATE_KEY])
-        super().load_own_variables({key: store[key] for key in keys if key != self._NOISE_STATE_KEY})
-
     # ------------------------------------------------------------------------------ config
 
     def get_config(self):

@@ -24,6 +24,11 @@ A model implements:
   `[(signature_name, inputs)]` TF Serving runs on load.
 * `train_step_flops_per_image()`: FLOPs of one train step per training image (benches).
 
+Every model also saves, with its weights, what Keras leaves out of a `.keras` file: the state of
+each random stream it or its layers draw from (noise, dropout masks, interpolation weights) and
+its metric trackers' running sums, so that a run resumed from a checkpoint taken in the middle
+of an epoch continues exactly (`gan_tf.callbacks.RunCheckpoint`).
+
 And declares, as class attributes: `value_range`, `default_batch_size`,
 `default_steps_per_execution`, and `needs_labels` (trains on `(images, labels)` batches).
 """
@@ -32,6 +37,7 @@ import collections
 import inspect
 
 import keras
+import numpy as np
 
 # Constructor arguments that come from the data or the run, never from `--model_arg`.
 DATA_ARGUMENTS = ("image_shape", "num_classes", "seed", "name", "generator", "discriminator")
@@ -175,3 +181,50 @@ class GenerativeModel(keras.Model):
     def train_step_flops_per_image(self):
         """FLOPs of one train step per training image."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------------------ state
+
+    _RANDOM_STATE_KEY = "random_state_{}"
+    _TRACKER_KEY = "tracker_{}"
+    # Where GANs saved their noise stream before every random stream was saved (still read).
+    _LEGACY_NOISE_STATE_KEY = "noise_seed_state"
+
+    def random_streams(self):
+        """The state variables of every `keras.random.SeedGenerator` in the model and its layers
+        (the model's noise, each Dropout's masks, ...), in a fixed order.
+
+        Keras keeps them out of `weights`, so a `.keras` file does not hold them by itself.
+        """
+        weights = {id(variable) for variable in self.weights}
+        return [variable for variable in self.variables if id(variable) not in weights]
+
+    def tracker_variables(self):
+        """The variables of the model's metric trackers (running totals and counts)."""
+        return [variable for metric in self.metrics for variable in metric.variables]
+
+    def save_own_variables(self, store):
+        """Saves the random streams' positions and the trackers' running sums too.
+
+        With them, a resumed run draws the noise and dropout masks the uninterrupted run would
+        have drawn, and an epoch resumed mid-way logs the mean over all of its steps.
+        """
+        super().save_own_variables(store)
+        for index, variable in enumerate(self.random_streams()):
+            store[self._RANDOM_STATE_KEY.format(index)] = np.asarray(variable)
+        for index, variable in enumerate(self.tracker_variables()):
+            store[self._TRACKER_KEY.format(index)] = np.asarray(variable)
+
+    def load_own_variables(self, store):
+        keys = set(store.keys())
+        own = {key for key in keys if key.startswith(("random_state_", "tracker_")) or key == self._LEGACY_NOISE_STATE_KEY}
+        if self._LEGACY_NOISE_STATE_KEY in keys and hasattr(self, "seed_generator"):
+            self.seed_generator.state.assign(store[self._LEGACY_NOISE_STATE_KEY])
+        for index, variable in enumerate(self.random_streams()):
+            key = self._RANDOM_STATE_KEY.format(index)
+            if key in keys:
+                variable.assign(store[key])
+        for index, variable in enumerate(self.tracker_variables()):
+            key = self._TRACKER_KEY.format(index)
+            if key in keys:
+                variable.assign(store[key])
+        super().load_own_variables({key: store[key] for key in keys if key not in own})

@@ -215,3 +215,67 @@ def log_hparams(log_dir, hparams):
     with writer.as_default():
         hp.hparams(values)
     writer.close()
+
+
+# ------------------------------------------------------------------------------- resuming
+
+
+def rewind_logs(log_dir, history_csv, epochs):
+    """Removes what the epochs from `epochs` (0-based) on logged, and every earlier start's
+    hparams record, so that a run resumed from a checkpoint after `epochs` complete epochs logs
+    each epoch once.
+
+    A run logs an epoch (CSV row, TensorBoard scalars and images, whose steps are epoch
+    indices) before it writes that epoch's checkpoint; a run killed in between, or mid-epoch,
+    has logged epochs that its resumed run trains again. This drops them: rows of `history_csv`
+    whose `epoch` is `epochs` or more, and in every TensorBoard event file under `log_dir`
+    the summaries at such steps, plus hparams records (each start writes its own). A record
+    cut short by the kill is dropped too. Files are rewritten atomically, and only when
+    something is dropped.
+    """
+    if os.path.exists(history_csv):
+        with open(history_csv, newline="") as f:
+            rows = list(csv.reader(f))
+        if rows:
+            header, body = rows[0], rows[1:]
+            epoch_column = header.index("epoch") if "epoch" in header else None
+            kept = [row for row in body if epoch_column is None or (row and int(row[epoch_column]) < epochs)]
+            if len(kept) != len(body):
+                def write(path):
+                    with open(path, "w", newline="") as f:
+                        csv.writer(f).writerows([header] + kept)
+                write_atomically(history_csv, write)
+    if not os.path.isdir(log_dir):
+        return
+    for directory, _, names in os.walk(log_dir):
+        for name in names:
+            if "tfevents" in name and not name.startswith("."):
+                _rewind_event_file(os.path.join(directory, name), epochs)
+
+
+def _rewind_event_file(path, epochs):
+    from tensorflow.core.util import event_pb2
+
+    records, damaged = [], False
+    try:
+        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+            records.append(record)
+    except tf.errors.DataLossError:  # the last record was cut short
+        damaged = True
+    kept = []
+    for record in records:
+        event = event_pb2.Event.FromString(record)
+        if event.HasField("summary"):
+            hparams = any(value.metadata.plugin_data.plugin_name == "hparams" for value in event.summary.value)
+            if event.step >= epochs or hparams:
+                continue
+        kept.append(record)
+    if len(kept) == len(records) and not damaged:
+        return
+
+    def write(temporary):
+        with tf.io.TFRecordWriter(temporary) as writer:
+            for record in kept:
+                writer.write(record)
+
+    write_atomically(path, write)

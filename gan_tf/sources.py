@@ -163,13 +163,18 @@ class DataSource:
     def labelled(self):
         return self.info.num_classes > 0
 
-    def dataset(self, batch_size, value_range=(-1.0, 1.0), seed=None, repeat=False):
+    def dataset(self, batch_size, value_range=(-1.0, 1.0), seed=None, repeat=False, start_batch=0):
         """`(float32 images in value_range, int32 labels)` batches, full batches only.
 
         Unlabelled data yield label 0 for every image (unconditional models ignore labels).
+        With a `seed` the stream is the same in every process, and `start_batch=b` gives the
+        stream after its first `b` batches (how a resumed run continues with the data it would
+        have seen): in memory at no cost; streaming data read and drop those batches, at the
+        pipeline's rate (hundreds of times the training rate: bench/throughput.py).
         """
         if self.in_memory:
-            return gan_data.make_dataset(self.images, self.labels, batch_size, value_range, seed=seed, repeat=repeat)
+            return gan_data.make_dataset(self.images, self.labels, batch_size, value_range, seed=seed, repeat=repeat,
+                                         start_batch=start_batch)
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1. Received: {batch_size}")
         if batch_size > self.num_examples:
@@ -186,7 +191,7 @@ class DataSource:
             dataset = dataset.shuffle(self.shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         if repeat:
             dataset = dataset.repeat()
-        dataset = dataset.batch(batch_size, drop_remainder=True)
+        dataset = dataset.batch(batch_size, drop_remainder=True).skip(start_batch)
         dataset = dataset.map(
             lambda images, labels: (tf.cast(images, tf.float32) * scale + low, labels),
             num_parallel_calls=tf.data.AUTOTUNE,

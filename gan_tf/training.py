@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import os
 import time
-import warnings
 
 import tensorflow as tf
 
@@ -64,6 +63,12 @@ class TrainConfig:
     Keras 3.15 cannot run several), learning rates from its
     `default_optimizers()`, `workdir` `runs/<model>`, `export_dir` `saved_models/<model>`.
 
+    Checkpoints (`gan_tf.callbacks.RunCheckpoint`): after every epoch, every
+    `checkpoint_every_steps` train steps (None: not by count) and after every
+    `checkpoint_every_seconds` seconds of training (None: not by time); a resumed run continues
+    at the step of the newest one. `deterministic` turns on TensorFlow's op determinism, with
+    which a resumed run ends with bit-identical weights to one never interrupted.
+
     Speed levers (bench/throughput.py measures them): `steps_per_execution` (several train
     steps per call: same results, less per-step overhead), `jit_compile` (XLA; slower on CPU,
     off by default), `mixed_precision` ("mixed_float16" with loss scaling, for GPUs;
@@ -96,6 +101,9 @@ class TrainConfig:
     steps_per_execution: int = None
     jit_compile: bool = False
     mixed_precision: str = "off"
+    checkpoint_every_steps: int = None
+    checkpoint_every_seconds: float = 300.0
+    deterministic: bool = False
     verbose: str = "auto"
 
     def validate(self):
@@ -143,6 +151,10 @@ class TrainConfig:
                 f"steps_per_execution={self.steps_per_execution} works only with strategy='default' "
                 f"(Keras 3.15 fails on it under strategy={self.strategy!r}); leave it unset."
             )
+        if self.checkpoint_every_steps is not None:
+            _at_least(1, checkpoint_every_steps=self.checkpoint_every_steps)
+        if self.checkpoint_every_seconds is not None and not self.checkpoint_every_seconds > 0:
+            raise ValueError(f"checkpoint_every_seconds must be positive. Received: {self.checkpoint_every_seconds}")
         if self.cpu_devices is not None:
             _at_least(1, cpu_devices=self.cpu_devices)
             if self.strategy != "mirrored":
@@ -233,9 +245,13 @@ def train(config, callbacks=()):
     dataset's classifier (`gan_tf.evaluation`), trained and cached on first use.
 
     With `config.resume` (the default), a run whose workdir holds a checkpoint continues from
-    the newest one: weights, both optimizers' state and the epoch count are restored, so a
-    killed run restarted with the same config ends with the same number of optimizer steps as
-    one never interrupted. Granularity is the epoch: steps of an interrupted epoch are redone.
+    the newest one that loads, at the step it was written: networks, optimizers, weight
+    averages, random streams and the epoch's running means are restored, the data continue
+    where they were (the stream is a function of the seed; `DataSource.dataset(start_batch=)`),
+    and the logs (`history.csv`, TensorBoard) are rewound to the checkpoint, so each epoch is
+    logged once. With `config.deterministic`, the resumed run's weights are then bit-identical
+    to an uninterrupted run's (bench/faults.py). SIGTERM or SIGINT saves a checkpoint at the
+    current step and raises `TrainingPreempted`.
 
     Under `strategy="multi_worker"` every worker runs this function with the same config; the
     chief writes the outputs, the other workers write to temporary directories that are
@@ -254,13 +270,15 @@ def train(config, callbacks=()):
         gan_tf.DatasetError: when the dataset cannot be read.
         gan_tf.workdir_lock.WorkdirInUseError: when another live run holds the workdir.
         gan_tf.callbacks.NonFiniteLossError: when a loss becomes NaN or infinite.
+        gan_tf.callbacks.TrainingPreempted: on SIGTERM or SIGINT, after saving a checkpoint.
+        gan_tf.callbacks.CheckpointWriteError: when a checkpoint cannot be written (the earlier
+            ones are intact).
     """
     config.validate()
     config = config.resolved()
-    # Keras warns "Your input ran out of data" at the end of every epoch of a finite dataset:
-    # that is how it finds the epoch's end, and it is expected here.
-    warnings.filterwarnings("ignore", message=".*ran out of data.*")
     strategy = make_strategy(config.strategy, cpu_devices=config.cpu_devices)  # before any TF op
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     # One process per workdir (the chief's; other workers write to temporary directories).
     lock = WorkdirLock(config.workdir).acquire() if is_chief(strategy) else None
     try:
@@ -283,21 +301,12 @@ def _train_with_lock(config, strategy, callbacks):
         print(f"Data: {source.summary}.")
     with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
         gan = build_model(config, dataset_info)
-    dataset = source.dataset(
-        config.batch_size,
-        value_range=model_class.value_range,
-        seed=config.seed,
-        # fit keeps one iterator across epochs when steps_per_epoch is set: repeat, so that
-        # every epoch gets its steps instead of running the data dry.
-        repeat=config.steps_per_epoch is not None,
-    )
-    options = tf.data.Options()
-    # Each worker takes its share of the batches (in-memory data have no files to shard by).
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    dataset = dataset.with_options(options)
-
+    if config.batch_size > source.num_examples:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({source.num_examples} images).")
+    # An epoch is one pass over the data (its full batches) unless steps_per_epoch says otherwise.
+    steps_per_epoch = config.steps_per_epoch or source.num_examples // config.batch_size
     checkpoints_dir = os.path.join(config.workdir, "checkpoints")
-    initial_epoch = 0
+    start, trackers = gan_callbacks.Position(0, 0), None
     latest = gan_callbacks.latest_checkpoint(checkpoints_dir)
     if latest is not None and not config.resume:
         raise ValueError(
@@ -305,43 +314,70 @@ def _train_with_lock(config, strategy, callbacks):
             "choose a new workdir. Nothing was overwritten."
         )
     if latest is not None:
-        initial_epoch, path = resume_from_checkpoints(gan, checkpoints_dir)
-        print(f"Resuming from {path} ({initial_epoch} of {config.epochs} epochs done).")
+        start, path = resume_from_checkpoints(gan, checkpoints_dir)
+        trackers = [keras.ops.convert_to_numpy(variable) for variable in gan.tracker_variables()]
+        within = f", {start.steps} of {steps_per_epoch} steps into epoch {start.epochs + 1}" if start.steps else ""
+        print(f"Resuming from {path} ({start.epochs} of {config.epochs} epochs done{within}).")
+        if start.steps % config.steps_per_execution:
+            raise ValueError(
+                f"{path} was written {start.steps} steps into an epoch, which steps_per_execution="
+                f"{config.steps_per_execution} does not divide; resume with the run's own --steps_per_execution."
+            )
 
     evaluator = None
-    evaluates = config.eval_every and any(e % config.eval_every == 0 for e in range(initial_epoch + 1, config.epochs + 1))
+    evaluates = config.eval_every and any(e % config.eval_every == 0 for e in range(start.epochs + 1, config.epochs + 1))
     if evaluates and is_chief(strategy):  # only the chief logs; no classifier if unused
         from gan_tf.evaluation import Evaluator, features_for
 
         features = features_for(source, seed=config.seed, inception_weights=config.inception_weights)
         evaluator = Evaluator(source, config.eval_samples, classifier=features, seed=config.seed)
 
+    def batches_from(epoch, steps=0):
+        """The data stream from step `steps` of epoch `epoch` on (a function of the seed)."""
+        dataset = source.dataset(config.batch_size, value_range=model_class.value_range, seed=config.seed,
+                                 repeat=True, start_batch=epoch * steps_per_epoch + steps)
+        options = tf.data.Options()
+        # Each worker takes its share of the batches (in-memory data have no files to shard by).
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return dataset.with_options(options)
+
     with output_dir(config.workdir, strategy) as workdir:
         logs_dir = os.path.join(workdir, "logs")
+        history_csv = os.path.join(workdir, "history.csv")
+        monitoring.rewind_logs(logs_dir, history_csv, start.epochs)  # what epochs after the checkpoint logged
         monitoring.log_hparams(logs_dir, hparams_of(config, gan))
         samples_monitor = monitoring.TensorBoardSamples(
             os.path.join(logs_dir, "samples"), evaluator, config.eval_every,
             png_directory=os.path.join(workdir, "samples"), latest_png=os.path.join(workdir, "samples.png"))
-        history_csv = os.path.join(workdir, "history.csv")
-        standard_callbacks = [
-            gan_callbacks.StopOnNonFiniteLoss(),
-            keras.callbacks.TensorBoard(logs_dir, write_steps_per_second=True),
-            samples_monitor,
-            gan_callbacks.EpochCheckpoint(os.path.join(workdir, "checkpoints")),
-            keras.callbacks.CSVLogger(history_csv, append=True),
-            monitoring.LossCurves(history_csv, os.path.join(workdir, "loss_curves.png")),
-        ]
-        start = time.time()
-        history = gan.fit(
-            dataset,
-            epochs=config.epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=config.steps_per_epoch,
-            callbacks=standard_callbacks + list(callbacks),
-            shuffle=False,  # the pipeline shuffles; tf.data input ignores this flag anyway
-            verbose=config.verbose if is_chief(strategy) else 0,
-        )
-        seconds = time.time() - start
+        with gan_callbacks.PreemptionSignals() as preemption:
+            standard_callbacks = [
+                gan_callbacks.StopOnNonFiniteLoss(),
+                keras.callbacks.TensorBoard(logs_dir, write_steps_per_second=True),
+                samples_monitor,
+                keras.callbacks.CSVLogger(history_csv, append=True),
+                monitoring.LossCurves(history_csv, os.path.join(workdir, "loss_curves.png")),
+                # Last: an epoch is logged before its checkpoint exists (see RunCheckpoint).
+                gan_callbacks.RunCheckpoint(
+                    os.path.join(workdir, "checkpoints"), steps_per_epoch, every_steps=config.checkpoint_every_steps,
+                    every_seconds=config.checkpoint_every_seconds, start=start, restore_trackers=trackers,
+                    preemption=preemption),
+            ]
+            fit_kwargs = dict(callbacks=standard_callbacks + list(callbacks), shuffle=False,  # the pipeline shuffles
+                              verbose=config.verbose if is_chief(strategy) else 0)
+            history = {}
+            start_time = time.time()
+            # An epoch resumed mid-way is its own fit call, with the steps it has left.
+            segments = [(start.epochs, start.epochs + 1, steps_per_epoch - start.steps, start.steps)] if start.steps else []
+            first_whole_epoch = start.epochs + 1 if start.steps else start.epochs
+            segments.append((first_whole_epoch, config.epochs, steps_per_epoch, 0))
+            for initial_epoch, epochs, steps, offset in segments:
+                if initial_epoch >= epochs:
+                    continue
+                segment = gan.fit(batches_from(initial_epoch, offset), initial_epoch=initial_epoch, epochs=epochs,
+                                  steps_per_epoch=steps, **fit_kwargs)
+                for name, values in segment.history.items():
+                    history.setdefault(name, []).extend(values)
+            seconds = time.time() - start_time
         with output_dir(config.export_dir, strategy) as export_dir:
             export_path = export_model(
                 gan, export_dir, class_names=dataset_info.class_names or None, training_config=dataclasses.asdict(config)
@@ -349,7 +385,7 @@ def _train_with_lock(config, strategy, callbacks):
     latest = gan_callbacks.latest_checkpoint(checkpoints_dir)
     return TrainResult(
         model=gan,
-        history=history.history,
+        history=history,
         export_path=export_path if is_chief(strategy) else None,
         checkpoint_path=latest[1] if latest else None,
         samples_dir=os.path.join(config.workdir, "samples"),
@@ -359,10 +395,10 @@ def _train_with_lock(config, strategy, callbacks):
 
 
 def resume_from_checkpoints(model, checkpoints_dir):
-    """Loads the newest checkpoint in `checkpoints_dir` that loads; returns `(epochs_done, path)`.
+    """Loads the newest checkpoint in `checkpoints_dir` that loads; returns `(Position, path)`.
 
     A newer file that does not load (truncated, corrupt, not a checkpoint) is reported on stderr
-    and skipped, never deleted; the previous one is used (`EpochCheckpoint` keeps two).
+    and skipped, never deleted; the previous one is used (`RunCheckpoint` keeps two).
 
     Raises:
         ValueError: when none of them loads, naming each with its error. Nothing is overwritten.
@@ -370,7 +406,7 @@ def resume_from_checkpoints(model, checkpoints_dir):
     import sys
 
     failures = []
-    for epochs_done, path in reversed(gan_callbacks.list_checkpoints(checkpoints_dir)):
+    for position, path in reversed(gan_callbacks.list_checkpoints(checkpoints_dir)):
         try:
             model.load_weights(path)
         except Exception as error:  # a damaged zip, a missing entry, weights of another shape...
@@ -379,7 +415,7 @@ def resume_from_checkpoints(model, checkpoints_dir):
             print(f"Warning: checkpoint {path} does not load ({failures[-1]}); trying the one before it.",
                   file=sys.stderr)
             continue
-        return epochs_done, path
+        return position, path
     raise ValueError(
         f"None of the checkpoints in {checkpoints_dir} loads ({'; '.join(failures)}). They were left as "
         "they are: move them away or choose a new workdir to start fresh."
@@ -391,7 +427,7 @@ def hparams_of(config, model):
     that shape training, the model's own settings from its `get_config()` (every scalar
     constructor argument, defaults included), and the learning rate of each optimizer role."""
     ignored = {"data_dir", "workdir", "export_dir", "resume", "verbose", "model_args", "cache_dir",
-               "d_learning_rate", "g_learning_rate"}
+               "d_learning_rate", "g_learning_rate", "checkpoint_every_steps", "checkpoint_every_seconds"}
     hparams = {name: value for name, value in dataclasses.asdict(config).items() if name not in ignored}
     for name, value in model.get_config().items():
         if name == "name" or isinstance(value, dict):

@@ -22,6 +22,10 @@ class WorkdirInUseError(ValueError):
     """Another live process holds the workdir's lock."""
 
 
+class WorkdirUnwritableError(ValueError):
+    """The workdir cannot be created or written (permissions, a read-only or full disk)."""
+
+
 def _alive(pid):
     try:
         os.kill(pid, 0)
@@ -52,6 +56,15 @@ class WorkdirLock:
             return None  # vanished, or half-written by a process killed while writing it
 
     def acquire(self):
+        """Takes the lock, or raises `WorkdirInUseError` / `WorkdirUnwritableError`."""
+        try:
+            return self._acquire()
+        except OSError as error:  # not FileExistsError: that one is handled inside
+            raise WorkdirUnwritableError(
+                f"Cannot write to the workdir {os.path.dirname(self.path) or '.'}: {error.strerror or error}."
+            ) from None
+
+    def _acquire(self):
         # Folders made only to hold the lock are removed again if the run leaves them empty.
         self._created = []
         directory = os.path.abspath(os.path.dirname(self.path) or ".")

@@ -8,8 +8,9 @@ import tensorflow as tf
 from conftest import tiny_batches
 from gan_tf import CGAN, DCGAN, MLPGAN
 from gan_tf.callbacks import (
-    EpochCheckpoint,
     NonFiniteLossError,
+    Position,
+    RunCheckpoint,
     SampleGrid,
     StopOnNonFiniteLoss,
     image_grid,
@@ -43,7 +44,7 @@ def test_sample_grid_and_checkpoint_write_files_each_epoch(tmp_path):
         tiny_batches(2, value_range=gan.value_range),
         epochs=3,
         verbose=0,
-        callbacks=[SampleGrid(str(tmp_path / "samples"), rows=2, columns=3), EpochCheckpoint(str(tmp_path / "ckpt"))],
+        callbacks=[SampleGrid(str(tmp_path / "samples"), rows=2, columns=3), RunCheckpoint(str(tmp_path / "ckpt"), steps_per_epoch=2)],
     )
     assert sorted(os.listdir(tmp_path / "samples")) == ["epoch_0001.png", "epoch_0002.png", "epoch_0003.png"]
     png = tf.io.decode_png(tf.io.read_file(str(tmp_path / "samples" / "epoch_0002.png")))
@@ -51,7 +52,7 @@ def test_sample_grid_and_checkpoint_write_files_each_epoch(tmp_path):
     # The two newest are kept, and no temporary file is left.
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["epoch_0002.keras", "epoch_0003.keras"]
     epochs_done, path = latest_checkpoint(str(tmp_path / "ckpt"))
-    assert epochs_done == 3 and int(keras.saving.load_model(path).g_optimizer.iterations) == 6
+    assert epochs_done == Position(3, 0) and int(keras.saving.load_model(path).g_optimizer.iterations) == 6
 
 
 def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
@@ -65,9 +66,9 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
             epochs=2,
             steps_per_epoch=2,
             verbose=0,
-            callbacks=[StopOnNonFiniteLoss(), EpochCheckpoint(str(tmp_path))],
+            callbacks=[StopOnNonFiniteLoss(), RunCheckpoint(str(tmp_path), steps_per_epoch=2)],
         )
-    assert latest_checkpoint(str(tmp_path))[0] == 1
+    assert latest_checkpoint(str(tmp_path))[0] == Position(1, 0)
     restored = keras.saving.load_model(latest_checkpoint(str(tmp_path))[1])
     assert int(restored.g_optimizer.iterations) == 2
     assert all(np.all(np.isfinite(np.array(v))) for v in restored.weights)

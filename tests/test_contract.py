@@ -116,7 +116,7 @@ def test_a_model_that_is_not_a_gan_trains_logs_evaluates_checkpoints_and_exports
     logs = tmp_path / "logs"
     samples = monitoring.TensorBoardSamples(str(logs / "samples"), evaluator, eval_every=1, rows=2, columns=3,
                                             png_directory=str(tmp_path / "png"))
-    checkpoints = callbacks.EpochCheckpoint(str(tmp_path / "checkpoints"))
+    checkpoints = callbacks.RunCheckpoint(str(tmp_path / "checkpoints"), steps_per_epoch=5)
     history = model.fit(source.dataset(8, value_range=model.value_range, seed=0), epochs=3, verbose=0,
                         callbacks=[samples, checkpoints, keras.callbacks.CSVLogger(str(tmp_path / "h.csv"))])
 
@@ -128,7 +128,7 @@ def test_a_model_that_is_not_a_gan_trains_logs_evaluates_checkpoints_and_exports
     assert report["classifier"]["features"] == "random_cnn" and np.isfinite(report["generated"]["fid"])
     assert "classifier_score" not in report["generated"]  # no class probabilities from random features
     assert monitoring.quality_tag("fid", report) == "quality/fid_random_cnn"
-    assert callbacks.latest_checkpoint(str(tmp_path / "checkpoints"))[0] == 3
+    assert callbacks.latest_checkpoint(str(tmp_path / "checkpoints"))[0] == callbacks.Position(3, 0)
     assert trained_flops_per_image(model) == 3 * 64
 
     path = export_model(model, str(tmp_path / "export"))

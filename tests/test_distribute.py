@@ -112,7 +112,7 @@ def _config(tmp_path, **overrides):
 def test_train_under_mirrored_strategy(tmp_path):
     result = train(_config(tmp_path, model="dcgan", strategy="mirrored", cpu_devices=2))
     assert int(result.model.g_optimizer.iterations.numpy()) == 6
-    assert latest_checkpoint(str(tmp_path / "run" / "checkpoints"))[0] == 2
+    assert latest_checkpoint(str(tmp_path / "run" / "checkpoints"))[0].epochs == 2
     assert os.path.exists(os.path.join(result.export_path, "saved_model.pb"))
 
 
@@ -158,16 +158,16 @@ def test_sigkill_mid_training_then_rerun_finishes_with_every_step(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL
-    done_at_kill = latest_checkpoint(checkpoints)[0]
+    done_at_kill = latest_checkpoint(checkpoints)[0].epochs
     assert 1 <= done_at_kill < 4 and not os.path.exists(tmp_path / "export")
 
     rerun = subprocess.run([sys.executable, _TRAIN_CLI, *flags], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert f"({done_at_kill} of 4 epochs done)" in rerun.stdout
-    epochs_done, path = latest_checkpoint(checkpoints)
+    position, path = latest_checkpoint(checkpoints)
     gan = keras.saving.load_model(path)
-    assert epochs_done == 4
+    assert position == (4, 0)
     assert int(gan.d_optimizer.iterations) == int(gan.g_optimizer.iterations) == 4 * 150
     assert os.path.exists(tmp_path / "export" / "1" / "saved_model.pb")
 
@@ -240,7 +240,7 @@ def test_a_killed_worker_and_a_restarted_cluster_resume_from_the_chief_checkpoin
     processes[1].wait()
     processes[0].send_signal(signal.SIGKILL)
     processes[0].wait()
-    done_at_kill = latest_checkpoint(checkpoints)[0]
+    done_at_kill = latest_checkpoint(checkpoints)[0].epochs
     assert 1 <= done_at_kill < 4
 
     outputs = _finish(_start_workers(tmp_path, epochs=4, steps=100))  # the cluster restarted
