@@ -16,8 +16,10 @@ outputs are named; `labels` only for class-conditional GANs):
   `max_samples` and `metadata_json` (which also holds the training config).
 
 Bad input is rejected with `INVALID_ARGUMENT` and a message naming the input: a wrong latent
-size, a label outside `[0, num_classes)`, `num_samples` below 0 or above `MAX_SAMPLES`, `z` and
-`labels` of different lengths.
+size, NaN or infinite values in `z`, more than `MAX_SAMPLES` rows of `z`, a label outside
+`[0, num_classes)`, `num_samples` below 0 or above `MAX_SAMPLES`, `z` and `labels` of different
+lengths, a negative or non-finite `truncation`. Wrong dtypes and ranks are refused by the
+signatures' typed inputs (tests/test_serving.py sends a few hundred malformed requests).
 """
 
 import json
@@ -63,15 +65,35 @@ class _Endpoints:
         return {"images": images, "images_uint8": tf.cast(tf.round(unit * 255.0), tf.uint8)}
 
     def validated_noise(self, z):
-        """`z` after a run-time check of its latent size (a signature's static shape alone is
-        not enforced on every path a request can take)."""
+        """`z` after run-time checks of its latent size (a signature's static shape alone is
+        not enforced on every path a request can take), its row count (at most `MAX_SAMPLES`,
+        as for `num_samples`: a larger batch would be a request for gigabytes of images) and
+        its values (finite: NaN or infinite noise gives NaN images)."""
         latent_dim = self.gan.latent_dim
+        checks = [
+            tf.debugging.Assert(
+                tf.equal(tf.shape(z)[-1], latent_dim),
+                [f"z must have shape (batch, {latent_dim}), one latent vector per row"],
+            ),
+            tf.debugging.Assert(
+                tf.less_equal(tf.shape(z)[0], MAX_SAMPLES),
+                [f"z must have at most {MAX_SAMPLES} rows per request"],
+            ),
+            tf.debugging.Assert(
+                # Flattened: a request of another rank then fails at the first layer, which names it.
+                tf.reduce_all(tf.math.is_finite(tf.reshape(z, [-1]))), ["z must be finite (no NaN or infinite values)"]
+            ),
+        ]
+        with tf.control_dependencies(checks):
+            return tf.identity(z)
+
+    def validated_truncation(self, truncation):
         check = tf.debugging.Assert(
-            tf.equal(tf.shape(z)[-1], latent_dim),
-            [f"z must have shape (batch, {latent_dim}), one latent vector per row"],
+            tf.logical_and(tf.math.is_finite(truncation), truncation >= 0.0),
+            ["truncation must be a finite number >= 0 (0: untruncated)"],
         )
         with tf.control_dependencies([check]):
-            return tf.identity(z)
+            return tf.identity(truncation)
 
     def validate_labels(self, labels):
         num_classes = self.gan.num_classes
@@ -100,6 +122,8 @@ class _Endpoints:
             return tf.cond(tf.equal(count, 1), lambda: tf.repeat(labels, num_samples), lambda: tf.identity(labels))
 
     def sampled(self, num_samples, seed_pair, labels, truncation=None):
+        if truncation is not None:
+            truncation = self.validated_truncation(truncation)
         with tf.control_dependencies(self.validate_num_samples(num_samples)):
             noise = stateless_noise(
                 self.gan.noise, tf.stack([num_samples, self.gan.latent_dim]), seed_pair, truncation

@@ -273,3 +273,67 @@ def test_keras_checkpoints_load_in_safe_mode_with_a_pinned_keras():
     assert Version(keras.__version__) >= Version("3.15.1")
     with open(os.path.join(REPO_ROOT, "requirements.txt")) as f:
         assert "keras>=3.15.1" in f.read()
+
+
+def _malformed_requests(gan, rng):
+    """`(signature, inputs, expected message or None)` with one defect each, for `gan`'s export."""
+    latent, conditional = gan.latent_dim, gan.conditional
+    rows = int(rng.integers(1, 5))
+    good_z = rng.normal(size=(rows, latent)).astype(np.float32)
+    good_labels = {"labels": tf.constant(rng.integers(0, 10, rows), tf.int32)} if conditional else {}
+    one_label = {"labels": tf.constant([int(rng.integers(0, 10))], tf.int32)} if conditional else {}
+    defects = []
+    # serving_default: z of a wrong dtype, rank or latent size; non-finite; too many rows.
+    dtype = [tf.float64, tf.int32, tf.string, tf.bool][int(rng.integers(4))]
+    bad_z = tf.constant(good_z.astype(str)) if dtype == tf.string else tf.cast(good_z, dtype)
+    defects.append(("serving_default", {"z": bad_z, **good_labels}, "expected to be a float"))
+    rank = [0, 1, 3][int(rng.integers(3))]
+    defects.append(("serving_default", {"z": tf.zeros([rows] * rank if rank else [], tf.float32), **good_labels}, None))
+    other_size = int(rng.choice([k for k in range(1, 3 * latent) if k != latent]))
+    defects.append(("serving_default", {"z": tf.zeros((rows, other_size)), **good_labels}, None))
+    poisoned = good_z.copy()
+    poisoned[int(rng.integers(rows)), int(rng.integers(latent))] = [np.nan, np.inf, -np.inf][int(rng.integers(3))]
+    defects.append(("serving_default", {"z": tf.constant(poisoned), **good_labels}, "z must be finite"))
+    many = MAX_SAMPLES + int(rng.integers(1, 64))
+    many_labels = {"labels": tf.zeros([many], tf.int32)} if conditional else {}
+    defects.append(("serving_default", {"z": tf.zeros((many, latent)), **many_labels}, f"at most {MAX_SAMPLES} rows"))
+    # sample / sample_seeded: num_samples out of range or of a wrong dtype or rank; a bad seed.
+    signature = ["sample", "sample_seeded"][int(rng.integers(2))]
+    seed = {"seed": tf.constant(int(rng.integers(0, 2**31)), tf.int64)} if signature == "sample_seeded" else {}
+    count = int(rng.choice([-int(rng.integers(1, 10**6)), MAX_SAMPLES + int(rng.integers(1, 10**6))]))
+    defects.append((signature, {"num_samples": tf.constant(count), **seed, **one_label}, "num_samples must be"))
+    defects.append((signature, {"num_samples": tf.constant([rows]), **seed, **one_label}, None))
+    defects.append((signature, {"num_samples": tf.constant(float(rows)), **seed, **one_label}, "expected to be a int32"))
+    defects.append(("sample_seeded", {"num_samples": tf.constant(rows), "seed": tf.constant(1, tf.int32), **one_label},
+                    "expected to be a int64"))
+    # Inputs missing or unknown.
+    defects.append(("serving_default", dict(good_labels), None))
+    defects.append(("serving_default", {"z": tf.constant(good_z), "extra": tf.constant(1), **good_labels}, None))
+    if conditional:  # labels out of range, of a wrong dtype, rank or length
+        label = int(rng.choice([-int(rng.integers(1, 100)), 10 + int(rng.integers(0, 100))]))
+        defects.append(("serving_default", {"z": tf.constant(good_z), "labels": tf.fill([rows], label)}, "labels must be"))
+        defects.append((signature, {"num_samples": tf.constant(rows), **seed, "labels": tf.constant([label])}, "labels must be"))
+        defects.append(("serving_default", {"z": tf.constant(good_z), "labels": tf.zeros([rows], tf.float32)}, "expected to be a int32"))
+        defects.append(("serving_default", {"z": tf.constant(good_z), "labels": tf.zeros([rows, 1], tf.int32)}, None))
+        defects.append(("serving_default", {"z": tf.constant(good_z), "labels": tf.zeros([rows + 1], tf.int32)}, "same batch size"))
+        defects.append((signature, {"num_samples": tf.constant(rows + 2), **seed, "labels": tf.zeros([2], tf.int32)}, "1 label"))
+    return defects
+
+
+def test_a_few_hundred_malformed_requests_are_each_refused_with_an_invalid_argument(exports):
+    """Every defect is refused (InvalidArgument, or a binding error for a missing or unknown
+    input, which TF Serving reports as INVALID_ARGUMENT) and the model still serves after."""
+    rng = np.random.default_rng(0)
+    refused = 0
+    for name, (gan, path) in exports.items():
+        signatures = tf.saved_model.load(path).signatures
+        for _ in range(10):
+            for signature, inputs, expected in _malformed_requests(gan, rng):
+                with pytest.raises((tf.errors.InvalidArgumentError, TypeError)) as error:
+                    signatures[signature](**inputs)
+                if expected is not None:
+                    assert expected in str(error.value), (name, signature, str(error.value)[:300])
+                refused += 1
+        good = {"labels": tf.constant([3, 4])} if gan.conditional else {}
+        assert signatures["serving_default"](z=tf.zeros((2, LATENT)), **good)["images"].shape[0] == 2
+    assert refused >= 300

@@ -151,6 +151,10 @@ def test_exports_serve_what_the_keras_model_generates(model_class, tmp_path):
         truncated = loaded.signatures["sample_seeded"](**inputs)["images"].numpy()
         np.testing.assert_allclose(truncated, gan.generate(labels=[2, 4, 6], seed=7, truncation=0.7), atol=1e-5)
         assert not np.allclose(truncated, images)
+        for bad in (-0.5, np.nan, np.inf):
+            inputs["truncation"] = tf.constant(bad, tf.float32)
+            with pytest.raises(tf.errors.InvalidArgumentError, match="truncation must be a finite number >= 0"):
+                loaded.signatures["sample_seeded"](**inputs)
 
 
 def test_train_runs_biggan_end_to_end_and_exports_its_moving_average(tmp_path):
