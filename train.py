@@ -127,6 +127,12 @@ def config_from_flags():
 EXIT_PREEMPTED = 75
 
 
+def _end_progress_line():
+    """Ends the progress bar's line, so that a message after it starts on a line of its own."""
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+
+
 def _fail(message, exit_code):
     print(f"train.py: error: {message}", file=sys.stderr)
     return exit_code
@@ -144,11 +150,14 @@ def main(argv):
     try:
         result = train(config)
     except TrainingPreempted as stopped:
+        _end_progress_line()
         print(f"train.py: {stopped}", file=sys.stderr)
         return EXIT_PREEMPTED
     except (gan_data.DatasetError, NonFiniteLossError, CheckpointWriteError, ValueError) as error:
+        _end_progress_line()
         return _fail(error, exit_code=1)
     except OSError as error:  # a full disk or a vanished directory while writing logs or the export
+        _end_progress_line()
         return _fail(f"{error}. The checkpoints written before it are intact; rerun to resume.", exit_code=1)
     print(f"Trained in {result.seconds:.0f}s.")
     if result.metrics:

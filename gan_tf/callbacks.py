@@ -210,6 +210,13 @@ class RunCheckpoint(keras.callbacks.Callback):
         if self._last_save_time is None:
             self._last_save_time = time.monotonic()
         remove_temporary_files(self.directory)  # left by a run killed mid-write
+        if self.preemption is not None and self.preemption.received:  # while loading data, building
+            latest = latest_checkpoint(self.directory)
+            raise TrainingPreempted(
+                f"Stopped by {self.preemption.received} before training began; nothing new to save. "
+                "Run the same command to start again.",
+                checkpoint=latest[1] if latest else None, position=self.start,
+            )
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch

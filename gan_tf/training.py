@@ -282,13 +282,16 @@ def train(config, callbacks=()):
     # One process per workdir (the chief's; other workers write to temporary directories).
     lock = WorkdirLock(config.workdir).acquire() if is_chief(strategy) else None
     try:
-        return _train_with_lock(config, strategy, callbacks)
+        # SIGTERM / SIGINT from here on stop the run cleanly: before the first step if training
+        # has not begun, else after saving the current step; during the export, after it.
+        with gan_callbacks.PreemptionSignals() as preemption:
+            return _train_with_lock(config, strategy, callbacks, preemption)
     finally:
         if lock is not None:
             lock.release()
 
 
-def _train_with_lock(config, strategy, callbacks):
+def _train_with_lock(config, strategy, callbacks, preemption):
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
     model_class = get_model_class(config.model)
@@ -349,35 +352,34 @@ def _train_with_lock(config, strategy, callbacks):
         samples_monitor = monitoring.TensorBoardSamples(
             os.path.join(logs_dir, "samples"), evaluator, config.eval_every,
             png_directory=os.path.join(workdir, "samples"), latest_png=os.path.join(workdir, "samples.png"))
-        with gan_callbacks.PreemptionSignals() as preemption:
-            standard_callbacks = [
-                gan_callbacks.StopOnNonFiniteLoss(),
-                keras.callbacks.TensorBoard(logs_dir, write_steps_per_second=True),
-                samples_monitor,
-                keras.callbacks.CSVLogger(history_csv, append=True),
-                monitoring.LossCurves(history_csv, os.path.join(workdir, "loss_curves.png")),
-                # Last: an epoch is logged before its checkpoint exists (see RunCheckpoint).
-                gan_callbacks.RunCheckpoint(
-                    os.path.join(workdir, "checkpoints"), steps_per_epoch, every_steps=config.checkpoint_every_steps,
-                    every_seconds=config.checkpoint_every_seconds, start=start, restore_trackers=trackers,
-                    preemption=preemption),
-            ]
-            fit_kwargs = dict(callbacks=standard_callbacks + list(callbacks), shuffle=False,  # the pipeline shuffles
-                              verbose=config.verbose if is_chief(strategy) else 0)
-            history = {}
-            start_time = time.time()
-            # An epoch resumed mid-way is its own fit call, with the steps it has left.
-            segments = [(start.epochs, start.epochs + 1, steps_per_epoch - start.steps, start.steps)] if start.steps else []
-            first_whole_epoch = start.epochs + 1 if start.steps else start.epochs
-            segments.append((first_whole_epoch, config.epochs, steps_per_epoch, 0))
-            for initial_epoch, epochs, steps, offset in segments:
-                if initial_epoch >= epochs:
-                    continue
-                segment = gan.fit(batches_from(initial_epoch, offset), initial_epoch=initial_epoch, epochs=epochs,
-                                  steps_per_epoch=steps, **fit_kwargs)
-                for name, values in segment.history.items():
-                    history.setdefault(name, []).extend(values)
-            seconds = time.time() - start_time
+        standard_callbacks = [
+            gan_callbacks.StopOnNonFiniteLoss(),
+            keras.callbacks.TensorBoard(logs_dir, write_steps_per_second=True),
+            samples_monitor,
+            keras.callbacks.CSVLogger(history_csv, append=True),
+            monitoring.LossCurves(history_csv, os.path.join(workdir, "loss_curves.png")),
+            # Last: an epoch is logged before its checkpoint exists (see RunCheckpoint).
+            gan_callbacks.RunCheckpoint(
+                os.path.join(workdir, "checkpoints"), steps_per_epoch, every_steps=config.checkpoint_every_steps,
+                every_seconds=config.checkpoint_every_seconds, start=start, restore_trackers=trackers,
+                preemption=preemption),
+        ]
+        fit_kwargs = dict(callbacks=standard_callbacks + list(callbacks), shuffle=False,  # the pipeline shuffles
+                          verbose=config.verbose if is_chief(strategy) else 0)
+        history = {}
+        start_time = time.time()
+        # An epoch resumed mid-way is its own fit call, with the steps it has left.
+        segments = [(start.epochs, start.epochs + 1, steps_per_epoch - start.steps, start.steps)] if start.steps else []
+        first_whole_epoch = start.epochs + 1 if start.steps else start.epochs
+        segments.append((first_whole_epoch, config.epochs, steps_per_epoch, 0))
+        for initial_epoch, epochs, steps, offset in segments:
+            if initial_epoch >= epochs:
+                continue
+            segment = gan.fit(batches_from(initial_epoch, offset), initial_epoch=initial_epoch, epochs=epochs,
+                              steps_per_epoch=steps, **fit_kwargs)
+            for name, values in segment.history.items():
+                history.setdefault(name, []).extend(values)
+        seconds = time.time() - start_time
         with output_dir(config.export_dir, strategy) as export_dir:
             export_path = export_model(
                 gan, export_dir, class_names=dataset_info.class_names or None, training_config=dataclasses.asdict(config)

@@ -198,6 +198,19 @@ def test_sigterm_saves_the_current_step_and_the_next_start_continues(tmp_path):
     assert len(result.history["d_loss"]) == 2 and _epoch_steps(tmp_path / "run") == [0, 1, 2]
 
 
+def test_a_signal_before_training_began_stops_it_before_the_first_step(tmp_path):
+    from gan_tf.callbacks import PreemptionSignals, RunCheckpoint
+
+    gan = DCGAN(latent_dim=8, seed=0)
+    gan.compile()
+    preemption = PreemptionSignals()
+    preemption.received = "SIGINT"  # arrived while the data were loading
+    with pytest.raises(TrainingPreempted, match="Stopped by SIGINT before training began; nothing new to save"):
+        gan.fit(tf.data.Dataset.from_tensor_slices(np.zeros((8, 28, 28, 1), np.float32)).batch(4), verbose=0,
+                callbacks=[RunCheckpoint(str(tmp_path), steps_per_epoch=2, preemption=preemption)])
+    assert int(gan.g_optimizer.iterations) == 0 and not os.listdir(tmp_path)
+
+
 def test_the_cli_exits_75_on_sigterm_with_a_message(tmp_path):
     flags = ["--model=mlp_gan", "--epochs=50", "--steps_per_epoch=400", "--batch_size=16", "--latent_dim=8",
              "--eval_every=0", "--checkpoint_every_steps=100", "--workdir=run", "--export_dir=export"]
