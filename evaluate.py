@@ -1,6 +1,7 @@
-"""Measures a trained generator: FID, KID, classifier score, precision/recall, mode coverage and
-(conditional models) label accuracy, each next to its floor (the same metric between two halves
-of real data). Features come from our own classifier for the dataset (trained and cached on
+"""Measures a trained generator: FID, KID, classifier score, precision/recall, sharpness, mode
+coverage and (conditional models) label accuracy, each next to its floor (the same metric between
+two halves of real data), and, for models with a likelihood (the VAEs), bits per dimension on
+held-out images. Features come from our own classifier for the dataset (trained and cached on
 first use; see gan_tf/evaluation.py).
 
     python evaluate.py --model_path=saved_models/dcgan/1 --dataset=mnist_5k --num_samples=2000 \\
@@ -18,7 +19,7 @@ from absl import app, flags, logging
 
 from gan_tf import data as gan_data
 from gan_tf.evaluation import evaluate_samples, load_inception
-from gan_tf.sampling import describe_model, sample_local
+from gan_tf.sampling import describe_model, log_likelihood_local, sample_local
 from gan_tf.sources import open_source
 
 flags.DEFINE_string("model_path", None, "A SavedModel version directory (train.py's export) or a .keras file.")
@@ -34,12 +35,16 @@ flags.DEFINE_enum("features", "classifier", ["classifier", "inception"], "Whose 
                   "classifier, or Inception-v3 with ImageNet weights (no mode coverage or label accuracy then).")
 flags.DEFINE_string("inception_weights", None, "Path of Keras's Inception-v3 ImageNet weights file "
                     "(default: ~/.keras/models, downloaded if reachable).")
+flags.DEFINE_integer("likelihood_images", 1000, "Held-out images to measure bits per dimension on, for models with a "
+                     "likelihood (0: skip).")
+flags.DEFINE_string("likelihood_split", "test", "The split they come from (data without it: the training images, said so).")
 flags.DEFINE_integer("seed", 0, "Seed of the generated noise and of the real halves.")
 flags.DEFINE_string("output", None, "Where to write the metrics as JSON.")
 FLAGS = flags.FLAGS
 
 _ROWS = [("fid", "FID"), ("kid", "KID"), ("classifier_score", "classifier score"), ("precision", "precision"),
-         ("recall", "recall"), ("classes_covered", "classes covered"), ("class_kl_to_real", "class KL to real"),
+         ("recall", "recall"), ("sharpness", "sharpness"), ("classes_covered", "classes covered"),
+         ("class_kl_to_real", "class KL to real"),
          ("label_accuracy", "label accuracy")]
 
 
@@ -71,6 +76,28 @@ def _labels(flag, model, num_samples, model_path):
     return np.resize(ids, num_samples)
 
 
+def _likelihood(model_path, model, source, num_images, split, seed):
+    """Bits per dimension on `num_images` images of `split` (or of the training data when the
+    dataset has no such split); `{"bits_per_dim": None}` for a model without a likelihood."""
+    if num_images <= 0:
+        return None
+    try:
+        held_out = open_source(FLAGS.dataset, data_dir=FLAGS.data_dir, split=split, image_size=FLAGS.image_size,
+                               channels=FLAGS.channels, crop=FLAGS.crop)
+        split_name = split
+    except gan_data.DatasetError:
+        held_out, split_name = source, "train (the data have no held-out split)"
+    images, labels = held_out.arrays(max_examples=num_images, seed=seed)
+    results = log_likelihood_local(model_path, images, labels if model["conditional"] else None, seed=seed)
+    if results is None:
+        return {"bits_per_dim": None, "note": "the model defines no likelihood"}
+    summary = {"bits_per_dim": float(np.mean(results["bits_per_dim"])), "split": split_name, "images": int(len(images))}
+    if "elbo" in results:
+        dimensions = int(np.prod(images.shape[1:]))
+        summary["elbo_bits_per_dim"] = float(-np.mean(results["elbo"]) / (dimensions * np.log(2.0)))
+    return summary
+
+
 def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
@@ -91,6 +118,8 @@ def main(argv):
         embedding = load_inception(FLAGS.inception_weights) if FLAGS.features == "inception" else None
         images = sample_local(FLAGS.model_path, FLAGS.num_samples, labels, FLAGS.seed)
         report = evaluate_samples(images, source, labels=labels, classifier=embedding, seed=FLAGS.seed)
+        report["likelihood"] = _likelihood(FLAGS.model_path, model, source, FLAGS.likelihood_images,
+                                           FLAGS.likelihood_split, FLAGS.seed)
     except (FileNotFoundError, ValueError, gan_data.DatasetError) as error:
         return _fail(error)
     report["model_path"] = FLAGS.model_path
@@ -104,6 +133,15 @@ def main(argv):
     for key, name in _ROWS:
         if key in report["generated"]:
             print(f"  {name:<18} {report['generated'][key]:>10.4f} {report['floor'][key]:>13.4f}")
+    if report["generated"].get("kid_std") is None:
+        print("  (KID's spread is undefined here: with at most 1,000 samples every subset is the whole set)")
+    likelihood = report["likelihood"]
+    if likelihood is not None and likelihood["bits_per_dim"] is None:
+        print(f"  {'bits/dim':<18} {'none':>10}   ({likelihood['note']})")
+    elif likelihood is not None:
+        elbo = f", ELBO {likelihood['elbo_bits_per_dim']:.4f}" if "elbo_bits_per_dim" in likelihood else ""
+        print(f"  {'bits/dim':<18} {likelihood['bits_per_dim']:>10.4f}   ({likelihood['images']} {likelihood['split']} "
+              f"images{elbo})")
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(report, f, indent=2)

@@ -311,7 +311,8 @@ class RandomFeatures:
         return self.embed(images)[0]
 
 
-def _sample_metrics(classifier, images, real_features, real_probabilities_mix, num_classes, labels=None):
+def _sample_metrics(classifier, images, real_features, real_probabilities_mix, num_classes, labels=None,
+                    real_laplacian_energy=None):
     features, probabilities = classifier.embed(images)
     kid, kid_std = metrics.kernel_inception_distance(features, real_features, subset_size=min(1000, len(images)))
     precision, recall = metrics.precision_recall(real_features, features, k=3)
@@ -322,6 +323,8 @@ def _sample_metrics(classifier, images, real_features, real_probabilities_mix, n
         "precision": precision,
         "recall": recall,
     }
+    if real_laplacian_energy:  # mean Laplacian energy over that of the reference real images
+        result["sharpness"] = float(metrics.laplacian_energy(images).mean() / real_laplacian_energy)
     if probabilities is not None:
         result["classifier_score"] = metrics.classifier_score(probabilities)
     if not classifier.classifies_dataset:
@@ -368,6 +371,7 @@ class Evaluator:
         order = np.random.default_rng(seed).permutation(len(real_images))
         reference, floor = order[: self.num_samples], order[self.num_samples : 2 * self.num_samples]
         self.real_features = self.classifier.features(real_images[reference])
+        self.real_laplacian_energy = float(metrics.laplacian_energy(real_images[reference]).mean())
         self.real_class_mix = np.bincount(real_labels, minlength=max(1, self.info.num_classes)) / len(real_labels)
         self._floor_images, self._floor_labels = real_images[floor], real_labels[floor]
         self._floors = {}
@@ -408,7 +412,7 @@ class Evaluator:
 
     def _metrics(self, images, labels):
         return _sample_metrics(self.classifier, images, self.real_features, self.real_class_mix,
-                               self.info.num_classes, labels)
+                               self.info.num_classes, labels, self.real_laplacian_energy)
 
 
 def evaluate_samples(images, dataset, labels=None, classifier=None, data_dir=None, seed=0):

@@ -347,28 +347,10 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         self.fake_probability_tracker.update_state(ops.sigmoid(fake_logits))
         return self.train_step_logs()
 
-    def make_train_function(self, force=False):
-        """Keras' train function, with every op of a train step made to wait for its batch.
-
-        With `steps_per_execution=1`, Keras 3.15 calls the step on `iterator.get_next()` once
-        more after the last batch of a finite dataset, to find the end. TensorFlow runs the ops
-        of that call that do not need the batch before the end-of-data error stops it: with a
-        static batch size these include the noise draw and the trackers' `count` updates, so
-        every epoch's logged means came out `N / (N + 1)` of their value and the noise stream
-        moved on. Making the whole step depend on the batch keeps that call a no-op.
-        """
-        if self.train_function is not None and not force:
-            return self.train_function
-
-        def train_step_after_batch(data):
-            with tf.control_dependencies(tf.nest.flatten(data)):
-                logs = self.train_step(data)
-                if self.ema_generator is not None:  # after the step's G update (program order)
-                    self.update_generator_average()
-                return logs
-
-        self.train_function = self._make_function(train_step_after_batch)
-        return self.train_function
+    def after_train_step(self):
+        """After the step's G update (program order): one step of G's weight average, if any."""
+        if self.ema_generator is not None:
+            self.update_generator_average()
 
     def update_generator_average(self):
         """One step of the moving average of G's weights (`ema_decay`, warmed up by G's steps)."""

@@ -50,8 +50,10 @@ def gan_metadata(gan):
     }
 
 
-class _Endpoints:
-    """The signature functions of one generator; `validate_*` raise INVALID_ARGUMENT."""
+class LatentEndpoints:
+    """The signature functions of a model that maps latent vectors (and labels) to images:
+    `model.sampling_generator`, `latent_dim`, `noise`, `conditional`, `num_classes`,
+    `value_range` (every GAN, and the VAE's decoder). `validate_*` raise INVALID_ARGUMENT."""
 
     def __init__(self, gan, metadata):
         self.gan = gan
@@ -157,7 +159,7 @@ def build_export_archive(gan, metadata):
     and `sample_seeded` too: positive values truncate the noise to `[-truncation,
     truncation]`, 0 draws it untruncated.
     """
-    endpoints = _Endpoints(gan, metadata)
+    endpoints = LatentEndpoints(gan, metadata)
     archive = keras.export.ExportArchive()
     archive.track(gan.sampling_generator)
     z = tf.TensorSpec([None, gan.latent_dim], tf.float32, name="z")

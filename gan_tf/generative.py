@@ -23,6 +23,9 @@ A model implements:
   a `keras.export.ExportArchive` with the model's signatures; `warmup_requests()`:
   `[(signature_name, inputs)]` TF Serving runs on load.
 * `train_step_flops_per_image()`: FLOPs of one train step per training image (benches).
+* `log_likelihood(images, conditions, seed)`: per-image log-likelihoods (or bounds) and bits
+  per dimension, or None (the default: GANs define none). An export that has one serves it as
+  its `log_likelihood` signature.
 
 Every model also saves, with its weights, what Keras leaves out of a `.keras` file: the state of
 each random stream it or its layers draw from (noise, dropout masks, interpolation weights) and
@@ -38,6 +41,7 @@ import inspect
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 # Constructor arguments that come from the data or the run, never from `--model_arg`.
 DATA_ARGUMENTS = ("image_shape", "num_classes", "seed", "name", "generator", "discriminator")
@@ -181,6 +185,41 @@ class GenerativeModel(keras.Model):
     def train_step_flops_per_image(self):
         """FLOPs of one train step per training image."""
         raise NotImplementedError
+
+    def log_likelihood(self, images, conditions=None, seed=0):
+        """Each image's log-likelihood (or a lower bound on it), for likelihood-based models:
+        `{"log_likelihood": nats [N], "bits_per_dim": [N], ...}` for uint8 `images`; None for
+        models that define none (a GAN's samples have no density to evaluate)."""
+        return None
+
+    # ------------------------------------------------------------------------------ train
+
+    def after_train_step(self):
+        """Work to do after each train step inside the compiled train function (a GAN's moving
+        average of G, for instance). Nothing by default."""
+
+    def make_train_function(self, force=False):
+        """Keras' train function, with every op of a train step made to wait for its batch, and
+        `after_train_step` run after the step.
+
+        With `steps_per_execution=1`, Keras 3.15 calls the step on `iterator.get_next()` once
+        more after the last batch of a finite dataset, to find the end. TensorFlow runs the ops
+        of that call that do not need the batch before the end-of-data error stops it: with a
+        static batch size these include the noise draw and the trackers' `count` updates, so
+        every epoch's logged means came out `N / (N + 1)` of their value and the random streams
+        moved on. Making the whole step depend on the batch keeps that call a no-op.
+        """
+        if self.train_function is not None and not force:
+            return self.train_function
+
+        def train_step_after_batch(data):
+            with tf.control_dependencies(tf.nest.flatten(data)):
+                logs = self.train_step(data)
+                self.after_train_step()
+                return logs
+
+        self.train_function = self._make_function(train_step_after_batch)
+        return self.train_function
 
     # ------------------------------------------------------------------------------ state
 

@@ -24,7 +24,7 @@ import tensorflow as tf
 from gan_tf.callbacks import sample_grid, save_image, write_atomically
 
 # The metrics logged as `quality/<name>`; label accuracy only for conditional models.
-QUALITY_METRICS = ("fid", "kid", "classifier_score", "precision", "recall", "classes_covered",
+QUALITY_METRICS = ("fid", "kid", "classifier_score", "precision", "recall", "sharpness", "classes_covered",
                    "class_kl_to_real", "label_accuracy")
 
 

@@ -119,3 +119,43 @@ def sample_remote(server, model_name, num_samples, labels=None, seed=None, proto
     else:
         raise ValueError(f"protocol must be 'grpc' or 'rest'. Received: {protocol!r}")
     return outputs["images_uint8"]
+
+
+def log_likelihood_local(model_path, images, labels=None, seed=0):
+    """Per-image log-likelihoods of uint8 `images` under a SavedModel export or a `.keras` model:
+    the model's `log_likelihood` (its contract method, or its export's signature of that name,
+    asked in requests of at most its `max_images`), or None when the model defines none.
+
+    Returns:
+        None, or `{"log_likelihood": nats [N], "bits_per_dim": [N], ...}` (a VAE adds `elbo`).
+    """
+    if not os.path.exists(model_path):
+        raise FileNotFoundError(f"No model at {model_path}")
+    images = np.asarray(images, np.uint8)
+    if model_path.endswith(".keras"):
+        import keras
+
+        model = keras.saving.load_model(model_path, safe_mode=True)
+        return model.log_likelihood(images, None if labels is None else {"labels": labels}, seed=seed)
+
+    import tensorflow as tf
+
+    metadata = read_metadata(model_path)
+    signatures = tf.saved_model.load(model_path).signatures
+    if "log_likelihood" not in signatures:
+        return None
+    if metadata.get("conditional"):
+        labels = _labels_for(len(images), labels, metadata["num_classes"])
+    step = int((metadata.get("likelihood") or {}).get("max_images", 64))
+    results = {}
+    for start in range(0, len(images), step):
+        inputs = {"images_uint8": tf.constant(images[start : start + step]), "seed": tf.constant(seed + start, tf.int64)}
+        if metadata.get("conditional"):
+            inputs["labels"] = tf.constant(labels[start : start + step])
+        try:
+            outputs = signatures["log_likelihood"](**inputs)
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(client.signature_error_message(error.message)) from None
+        for key, value in outputs.items():
+            results.setdefault(key, []).append(value.numpy())
+    return {key: np.concatenate(values) for key, values in results.items()}

@@ -15,6 +15,16 @@ split_cpu(2)
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _gans():
+    from gan_tf import GAN, MODELS
+
+    return {name: model_class for name, model_class in MODELS.items() if issubclass(model_class, GAN)}
+
+
+# The registry's GANs (a generator and a discriminator): what the GAN-specific suites run over.
+GANS = _gans()
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     keras.utils.set_random_seed(0)

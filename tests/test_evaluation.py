@@ -116,3 +116,29 @@ def test_inception_without_weights_says_what_to_do(tmp_path):
     completed = _evaluate(f"--model_path={path}", "--features=inception", f"--inception_weights={damaged}",
                           cwd=tmp_path, cache_dir=str(tmp_path))
     assert completed.returncode == 2 and "Inception-v3's ImageNet weights could not be loaded" in completed.stderr
+
+
+def test_evaluate_cli_reports_bits_per_dim_for_a_vae_and_none_for_a_gan(classifier, cache_dir, tmp_path):
+    from gan_tf import VAE
+    from gan_tf.export import export_model
+
+    vae = VAE(latent_dim=4, width=8, importance_samples=4, seed=0)
+    vae.compile_optimizers(vae.default_optimizers())
+    vae_path = export_model(vae, str(tmp_path / "vae"))
+    completed = _evaluate(f"--model_path={vae_path}", "--num_samples=100", "--likelihood_images=70",
+                          "--output=vae.json", cwd=tmp_path, cache_dir=cache_dir)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.load(open(tmp_path / "vae.json"))
+    likelihood = report["likelihood"]
+    assert likelihood["images"] == 70 and likelihood["split"].startswith("train (the data have no held-out split)")
+    assert likelihood["bits_per_dim"] > 0 and likelihood["elbo_bits_per_dim"] >= likelihood["bits_per_dim"] - 0.5
+    assert "bits/dim" in completed.stdout and "sharpness" in completed.stdout
+    assert report["generated"]["kid_std"] is None and "KID's spread is undefined" in completed.stdout
+    assert report["floor"]["sharpness"] == pytest.approx(1.0, abs=0.15)  # real digits against real digits
+
+    gan_path = export_generator(DCGAN(latent_dim=8, seed=0), str(tmp_path / "dcgan"))
+    completed = _evaluate(f"--model_path={gan_path}", "--num_samples=100", "--output=gan.json", cwd=tmp_path,
+                          cache_dir=cache_dir)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert json.load(open(tmp_path / "gan.json"))["likelihood"]["bits_per_dim"] is None
+    assert "the model defines no likelihood" in completed.stdout

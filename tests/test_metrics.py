@@ -76,3 +76,38 @@ def test_label_accuracy():
     assert metrics.label_accuracy([1, 2, 3, 3], [1, 2, 3, 4]) == 0.75
     with pytest.raises(ValueError, match="Shapes differ"):
         metrics.label_accuracy([1, 2], [1, 2, 3])
+
+
+def test_kid_spread_is_undefined_when_every_subset_is_the_whole_set():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    mean, std = metrics.kernel_inception_distance(a, b, subset_size=1000)
+    assert std is None
+    assert mean == pytest.approx(metrics.mmd2_unbiased(a, b))
+    _, spread = metrics.kernel_inception_distance(a, rng.normal(size=(80, 4)), num_subsets=4, subset_size=1000)
+    assert spread is not None and spread > 0  # subsets of 50 of the 80 differ
+
+
+def test_laplacian_energy_by_hand():
+    # One white pixel at the centre of a black 3x3 image: the Laplacian there is -4 (in units of
+    # 1 = white), and the one interior position is the only one measured: energy 16.
+    image = np.zeros((1, 3, 3, 1), np.uint8)
+    image[0, 1, 1, 0] = 255
+    np.testing.assert_allclose(metrics.laplacian_energy(image), [16.0])
+    # Constant images have none; a vertical edge x=1 at columns >= 2 of a 3x4 image: responses
+    # +1 (column 1) and -1 (column 2) on the one interior row: mean of squares 1.
+    edge = np.zeros((1, 3, 4, 3), np.uint8)
+    edge[:, :, 2:] = 255
+    np.testing.assert_allclose(metrics.laplacian_energy(edge), [1.0])
+    np.testing.assert_allclose(metrics.laplacian_energy(np.full((2, 5, 5, 1), 80, np.uint8)), [0.0, 0.0])
+
+
+def test_sharpness_is_one_for_the_data_and_falls_with_blur():
+    rng = np.random.default_rng(0)
+    real = (rng.random((20, 16, 16, 1)) > 0.5).astype(np.uint8) * 255
+    blurred = ((real[:, :-1].astype(float) + real[:, 1:]) / 2).astype(np.uint8)  # a 2-tap vertical blur
+    blurred = ((blurred[:, :, :-1].astype(float) + blurred[:, :, 1:]) / 2).astype(np.uint8)
+    assert metrics.sharpness(real, real) == pytest.approx(1.0)
+    assert metrics.sharpness(blurred, real) < 0.5
+    with pytest.raises(ValueError, match="no Laplacian energy"):
+        metrics.sharpness(real, np.zeros_like(real))

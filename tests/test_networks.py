@@ -2,6 +2,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import GANS
 from gan_tf import MODELS
 from gan_tf import networks
 from gan_tf.layers import SelfAttention2D
@@ -27,11 +28,21 @@ def build(name, image_shape, **kwargs):
     return model_class(image_shape=image_shape, seed=0, **kwargs)
 
 
+# (encoder, decoder) parameters of the VAEs at 28x28x1: the DCGAN trunk and generator, z of 32.
+VAE_PARAMETERS_AT_28 = {"vae": (608064, 1477953), "cvae": (624064, 1603393)}
+
+
 def test_every_model_is_pinned():
-    assert set(PARAMETERS_AT_28) == set(MODELS)
+    assert set(PARAMETERS_AT_28) | set(VAE_PARAMETERS_AT_28) == set(MODELS)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(VAE_PARAMETERS_AT_28))
+def test_vae_parameter_counts_at_28(name):
+    vae = build(name, (28, 28, 1))
+    assert (vae.encoder.count_params(), vae.decoder.count_params()) == VAE_PARAMETERS_AT_28[name]
+
+
+@pytest.mark.parametrize("name", list(GANS))
 def test_parameter_counts_at_28_are_the_tutorial_networks(name):
     gan = build(name, (28, 28, 1))
     assert (gan.generator.count_params(), gan.discriminator.count_params()) == PARAMETERS_AT_28[name]
@@ -65,7 +76,7 @@ def test_dcgan_grows_one_block_per_doubling_and_halves_channels(size):
     assert gan.discriminator.get_layer("logit").kernel.shape == (4 * 4 * conv[-1].filters, 1)
 
 
-@pytest.mark.parametrize("name", [n for n in MODELS if n != "mlp_gan"])
+@pytest.mark.parametrize("name", [n for n in GANS if n != "mlp_gan"])
 @pytest.mark.parametrize("size", [32, 64, 128])
 def test_scaled_networks_make_and_judge_images_of_the_size(name, size):
     kwargs = {} if name == "biggan" else {"width": 8}

@@ -1,4 +1,4 @@
-"""The GAN models, and the one registry that maps `--model` names to them.
+"""The models (the GANs, and the VAE baselines), and the one registry that maps `--model` names to them.
 
 Adding a model: one file in this package, one line in `MODELS`, and its tests.
 """
@@ -10,6 +10,7 @@ from gan_tf.models.dcgan import DCGAN
 from gan_tf.models.mlp_gan import MLPGAN
 from gan_tf.models.sagan import SAGAN
 from gan_tf.models.sngan import SNGAN
+from gan_tf.models.vae import CVAE, VAE
 from gan_tf.models.wgan_gp import WGANGP
 
 MODELS = {
@@ -21,6 +22,8 @@ MODELS = {
     "acgan": ACGAN,
     "sagan": SAGAN,
     "biggan": BigGAN,
+    "vae": VAE,
+    "cvae": CVAE,
 }
 
 

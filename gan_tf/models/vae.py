@@ -1,0 +1,290 @@
+"""VAE and CVAE: variational autoencoders on the DCGAN networks, with an exact 8-bit likelihood.
+
+The baseline the GAN material contrasts GANs with ("VAEs give blurrier samples"), built so the
+claim can be measured with the same tools: the encoder is the DCGAN discriminator's trunk, the
+decoder the DCGAN generator (both grown with the image size, `gan_tf.networks`), and the pixel
+likelihood is a discretised logistic over the 256 levels of 8-bit data, so the ELBO and the
+importance-weighted bound are bounds on a true log-probability, in bits per dimension comparable
+with any other model of 8-bit images.
+
+References:
+    Kingma & Welling 2013, "Auto-Encoding Variational Bayes", https://arxiv.org/abs/1312.6114;
+    Sohn, Lee & Yan 2015, "Learning Structured Output Representation using Deep Conditional
+    Generative Models" (CVAE); Higgins et al. 2017, "beta-VAE"; Burda, Grosse & Salakhutdinov
+    2015, "Importance Weighted Autoencoders", https://arxiv.org/abs/1509.00519; Salimans et al.
+    2017, "PixelCNN++", https://arxiv.org/abs/1701.05517 (the discretised logistic).
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from gan_tf import likelihoods
+from gan_tf.gan import check_num_classes
+from gan_tf.generative import Samples
+from gan_tf.likelihood_model import LikelihoodModel
+from gan_tf.noise import replica_slice
+from gan_tf.networks import check_image_shape, check_width, discriminator_features, generator_layers
+
+
+# The pixel log-scale's starting value.
+INITIAL_LOG_SCALE = -2.0
+
+
+def _label_inputs(num_classes):
+    labels = keras.Input((), dtype="int32", name="labels")
+    return labels, keras.layers.CategoryEncoding(num_classes, output_mode="one_hot", name="one_hot")(labels)
+
+
+def vae_encoder(image_shape, latent_dim, width=64, num_classes=None):
+    """images (and labels) -> `[batch, 2 * latent_dim]`: the posterior's mean, then its log-variance.
+
+    The DCGAN discriminator's trunk without dropout; a CVAE's labels enter as one-hot constant
+    channels, as in CGAN's discriminator.
+    """
+    images = keras.Input(image_shape, name="images")
+    inputs, x = images, images
+    if num_classes:
+        labels, one_hot = _label_inputs(num_classes)
+        maps = keras.layers.UpSampling2D(image_shape[:2], name="label_maps")(keras.layers.Reshape((1, 1, num_classes))(one_hot))
+        inputs, x = [images, labels], keras.layers.Concatenate()([images, maps])
+    features = discriminator_features(x, dropout=0.0, width=width)
+    posterior = keras.layers.Dense(2 * latent_dim, dtype="float32", name="posterior")(features)
+    return keras.Model(inputs, posterior, name="encoder")
+
+
+def vae_decoder(latent_dim, image_shape, width=64, num_classes=None):
+    """z (and labels) -> the mean image in [-1, 1]: the DCGAN generator (a CVAE's with the
+    one-hot label beside z, as CGAN's generator)."""
+    z = keras.Input((latent_dim,), name="z")
+    inputs, x = z, z
+    if num_classes:
+        labels, one_hot = _label_inputs(num_classes)
+        inputs, x = [z, labels], keras.layers.Concatenate()([z, one_hot])
+    return keras.Model(inputs, generator_layers(x, image_shape, width), name="decoder")
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class VAE(LikelihoodModel):
+    """A variational autoencoder trained by `fit` with one optimizer (`beta`-weighted ELBO).
+
+    Per batch, `train_step` draws `eps ~ N(0, I)` (each replica its slice of the global batch's,
+    as the GANs draw noise), encodes the images into `q(z|x) = N(mu, diag(sigma^2))`, decodes
+    `z = mu + sigma * eps`, and takes one step on `-log p(x|z) + beta * KL(q(z|x) || N(0, I))`,
+    where `p(x|z)` is a discretised logistic per pixel (mean: the decoder's output; scale: a
+    learned log-scale per pixel and channel, shared by all images). Trackers: `loss` (that
+    objective), `reconstruction` (`-log p(x|z)`, nats), `kl` (nats) and `bits_per_dim` (the
+    negative ELBO at beta 1, in bits per dimension, an upper bound on the model's).
+
+    Samples are the decoder's mean image for `z ~ N(0, I)` (the pixel noise of the logistic is
+    not drawn: it would add grain, not detail). `log_likelihood` gives each image's ELBO and
+    its importance-weighted bound with `importance_samples` samples.
+
+    Args:
+        image_shape: `(H, W, C)`, H and W divisible by 4.
+        latent_dim: size of z.
+        width: channel unit of both networks (as the DCGAN's).
+        beta: weight of the KL term (1: the ELBO; above 1: a beta-VAE).
+        importance_samples: k of the importance-weighted bound (100 as in Burda et al.).
+        num_classes: None for a VAE; the number of classes for a CVAE (`CVAE` sets it).
+        seed: seed of the posterior-noise stream.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Example:
+        >>> vae = VAE(image_shape=(28, 28, 1), seed=0)
+        >>> vae.compile_optimizers(vae.default_optimizers())
+        >>> vae.fit(load_dataset("mnist_5k", 64, value_range=VAE.value_range), epochs=20)
+        >>> bounds = vae.log_likelihood(test_images)  # {"elbo": ..., "log_likelihood": ...}
+
+    References:
+        Kingma & Welling 2013, https://arxiv.org/abs/1312.6114; Burda et al. 2015,
+        https://arxiv.org/abs/1509.00519
+    """
+
+    # The prior, as the GANs' exported signatures draw it (`gan_tf.noise.stateless_noise`).
+    noise = "gaussian"
+    exports_truncation = False
+
+    def __init__(self, image_shape=(28, 28, 1), latent_dim=32, width=64, beta=1.0, importance_samples=100,
+                 num_classes=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = check_image_shape(image_shape)
+        if int(latent_dim) != latent_dim or latent_dim < 1:
+            raise ValueError(f"`latent_dim` must be a positive integer. Received: latent_dim={latent_dim}")
+        if not beta > 0:
+            raise ValueError(f"`beta` must be positive. Received: beta={beta}")
+        if int(importance_samples) != importance_samples or importance_samples < 1:
+            raise ValueError(f"`importance_samples` must be a positive integer. Received: importance_samples={importance_samples}")
+        self.latent_dim = int(latent_dim)
+        self.width = check_width(width)
+        self.beta = float(beta)
+        self.importance_samples = int(importance_samples)
+        self.num_classes = None if num_classes is None else check_num_classes(num_classes)
+        self.seed = seed
+        self.encoder = vae_encoder(self.image_shape, self.latent_dim, self.width, self.num_classes)
+        self.decoder = vae_decoder(self.latent_dim, self.image_shape, self.width, self.num_classes)
+        # Starts at s = e^-2 = 0.14 (on [-1, 1] data): Adam moves it ~1e-3 a step, so a start at
+        # s = 1 would take thousands of steps to reach the scales of a decent fit.
+        self.log_scale = self.add_weight(shape=self.image_shape, initializer=keras.initializers.Constant(INITIAL_LOG_SCALE),
+                                         name="log_scale")
+        self.seed_generator = keras.random.SeedGenerator(seed, name="posterior_seed")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.bits_tracker = keras.metrics.Mean(name="bits_per_dim")
+        self.built = True
+
+    # ------------------------------------------------------------------------------- train
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker, self.bits_tracker]
+
+    def _condition(self, inputs, labels):
+        inputs = ops.convert_to_tensor(inputs, "float32")
+        return [inputs, ops.convert_to_tensor(labels, "int32")] if self.num_classes else inputs
+
+    def posterior(self, images, labels=None, training=False):
+        """`(mean, log_variance)` of `q(z|x)`, each `[batch, latent_dim]`."""
+        statistics = self.encoder(self._condition(images, labels), training=training)
+        return statistics[:, : self.latent_dim], statistics[:, self.latent_dim :]
+
+    def decode(self, z, labels=None, training=False):
+        """The mean image of `p(x|z)`, in `value_range`."""
+        return self.decoder(self._condition(z, labels), training=training)
+
+    def reconstruction_log_likelihood(self, images, decoded):
+        """`log p(x|z)` per image, in nats (`likelihoods.discretized_logistic_log_likelihood`)."""
+        return likelihoods.discretized_logistic_log_likelihood(images, decoded, self.log_scale, self.value_range)
+
+    def train_step(self, data):
+        images, labels = self.unpack(data)
+        batch_size = ops.shape(images)[0]
+        eps = replica_slice(lambda size: keras.random.normal((size, self.latent_dim), seed=self.seed_generator), batch_size)
+
+        with tf.GradientTape() as tape:
+            mean, log_variance = self.posterior(images, labels, training=True)
+            z = mean + ops.exp(0.5 * log_variance) * eps
+            reconstruction = -self.reconstruction_log_likelihood(images, self.decode(z, labels, training=True))
+            kl = likelihoods.gaussian_kl_divergence(mean, log_variance)
+            losses = reconstruction + self.beta * kl
+            loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(losses))
+        variables = self.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+
+        self.loss_tracker.update_state(losses)
+        self.reconstruction_tracker.update_state(reconstruction)
+        self.kl_tracker.update_state(kl)
+        self.bits_tracker.update_state(likelihoods.bits_per_dim(-(reconstruction + kl), self.dimensions))
+        return self.train_step_logs()
+
+    # -------------------------------------------------------------------------- likelihood
+
+    def log_likelihood_bounds(self, images, labels, eps):
+        """`(elbo, iwae)` per image, nats, from `eps` `[batch, k, latent_dim]` standard normal draws.
+
+        The ELBO is `E_q[log p(x|z)] - KL` with the KL in closed form and the expectation over
+        the k draws; the importance-weighted bound is `log mean_i p(x|z_i) p(z_i) / q(z_i|x)`.
+        """
+        mean, log_variance = self.posterior(images, labels)
+        batch, k = ops.shape(eps)[0], ops.shape(eps)[1]
+        z = mean[:, None, :] + ops.exp(0.5 * log_variance)[:, None, :] * eps  # [batch, k, latent]
+        flat_z = ops.reshape(z, (-1, self.latent_dim))
+        flat_labels = None if labels is None else ops.repeat(labels, k, axis=0)
+        decoded = self.decode(flat_z, flat_labels)
+        flat_images = ops.repeat(images, k, axis=0)
+        log_px = ops.reshape(self.reconstruction_log_likelihood(flat_images, decoded), (batch, k))
+        log_pz = likelihoods.gaussian_log_density(z)
+        log_qz = likelihoods.gaussian_log_density(z, mean[:, None, :], log_variance[:, None, :])
+        elbo = ops.mean(log_px, axis=1) - likelihoods.gaussian_kl_divergence(mean, log_variance)
+        return elbo, likelihoods.importance_weighted_bound(log_px + log_pz - log_qz)
+
+    def log_likelihood(self, images, conditions=None, seed=0, batch_size=64):
+        """Each image's log-likelihood bounds: `{"elbo", "log_likelihood"}` in nats (the latter
+        the importance-weighted bound with `importance_samples` samples, the tighter one), and
+        `"bits_per_dim"` from it. `images` are uint8 `[N, H, W, C]` (0..255)."""
+        labels = self.labels_for(len(images), conditions)
+        scaled = self.scaled(images)
+        elbo, iwae = [], []
+        for start in range(0, len(images), batch_size):
+            chunk = scaled[start : start + batch_size]
+            eps = keras.random.normal((len(chunk), self.importance_samples, self.latent_dim), seed=seed + start)
+            chunk_labels = None if labels is None else ops.convert_to_tensor(labels[start : start + batch_size])
+            bounds = self.log_likelihood_bounds(ops.convert_to_tensor(chunk), chunk_labels, eps)
+            elbo.append(ops.convert_to_numpy(bounds[0]))
+            iwae.append(ops.convert_to_numpy(bounds[1]))
+        iwae = np.concatenate(iwae) if iwae else np.zeros([0], np.float32)
+        return {"elbo": np.concatenate(elbo) if elbo else iwae, "log_likelihood": iwae,
+                "bits_per_dim": np.asarray(likelihoods.bits_per_dim(iwae, self.dimensions))}
+
+    # ------------------------------------------------------------------------ the contract
+
+    @property
+    def sampling_generator(self):
+        """The network that maps the prior's z (and labels) to images: the decoder."""
+        return self.decoder
+
+    def call(self, inputs, training=False):
+        """Decodes `z` (a CVAE: `[z, labels]`) into mean images."""
+        return self.decoder(inputs, training=training)
+
+    def sample(self, num_samples, seed=None, conditions=None):
+        """`Samples(mean images for z ~ N(0, I), {"labels": ...} or None)`; classes 0, 1, 2,
+        ... in turn for a CVAE unless `conditions["labels"]` says otherwise."""
+        labels = self.labels_for(int(num_samples), conditions)
+        z = keras.random.normal((int(num_samples), self.latent_dim), seed=seed)
+        images = []
+        for start in range(0, int(num_samples), 256):
+            chunk_labels = None if labels is None else ops.convert_to_tensor(labels[start : start + 256])
+            images.append(ops.convert_to_numpy(self.decode(z[start : start + 256], chunk_labels)))
+        images = np.concatenate(images) if images else np.zeros((0,) + self.image_shape, np.float32)
+        return Samples(images, None if labels is None else {"labels": labels})
+
+    def export_metadata(self):
+        from gan_tf import vae_signatures
+
+        return vae_signatures.vae_metadata(self)
+
+    def export_archive(self, metadata):
+        from gan_tf import vae_signatures
+
+        return vae_signatures.build_export_archive(self, metadata)
+
+    def warmup_requests(self):
+        from gan_tf import vae_signatures
+
+        return vae_signatures.warmup_inputs(self)
+
+    def train_step_flops_per_image(self):
+        """Encoder forward + backward (3 F_E) and decoder forward + backward (3 F_D)."""
+        from gan_tf.profiling import forward_flops_per_example
+
+        return 3 * forward_flops_per_example(self.encoder) + 3 * forward_flops_per_example(self.decoder)
+
+    def get_config(self):
+        return {"name": self.name, "image_shape": self.image_shape, "latent_dim": self.latent_dim,
+                "width": self.width, "beta": self.beta, "importance_samples": self.importance_samples,
+                "num_classes": self.num_classes, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class CVAE(VAE):
+    """The class-conditional VAE: the label enters the encoder (as constant one-hot channels) and
+    the decoder (beside z), so `q(z|x, y)` and `p(x|z, y)`; samples are drawn for chosen classes.
+
+    Args:
+        num_classes: number of classes (from the data by `from_data`).
+        **kwargs: see `VAE`.
+
+    Reference:
+        Sohn, Lee & Yan 2015, "Learning Structured Output Representation using Deep Conditional
+        Generative Models", NeurIPS.
+    """
+
+    conditional = True
+    needs_labels = True
+
+    def __init__(self, num_classes=10, **kwargs):
+        super().__init__(num_classes=num_classes, **kwargs)
+
