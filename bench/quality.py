@@ -7,9 +7,15 @@
 
 The budget is `--epochs` per model, or with `--seconds` the same wall-clock time for every model
 (training stops after the first train step past it; evaluation is not counted and runs only at
-the end). Columns: model, epochs begun, generator updates, wall
-time, FID, KID, precision, recall, classes covered (each class at least 4% of the samples),
-smallest class share, label accuracy (conditional models). The first row is an untrained
+the end). Columns: model, epochs begun, generator updates (optimizer steps of the busiest
+optimizer), wall time, FID, KID, precision, recall, sharpness (Laplacian energy over the real
+images'), classes covered (each class at least 4% of the samples), smallest class share, label
+accuracy (conditional models), bits per dimension on `--likelihood_images` held-out images
+(the test split; the training images for data without one; "-" for models without a likelihood),
+milliseconds per sampled image (the model's default sampler, batches of 100) and parameters.
+
+    python bench/quality.py --seconds=150 --num_samples=1000 \
+        --models=dcgan,cgan,vae,cvae,pixelcnn,conditional_pixelcnn The first row is an untrained
 generator; the last is the floor (real half vs real half). A benchmark, not a test: run nothing
 else meanwhile; on 2 CPU cores it takes about the budget times the number of models, plus a few
 minutes of evaluation (and of classifier training on a dataset's first use).
@@ -37,13 +43,18 @@ flags.DEFINE_string("dataset", "mnist_5k", "Dataset to train and evaluate on.")
 flags.DEFINE_integer("epochs", 20, "Epochs per model (the quickstart's 20); the cap when --seconds is set.")
 flags.DEFINE_integer("seconds", None, "Wall-clock training budget per model (then --epochs is only a cap).")
 flags.DEFINE_integer("num_samples", 2000, "Samples evaluated per model.")
+flags.DEFINE_integer("likelihood_images", 1000, "Held-out images for bits per dimension (models with a likelihood).")
 flags.DEFINE_string("output", None, "Optional JSON output.")
 FLAGS = flags.FLAGS
 
 
-def _row(name, epochs, seconds, report, updates=0):
+def _row(name, epochs, seconds, report, updates=0, bits_per_dim=None, sample_ms=None, parameters=None):
     generated = report["generated"]
     return {
+        "sharpness": generated.get("sharpness"),
+        "bits_per_dim": bits_per_dim,
+        "sample_ms_per_image": sample_ms,
+        "parameters": parameters,
         "model": name,
         "epochs": epochs,
         "generator_updates": updates,
@@ -107,8 +118,16 @@ def main(argv):
     from gan_tf.sampling import _to_uint8
     from gan_tf.training import TrainConfig, train
 
+    from gan_tf import data as gan_data
+    from gan_tf.sources import open_source
+
     dataset = FLAGS.dataset
     classifier = evaluation.load_classifier(dataset)
+    try:
+        held_out, held_out_split = open_source(dataset, split="test"), "test"
+    except gan_data.DatasetError:
+        held_out, held_out_split = open_source(dataset), "train (no held-out split)"
+    held_out_images, held_out_labels = held_out.arrays(max_examples=FLAGS.likelihood_images, seed=0)
     rows = []
     keras.utils.set_random_seed(0)  # the untrained weights too, as train() seeds the trained ones
     untrained = MODELS["dcgan"](seed=0)
@@ -127,26 +146,36 @@ def main(argv):
             gan = result.model
             updates = int(max(int(o.iterations) for o in gan.optimizer_roles().values()))
             epochs = len(next(iter(result.history.values())))  # begun (the last may be cut short)
+        gan.sample(4, seed=0)  # trace the sampling graph before timing it
+        sampling = time.time()
         samples = gan.sample(FLAGS.num_samples, seed=1)
+        sample_ms = 1000 * (time.time() - sampling) / FLAGS.num_samples
         labels = (samples.conditions or {}).get("labels")
         report = evaluation.evaluate_samples(_to_uint8(samples.images, gan.value_range), dataset, labels=labels,
                                              classifier=classifier)
-        rows.append(_row(name, epochs, seconds, report, updates))
+        likelihood = gan.log_likelihood(held_out_images, {"labels": held_out_labels} if labels is not None else None)
+        bits = None if likelihood is None else float(np.mean(likelihood["bits_per_dim"]))
+        rows.append(_row(name, epochs, seconds, report, updates, bits, sample_ms, int(gan.count_params())))
         print(f"{name}: done in {seconds:.0f}s", flush=True)
     floor = _row("real (floor)", 0, 0, {"generated": report["floor"]})
     rows.append(floor)
 
     budget = f"{FLAGS.seconds} s per model" if FLAGS.seconds else f"{FLAGS.epochs} epochs per model"
     print(f"\n{dataset}, {budget}, {FLAGS.num_samples} samples, classifier test accuracy "
-          f"{classifier.test_accuracy:.3f}, {os.cpu_count()} cores")
-    print("| model | epochs | G updates | wall s | FID | KID | precision | recall | classes >= 4% | smallest class "
-          "| label acc. |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          f"{classifier.test_accuracy:.3f}, bits/dim on {len(held_out_images)} {held_out_split} images, "
+          f"{os.cpu_count()} cores")
+    print("| model | epochs | G updates | wall s | FID | KID | precision | recall | sharpness | classes >= 4% | "
+          "smallest class | label acc. | bits/dim | ms/image | parameters |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+
+    def shown(value, form):
+        return "-" if value is None else format(value, form)
+
     for r in rows:
-        label = "-" if r["label_accuracy"] is None else f"{r['label_accuracy']:.3f}"
         print(f"| {r['model']} | {r['epochs']} | {r['generator_updates']} | {r['seconds']} | {r['fid']:.1f} | {r['kid']:.2f} | "
-              f"{r['precision']:.3f} | {r['recall']:.3f} | {r['classes_covered_4pct']} | "
-              f"{r['smallest_class_share']:.3f} | {label} |")
+              f"{r['precision']:.3f} | {r['recall']:.3f} | {shown(r['sharpness'], '.2f')} | {r['classes_covered_4pct']} | "
+              f"{r['smallest_class_share']:.3f} | {shown(r['label_accuracy'], '.3f')} | {shown(r['bits_per_dim'], '.3f')} | "
+              f"{shown(r['sample_ms_per_image'], '.1f')} | {shown(r['parameters'], ',')} |")
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(rows, f, indent=2)

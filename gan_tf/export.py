@@ -47,7 +47,7 @@ def export_metadata(model, class_names=None, training_config=None):
         raise ValueError(f"Expected {num_classes} class names. Received: {list(class_names)}")
     metadata.update(
         class_names=list(class_names) if class_names is not None and num_classes else [],
-        max_samples=MAX_SAMPLES,
+        max_samples=metadata.get("max_samples", MAX_SAMPLES),
         training_config=training_config or {},
     )
     return metadata

@@ -32,8 +32,17 @@ def build(name, image_shape, **kwargs):
 VAE_PARAMETERS_AT_28 = {"vae": (608064, 1477953), "cvae": (624064, 1603393)}
 
 
+# All parameters of the PixelCNNs at 28x28x1 (F = 32, 5 gated layers, k = 5).
+PIXELCNN_PARAMETERS_AT_28 = {"pixelcnn": 184832, "conditional_pixelcnn": 191232}
+
+
 def test_every_model_is_pinned():
-    assert set(PARAMETERS_AT_28) | set(VAE_PARAMETERS_AT_28) == set(MODELS)
+    assert set(PARAMETERS_AT_28) | set(VAE_PARAMETERS_AT_28) | set(PIXELCNN_PARAMETERS_AT_28) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", list(PIXELCNN_PARAMETERS_AT_28))
+def test_pixelcnn_parameter_counts_at_28(name):
+    assert build(name, (28, 28, 1)).count_params() == PIXELCNN_PARAMETERS_AT_28[name]
 
 
 @pytest.mark.parametrize("name", list(VAE_PARAMETERS_AT_28))

@@ -1,4 +1,4 @@
-"""The models (the GANs, and the VAE baselines), and the one registry that maps `--model` names to them.
+"""The models (the GANs, and the VAE and PixelCNN baselines), and the one registry that maps `--model` names to them.
 
 Adding a model: one file in this package, one line in `MODELS`, and its tests.
 """
@@ -8,6 +8,7 @@ from gan_tf.models.biggan import BigGAN
 from gan_tf.models.cgan import CGAN
 from gan_tf.models.dcgan import DCGAN
 from gan_tf.models.mlp_gan import MLPGAN
+from gan_tf.models.pixelcnn import ConditionalPixelCNN, PixelCNN
 from gan_tf.models.sagan import SAGAN
 from gan_tf.models.sngan import SNGAN
 from gan_tf.models.vae import CVAE, VAE
@@ -24,6 +25,8 @@ MODELS = {
     "biggan": BigGAN,
     "vae": VAE,
     "cvae": CVAE,
+    "pixelcnn": PixelCNN,
+    "conditional_pixelcnn": ConditionalPixelCNN,
 }
 
 

@@ -1,0 +1,380 @@
+"""Gated PixelCNN: an autoregressive model of 8-bit images with an exact likelihood.
+
+The other baseline the GAN material contrasts GANs with ("exact likelihood, slow sequential
+sampling"), built to measure both halves of that claim: `log_likelihood` is exact (a sum of
+256-way softmax log-probabilities, one per pixel and channel), and sampling is pixel by pixel,
+both the naive way (the whole network on the whole canvas for every pixel) and with a cache of
+each layer's activations (`sample(..., sampler="cached")`), which gives the same images.
+
+Architecture (van den Oord et al. 2016b): a vertical stack of `(k//2 + 1) x k` convolutions that
+sees the rows above and the current row, and a horizontal stack of `1 x (k//2 + 1)` convolutions
+along the current row; the vertical stack reaches the horizontal one only shifted down by one
+row, so together they see exactly the pixels before the current one in raster order, with no
+blind spot. The first horizontal layer is of mask type A (it excludes the current pixel: its
+input is shifted right by one column), the later ones of type B (they include it: by then it
+only carries earlier pixels). Each layer is gated, `tanh(a) * sigmoid(b)`, with a residual
+connection in the horizontal stack and, for the class-conditional model, a per-class bias in
+both stacks' gates. The channels of one pixel are predicted independently given the pixels
+before it (a proper distribution; PixelCNN++ links them, this model does not).
+
+References:
+    van den Oord, Kalchbrenner & Kavukcuoglu 2016, "Pixel Recurrent Neural Networks",
+    https://arxiv.org/abs/1601.06759; van den Oord et al. 2016, "Conditional Image Generation
+    with PixelCNN Decoders", https://arxiv.org/abs/1606.05328; Ramachandran et al. 2017, "Fast
+    Generation for Convolutional Autoregressive Models", https://arxiv.org/abs/1704.06001.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from gan_tf import likelihoods
+from gan_tf.gan import check_num_classes
+from gan_tf.generative import Samples
+from gan_tf.likelihood_model import LikelihoodModel
+
+SAMPLERS = ("cached", "naive")
+# Images sampled per graph call (the export's cap per request, so its draws match chunk 0's).
+SAMPLE_CHUNK = 64
+
+
+def _levels(images, value_range):
+    """Images on the 256 levels of `value_range` -> int32 level indices 0..255."""
+    low, high = value_range
+    return ops.cast(ops.clip(ops.round((ops.cast(images, "float32") - low) / (high - low) * 255.0), 0, 255), "int32")
+
+
+def gumbel_noise(shape, seed):
+    """Gumbel(0, 1) noise, `-log(-log(u))` with `u ~ U(1e-20, 1)` from `keras.random.uniform`
+    (an int seed draws what `tf.random.stateless_uniform(seed=[seed, 0])` draws)."""
+    return -ops.log(-ops.log(keras.random.uniform(shape, minval=1e-20, maxval=1.0, seed=seed)))
+
+
+def _gate(pre_activation):
+    a, b = ops.split(pre_activation, 2, axis=-1)
+    return ops.tanh(a) * ops.sigmoid(b)
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class PixelCNN(LikelihoodModel):
+    """A gated PixelCNN trained by `fit` on the negative log-likelihood, with one optimizer.
+
+    Args:
+        image_shape: `(H, W, C)`.
+        filters: channels of each stack (F).
+        layers: gated layers (the first of mask type A, the others B).
+        kernel_size: k, odd: vertical kernels `(k//2 + 1) x k`, horizontal `1 x (k//2 + 1)`.
+        num_classes: None, or the number of classes of a class-conditional model
+            (`ConditionalPixelCNN` sets it).
+        seed: seed of the sampling stream (`sample` with seed None draws from it).
+        **kwargs: passed to `keras.Model`.
+
+    Example:
+        >>> model = PixelCNN(image_shape=(28, 28, 1))
+        >>> model.compile_optimizers(model.default_optimizers())
+        >>> model.fit(load_dataset("mnist_5k", 64, value_range=PixelCNN.value_range), epochs=20)
+        >>> model.log_likelihood(test_images)["bits_per_dim"]
+
+    References:
+        van den Oord et al. 2016, https://arxiv.org/abs/1606.05328; Ramachandran et al. 2017,
+        https://arxiv.org/abs/1704.06001
+    """
+
+
+    def __init__(self, image_shape=(28, 28, 1), filters=32, layers=5, kernel_size=5, num_classes=None, seed=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        image_shape = tuple(int(d) for d in image_shape)
+        if len(image_shape) != 3 or min(image_shape) < 1:
+            raise ValueError(f"`image_shape` must be (height, width, channels). Received: image_shape={image_shape}")
+        for name, value, minimum in (("filters", filters, 1), ("layers", layers, 1), ("kernel_size", kernel_size, 3)):
+            if int(value) != value or value < minimum:
+                raise ValueError(f"`{name}` must be an integer >= {minimum}. Received: {name}={value}")
+        if kernel_size % 2 == 0:
+            raise ValueError(f"`kernel_size` must be odd. Received: kernel_size={kernel_size}")
+        self.image_shape = image_shape
+        self.filters, self.num_layers, self.kernel_size = int(filters), int(layers), int(kernel_size)
+        self.num_classes = None if num_classes is None else check_num_classes(num_classes)
+        self.seed = seed
+        half = self.kernel_size // 2
+        self.vertical_height = half + 1
+        height, width, channels = image_shape
+        two_f = 2 * self.filters
+        self.vertical_convs = [keras.layers.Conv2D(two_f, (half + 1, self.kernel_size), name=f"vertical_{i}")
+                               for i in range(self.num_layers)]
+        self.horizontal_convs = [keras.layers.Conv2D(two_f, (1, half + 1), name=f"horizontal_{i}")
+                                 for i in range(self.num_layers)]
+        self.links = [keras.layers.Conv2D(two_f, 1, name=f"link_{i}") for i in range(self.num_layers)]
+        self.residuals = [keras.layers.Conv2D(self.filters, 1, name=f"residual_{i}") for i in range(self.num_layers)]
+        self.class_biases = ([keras.layers.Embedding(self.num_classes, 2 * two_f, name=f"class_bias_{i}")
+                              for i in range(self.num_layers)] if self.num_classes else [])
+        self.output_hidden = keras.layers.Conv2D(self.filters, 1, activation="relu", name="output_hidden")
+        self.output_logits = keras.layers.Conv2D(channels * 256, 1, dtype="float32", name="output_logits")
+        self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.bits_tracker = keras.metrics.Mean(name="bits_per_dim")
+        self._samplers = {}  # traced sampling graphs, by sampler
+        # Build every layer once on a full-size input.
+        self.logits(ops.zeros((1,) + image_shape), None if not self.num_classes else ops.zeros((1,), "int32"))
+        self.built = True
+
+    # ------------------------------------------------------------------------- the network
+
+    def _class_bias(self, layer, labels):
+        """`(vertical, horizontal)` gate biases `[batch, 1, 1, 2F]` for `labels`, or zeros."""
+        if not self.num_classes:
+            return 0.0, 0.0
+        bias = self.class_biases[layer](labels)[:, None, None, :]
+        return bias[..., : 2 * self.filters], bias[..., 2 * self.filters :]
+
+    def _vertical(self, layer, inputs, bias):
+        """Pre-activations of vertical layer `layer`: output row r sees input rows r-k//2..r."""
+        half = self.kernel_size // 2
+        padded = ops.pad(inputs, [[0, 0], [self.vertical_height - 1, 0], [half, half], [0, 0]])
+        return self.vertical_convs[layer](padded) + bias
+
+    def _horizontal(self, layer, inputs, link, bias):
+        """Pre-activations of horizontal layer `layer` (type A for layer 0: the current column
+        is left out) plus the vertical stack's link."""
+        half = self.kernel_size // 2
+        if layer == 0:  # shifted right by one: column j sees columns j-1-k//2 .. j-1
+            padded = ops.pad(inputs, [[0, 0], [0, 0], [half + 1, 0], [0, 0]])[:, :, :-1]
+        else:
+            padded = ops.pad(inputs, [[0, 0], [0, 0], [half, 0], [0, 0]])
+        return self.horizontal_convs[layer](padded) + link + bias
+
+    def _shift_down(self, values):
+        """Row r gets row r - 1 (row 0 zeros): the vertical stack reaches row r from above only."""
+        return ops.pad(values, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
+
+    def _head(self, horizontal):
+        logits = self.output_logits(self.output_hidden(ops.relu(horizontal)))
+        shape = ops.shape(logits)
+        return ops.reshape(logits, (shape[0], shape[1], shape[2], self.image_shape[2], 256))
+
+    def logits(self, images, labels=None):
+        """`[batch, H, W, C, 256]` logits of each pixel's level given the pixels before it."""
+        images = ops.convert_to_tensor(images, "float32")
+        vertical = horizontal = images
+        for layer in range(self.num_layers):
+            v_bias, h_bias = self._class_bias(layer, labels)
+            v_pre = self._vertical(layer, vertical, v_bias)
+            link = self.links[layer](self._shift_down(v_pre))
+            h_gated = _gate(self._horizontal(layer, horizontal, link, h_bias))
+            residual = self.residuals[layer](h_gated)
+            horizontal = residual if layer == 0 else horizontal + residual
+            vertical = _gate(v_pre)
+        return self._head(horizontal)
+
+    def pixel_log_likelihood(self, images, labels=None):
+        """Exact `log p(x)` per image (nats): the sum over pixels and channels of the
+        log-softmax of the observed level."""
+        levels = _levels(images, self.value_range)
+        log_probabilities = ops.log_softmax(self.logits(images, labels), axis=-1)
+        observed = ops.take_along_axis(log_probabilities, levels[..., None], axis=-1)[..., 0]
+        return ops.sum(ops.reshape(observed, (ops.shape(observed)[0], -1)), axis=1)
+
+    # ------------------------------------------------------------------------------- train
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.bits_tracker]
+
+    def train_step(self, data):
+        images, labels = self.unpack(data)
+        with tf.GradientTape() as tape:
+            nll = -self.pixel_log_likelihood(images, labels)
+            loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(nll))
+        variables = self.trainable_variables
+        self.optimizer.apply(tape.gradient(loss, variables), variables)
+        self.loss_tracker.update_state(nll)
+        self.bits_tracker.update_state(likelihoods.bits_per_dim(-nll, self.dimensions))
+        return self.train_step_logs()
+
+    # ------------------------------------------------------------------------------ sample
+
+    def level_values(self, levels):
+        """Level indices 0..255 -> pixel values in `value_range`."""
+        low, high = self.value_range
+        return ops.cast(levels, "float32") / 255.0 * (high - low) + low
+
+    def _draw(self, logits, gumbel):
+        """Levels from `[batch, C, 256]` logits by the Gumbel-max trick with the given noise."""
+        return ops.argmax(logits + gumbel, axis=-1)
+
+    def sample(self, num_samples, seed=None, conditions=None, sampler="cached"):
+        """`Samples(images, {"labels": ...} or None)`, drawn pixel by pixel in raster order.
+
+        The random numbers of pixel (i, j) are Gumbel noise drawn up front from `seed` (the
+        model's stream when None), so the two samplers, given one seed, draw the same images:
+        `"naive"` runs the whole network on the whole canvas for every pixel; `"cached"` keeps
+        each vertical layer's activations of the rows done (they never change again) and runs
+        the horizontal stack on the current row only.
+        """
+        if sampler not in SAMPLERS:
+            raise ValueError(f"`sampler` must be one of {SAMPLERS}. Received: sampler={sampler!r}")
+        count = int(num_samples)
+        labels = self.labels_for(count, conditions)
+        if sampler not in self._samplers:
+            self._samplers[sampler] = tf.function(lambda g, y: self.sample_levels(g, y, sampler), reduce_retracing=True)
+        chunks = []
+        for index, start in enumerate(range(0, count, SAMPLE_CHUNK)):
+            # Chunk k draws its noise from seed + k (chunk 0: what an export draws from `seed`).
+            size = min(SAMPLE_CHUNK, count - start)
+            gumbel = gumbel_noise((size,) + self.image_shape + (256,), self.seed_generator if seed is None else seed + index)
+            chunk_labels = None if labels is None else ops.convert_to_tensor(labels[start : start + size])
+            chunks.append(np.asarray(self.level_values(self._samplers[sampler](gumbel, chunk_labels))))
+        images = np.concatenate(chunks) if chunks else np.zeros((0,) + self.image_shape, np.float32)
+        return Samples(images, None if labels is None else {"labels": labels})
+
+    def _sample_naive(self, gumbel, labels):
+        """The reference sampler, as one graph: for each pixel, the whole network on the canvas."""
+        height, width, channels = self.image_shape
+        count = tf.shape(gumbel)[0]
+
+        def body(position, canvas):
+            i, j = position // width, position % width
+            logits = tf.gather(tf.gather(self.logits(canvas, labels), i, axis=1), j, axis=1)  # [batch, C, 256]
+            values = self.level_values(self._draw(logits, tf.gather(tf.gather(gumbel, i, axis=1), j, axis=1)))
+            mask = tf.reshape(tf.one_hot(position, height * width), (1, height, width, 1))
+            return position + 1, canvas * (1.0 - mask) + values[:, None, None, :] * mask
+
+        canvas = tf.zeros(tf.stack([count, height, width, channels]))
+        _, canvas = tf.while_loop(lambda position, _: position < height * width, body, [tf.constant(0), canvas])
+        return _levels(canvas, self.value_range)
+
+    def _sample_cached(self, gumbel, labels):
+        """The fast sampler, as one graph: each vertical layer's inputs are cached row by row
+        (rows that are done never change), so a finished row costs one row of every vertical
+        layer, and each pixel one row of the horizontal stack, not the whole network."""
+        height, width, channels = self.image_shape
+        count = tf.shape(gumbel)[0]
+        biases = [self._class_bias(layer, labels) for layer in range(self.num_layers)]
+        inputs_width = [channels] + [self.filters] * (self.num_layers - 1)
+        above = self.vertical_height - 1  # zero rows above row 0, as `_vertical` pads
+        zero_link_row = tf.zeros(tf.stack([count, 1, width, 2 * self.filters]))
+
+        def pixel(j, row, links, gumbel_row):
+            horizontal = row
+            for layer in range(self.num_layers):
+                h_gated = _gate(self._horizontal(layer, horizontal, links[layer], biases[layer][1]))
+                residual = self.residuals[layer](h_gated)
+                horizontal = residual if layer == 0 else horizontal + residual
+            logits = tf.gather(self._head(horizontal)[:, 0], j, axis=1)  # [batch, C, 256]
+            values = self.level_values(self._draw(logits, tf.gather(gumbel_row, j, axis=1)))
+            column = tf.reshape(tf.one_hot(j, width), (1, 1, width, 1))
+            return j + 1, row * (1.0 - column) + values[:, None, None, :] * column
+
+        def image_row(i, rows, caches, links):
+            gumbel_row = tf.gather(gumbel, i, axis=1)  # [batch, W, C, 256]
+            row = tf.zeros(tf.stack([count, 1, width, channels]))
+            _, row = tf.while_loop(lambda j, *_: j < width, lambda j, row: pixel(j, row, links, gumbel_row),
+                                   [tf.constant(0), row])
+            # The finished row enters each vertical layer's cache; the layer's row i (from its
+            # inputs' rows i - k//2 .. i) gives the link that row i + 1 sees.
+            layer_input, new_caches, new_links = row, [], []
+            for layer in range(self.num_layers):
+                cache = tf.tensor_scatter_nd_update(
+                    tf.transpose(caches[layer], [1, 0, 2, 3]), [[i + above]], tf.transpose(layer_input, [1, 0, 2, 3]))
+                cache = tf.transpose(cache, [1, 0, 2, 3])
+                window = tf.ensure_shape(cache[:, i : i + self.vertical_height],
+                                         [None, self.vertical_height, width, inputs_width[layer]])
+                v_pre = self.vertical_convs[layer](tf.pad(window, [[0, 0], [0, 0], [self.kernel_size // 2] * 2, [0, 0]]))
+                v_pre = v_pre + biases[layer][0]
+                new_caches.append(cache)
+                new_links.append(self.links[layer](v_pre))
+                layer_input = _gate(v_pre)
+            rows = rows * (1.0 - tf.reshape(tf.one_hot(i, height), (1, height, 1, 1))) + row * tf.reshape(
+                tf.one_hot(i, height), (1, height, 1, 1))
+            return i + 1, rows, new_caches, new_links
+
+        caches = [tf.zeros(tf.stack([count, height + above, width, c])) for c in inputs_width]
+        links = [self.links[layer](zero_link_row) for layer in range(self.num_layers)]  # row 0: nothing above
+        rows = tf.zeros(tf.stack([count, height, width, channels]))
+        _, rows, _, _ = tf.while_loop(lambda i, *_: i < height, image_row, [tf.constant(0), rows, caches, links])
+        return _levels(rows, self.value_range)
+
+    def sample_levels(self, gumbel, labels=None, sampler="cached"):
+        """Levels `int32 [batch, H, W, C]` drawn with the Gumbel noise `[batch, H, W, C, 256]`
+        (graph code: `sample` and the exported signatures call it)."""
+        return (self._sample_cached if sampler == "cached" else self._sample_naive)(gumbel, labels)
+
+    # -------------------------------------------------------------------------- likelihood
+
+    def log_likelihood(self, images, conditions=None, seed=0, batch_size=64):
+        """Exact log-likelihoods of uint8 `images`: `{"log_likelihood": nats [N], "bits_per_dim"}`."""
+        labels = self.labels_for(len(images), conditions)
+        scaled = self.scaled(images)
+        values = []
+        for start in range(0, len(images), batch_size):
+            chunk_labels = None if labels is None else ops.convert_to_tensor(labels[start : start + batch_size])
+            values.append(ops.convert_to_numpy(self.pixel_log_likelihood(scaled[start : start + batch_size], chunk_labels)))
+        log_likelihood = np.concatenate(values) if values else np.zeros([0], np.float32)
+        return {"log_likelihood": log_likelihood,
+                "bits_per_dim": np.asarray(likelihoods.bits_per_dim(log_likelihood, self.dimensions))}
+
+    # ------------------------------------------------------------------------ the contract
+
+    def call(self, inputs, training=False):
+        """The logits of `images` (a conditional model: `[images, labels]`)."""
+        if self.num_classes:
+            return self.logits(inputs[0], inputs[1])
+        return self.logits(inputs)
+
+    def export_metadata(self):
+        from gan_tf.pixelcnn_signatures import MAX_LIKELIHOOD_IMAGES, MAX_PIXELCNN_SAMPLES
+
+        return {"model": type(self).__name__, "image_shape": list(self.image_shape),
+                "value_range": list(self.value_range), "conditional": bool(self.num_classes),
+                "num_classes": self.num_classes,
+                "signatures": ["serving_default", "sample", "sample_seeded", "log_likelihood", "metadata"],
+                "truncation_input": False, "max_samples": MAX_PIXELCNN_SAMPLES,
+                "likelihood": {"signature": "log_likelihood", "exact": True, "max_images": MAX_LIKELIHOOD_IMAGES,
+                               "pixels": "256-way softmax per pixel and channel"}}
+
+    def export_archive(self, metadata):
+        from gan_tf.pixelcnn_signatures import build_export_archive
+
+        return build_export_archive(self, metadata)
+
+    def warmup_requests(self):
+        from gan_tf.pixelcnn_signatures import warmup_inputs
+
+        return warmup_inputs(self)
+
+    def train_step_flops_per_image(self):
+        """Forward and backward (3x) of every convolution, counted per output position."""
+        height, width, channels = self.image_shape
+        two_f, f, half = 2 * self.filters, self.filters, self.kernel_size // 2
+        per_position = 0
+        for layer in range(self.num_layers):
+            inputs = channels if layer == 0 else f
+            per_position += 2 * inputs * two_f * (half + 1) * self.kernel_size  # vertical
+            per_position += 2 * inputs * two_f * (half + 1)  # horizontal
+            per_position += 2 * two_f * two_f + 2 * f * f  # link, residual
+        per_position += 2 * f * f + 2 * f * channels * 256  # head
+        return 3 * per_position * height * width
+
+    def get_config(self):
+        return {"name": self.name, "image_shape": self.image_shape, "filters": self.filters,
+                "layers": self.num_layers, "kernel_size": self.kernel_size, "num_classes": self.num_classes,
+                "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class ConditionalPixelCNN(PixelCNN):
+    """The class-conditional gated PixelCNN: `p(x | y)`, a learned per-class bias in every
+    layer's gates (van den Oord et al. 2016, section 2.3).
+
+    Args:
+        num_classes: number of classes (from the data by `from_data`).
+        **kwargs: see `PixelCNN`.
+    """
+
+    conditional = True
+    needs_labels = True
+
+    def __init__(self, num_classes=10, **kwargs):
+        super().__init__(num_classes=num_classes, **kwargs)
+

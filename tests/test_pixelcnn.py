@@ -1,0 +1,150 @@
+"""The gated PixelCNN: causality (no blind spot), an exact likelihood, two samplers that agree,
+training, export."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import striped_digits
+from gan_tf import ConditionalPixelCNN, PixelCNN
+from gan_tf.data import DatasetInfo
+from gan_tf.export import export_model
+from gan_tf.sampling import log_likelihood_local, sample_local
+
+TINY = dict(filters=4, layers=3, kernel_size=3, seed=0)
+
+
+def _gradient_map(model, position, image_shape, labels=None):
+    """|d (logits of every channel and level at `position`) / d input|, summed over input
+    channels and over 32 random images (so that no input sits where a ReLU happens to be off)."""
+    images = tf.Variable(tf.random.uniform((32,) + image_shape, -1.0, 1.0, seed=1))
+    with tf.GradientTape() as tape:
+        logits = model.logits(images, labels)[:, position[0], position[1]]
+        total = tf.reduce_sum(logits * tf.random.normal(logits.shape, seed=2))
+    return np.abs(tape.gradient(total, images).numpy()).sum(axis=(0, -1))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_each_pixel_depends_only_on_the_pixels_before_it_with_no_blind_spot(channels):
+    image_shape = (7, 7, channels)
+    model = PixelCNN(image_shape=image_shape, **TINY)
+    for i, j in itertools.product(range(7), range(7)):
+        gradient = _gradient_map(model, (i, j), image_shape)
+        later = np.arange(49).reshape(7, 7) >= i * 7 + j  # the pixel itself (type A) and after it
+        assert np.all(gradient[later] == 0.0), (i, j)
+        # The neighbours before it reach it, the one above-right too (the original PixelCNN's
+        # masked 3x3 stack could not see it: its blind spot).
+        for di, dj in ((0, -1), (-1, 0), (-1, -1), (-1, 1)):
+            if 0 <= i + di < 7 and 0 <= j + dj < 7:
+                assert gradient[i + di, j + dj] > 0.0, ((i, j), (di, dj))
+
+
+def test_the_probabilities_of_every_possible_image_sum_to_one():
+    """Exact: over all 256^2 images of 1 x 2 pixels, the model's probabilities sum to 1."""
+    model = ConditionalPixelCNN(image_shape=(1, 2, 1), num_classes=2, **TINY)
+    levels = np.stack(np.meshgrid(np.arange(256), np.arange(256), indexing="ij"), axis=-1).reshape(-1, 1, 2, 1)
+    for label in (0, 1):
+        log_p = model.log_likelihood(levels.astype(np.uint8), {"labels": [label]}, batch_size=65536)["log_likelihood"]
+        np.testing.assert_allclose(np.exp(log_p.astype(np.float64)).sum(), 1.0, rtol=1e-4)
+
+
+def test_the_cached_sampler_draws_the_naive_samplers_images():
+    model = ConditionalPixelCNN(image_shape=(6, 5, 2), num_classes=3, **TINY)
+    conditions = {"labels": [0, 2, 1]}
+    naive = model.sample(3, seed=4, conditions=conditions, sampler="naive").images
+    cached = model.sample(3, seed=4, conditions=conditions, sampler="cached").images
+    np.testing.assert_array_equal(cached, naive)
+    assert not np.array_equal(cached, model.sample(3, seed=5, conditions=conditions).images)
+    levels = np.round((cached + 1.0) * 127.5)
+    np.testing.assert_allclose(cached, levels / 127.5 - 1.0, atol=1e-6)  # on the 256 levels
+    with pytest.raises(ValueError, match="sampler"):
+        model.sample(1, sampler="fast")
+
+
+def _eight_bit_stripes():
+    return striped_digits().map(lambda images, labels: (
+        tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0, labels))
+
+
+@pytest.fixture(scope="module")
+def trained():
+    keras.utils.set_random_seed(0)
+    model = ConditionalPixelCNN(num_classes=4, filters=16, layers=4, kernel_size=3, seed=0)
+    model.compile_optimizers(model.default_optimizers())
+    history = model.fit(_eight_bit_stripes(), epochs=8, verbose=0)
+    return model, history.history
+
+
+def test_training_lowers_the_exact_bits_per_dim(trained):
+    model, history = trained
+    assert set(history) == {"loss", "bits_per_dim"}
+    assert history["bits_per_dim"][-1] < 0.8 * history["bits_per_dim"][0], history["bits_per_dim"]
+    np.testing.assert_allclose(history["bits_per_dim"][-1], history["loss"][-1] / (784 * np.log(2.0)), rtol=1e-5)
+    images, labels = next(iter(_eight_bit_stripes().unbatch().batch(8)))
+    uint8 = np.round((images.numpy() + 1.0) * 127.5).astype(np.uint8)
+    right = model.log_likelihood(uint8, {"labels": labels.numpy()})["bits_per_dim"]
+    wrong = model.log_likelihood(uint8, {"labels": (labels.numpy() + 1) % 4})["bits_per_dim"]
+    assert right.mean() < wrong.mean()  # p(x | its class) above p(x | another class)
+
+
+def test_export_samples_and_scores_as_the_keras_model(trained, tmp_path):
+    model, _ = trained
+    path = export_model(model, str(tmp_path / "export"))
+    signatures = tf.saved_model.load(path).signatures
+    seeded = signatures["sample_seeded"](num_samples=tf.constant(2), seed=tf.constant(9, tf.int64),
+                                         labels=tf.constant([3, 1]))
+    expected = model.sample(2, seed=9, conditions={"labels": [3, 1]}).images
+    uint8 = seeded["images_uint8"].numpy()
+    np.testing.assert_array_equal(uint8, np.round((expected + 1.0) * 127.5).astype(np.uint8))  # the same levels
+    np.testing.assert_allclose(seeded["images"].numpy(), expected, atol=1e-6)
+    served = signatures["log_likelihood"](images_uint8=tf.constant(uint8), seed=tf.constant(0, tf.int64),
+                                          labels=tf.constant([3, 1]))
+    keras_side = model.log_likelihood(uint8, {"labels": [3, 1]})
+    np.testing.assert_allclose(served["log_likelihood"].numpy(), keras_side["log_likelihood"], rtol=1e-5)
+    np.testing.assert_allclose(log_likelihood_local(path, uint8, [3, 1])["bits_per_dim"], keras_side["bits_per_dim"],
+                               rtol=1e-5)
+    np.testing.assert_array_equal(sample_local(path, 2, [3, 1], seed=9), uint8)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples must be <= 64"):
+        signatures["sample"](num_samples=tf.constant(65), labels=tf.constant([0]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be < num_classes=4"):
+        signatures["sample"](num_samples=tf.constant(1), labels=tf.constant([4]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"images_uint8 must have shape \(batch, 28, 28, 1\)"):
+        signatures["log_likelihood"](images_uint8=tf.zeros((1, 8, 8, 1), tf.uint8), seed=tf.constant(0, tf.int64),
+                                     labels=tf.constant([0]))
+
+
+def test_config_keras_file_and_from_data(trained, tmp_path):
+    model, _ = trained
+    assert ConditionalPixelCNN.from_config(model.get_config()).get_config() == model.get_config()
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    images = np.zeros((2, 28, 28, 1), np.uint8)
+    np.testing.assert_array_equal(loaded.log_likelihood(images, {"labels": [0, 1]})["log_likelihood"],
+                                  model.log_likelihood(images, {"labels": [0, 1]})["log_likelihood"])
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 8 * 8
+    labelled = DatasetInfo((28, 28, 1), 10, tuple("abcdefghij"))
+    assert PixelCNN.from_data(labelled, **TINY).num_classes is None
+    assert ConditionalPixelCNN.from_data(labelled, **TINY).num_classes == 10
+    for bad, message in (({"kernel_size": 4}, "odd"), ({"layers": 0}, "layers"), ({"filters": 0}, "filters")):
+        with pytest.raises(ValueError, match=message):
+            PixelCNN(**{**TINY, **bad})
+
+
+def test_train_py_trains_and_exports_a_conditional_pixelcnn(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO_ROOT
+
+    flags = ["--model=conditional_pixelcnn", "--epochs=1", "--steps_per_epoch=2", "--batch_size=8",
+             "--model_arg=filters=4", "--model_arg=layers=2", "--eval_every=0", "--workdir=run", "--export_dir=export"]
+    done = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "train.py"), *flags], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run" / "samples" / "epoch_0001.png").exists()  # a 10x10 grid, row k = class k
+    images = sample_local(str(tmp_path / "export" / "1"), 3, [7], seed=0)
+    assert images.shape == (3, 28, 28, 1) and images.dtype == np.uint8
