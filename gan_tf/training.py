@@ -277,7 +277,11 @@ def train(config, callbacks=()):
     config.validate()
     config = config.resolved()
     strategy = make_strategy(config.strategy, cpu_devices=config.cpu_devices)  # before any TF op
-    if config.deterministic:
+    # Op determinism is process-wide: on for this run only, as it was before the run after it.
+    from tensorflow.python.framework import config as tf_config  # no public getter / disable in TF 2.21
+
+    determinism_was_on = tf_config.is_op_determinism_enabled()
+    if config.deterministic and not determinism_was_on:
         tf.config.experimental.enable_op_determinism()
     # One process per workdir (the chief's; other workers write to temporary directories).
     lock = WorkdirLock(config.workdir).acquire() if is_chief(strategy) else None
@@ -289,6 +293,8 @@ def train(config, callbacks=()):
     finally:
         if lock is not None:
             lock.release()
+        if config.deterministic and not determinism_was_on:
+            tf_config.disable_op_determinism()
 
 
 def _train_with_lock(config, strategy, callbacks, preemption):

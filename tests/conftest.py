@@ -54,3 +54,12 @@ def striped_digits(num_classes=4, per_class=32, seed=0):
     images += rng.normal(0, 0.1, images.shape).astype("float32")
     order = rng.permutation(len(labels))
     return tf.data.Dataset.from_tensor_slices((images[order], labels[order])).batch(16, drop_remainder=True)
+
+
+def eight_bit_stripes():
+    """`striped_digits` on the 256 levels of 8-bit data, as a pipeline yields them (for the
+    likelihood models, whose likelihood is of 8-bit images)."""
+    import tensorflow as tf
+
+    return striped_digits().map(lambda images, labels: (
+        tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0, labels))

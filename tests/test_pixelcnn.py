@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import striped_digits
+from conftest import eight_bit_stripes
 from gan_tf import ConditionalPixelCNN, PixelCNN
 from gan_tf.data import DatasetInfo
 from gan_tf.export import export_model
@@ -64,17 +64,12 @@ def test_the_cached_sampler_draws_the_naive_samplers_images():
         model.sample(1, sampler="fast")
 
 
-def _eight_bit_stripes():
-    return striped_digits().map(lambda images, labels: (
-        tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0, labels))
-
-
 @pytest.fixture(scope="module")
 def trained():
     keras.utils.set_random_seed(0)
     model = ConditionalPixelCNN(num_classes=4, filters=16, layers=4, kernel_size=3, seed=0)
     model.compile_optimizers(model.default_optimizers())
-    history = model.fit(_eight_bit_stripes(), epochs=8, verbose=0)
+    history = model.fit(eight_bit_stripes(), epochs=8, verbose=0)
     return model, history.history
 
 
@@ -83,7 +78,7 @@ def test_training_lowers_the_exact_bits_per_dim(trained):
     assert set(history) == {"loss", "bits_per_dim"}
     assert history["bits_per_dim"][-1] < 0.8 * history["bits_per_dim"][0], history["bits_per_dim"]
     np.testing.assert_allclose(history["bits_per_dim"][-1], history["loss"][-1] / (784 * np.log(2.0)), rtol=1e-5)
-    images, labels = next(iter(_eight_bit_stripes().unbatch().batch(8)))
+    images, labels = next(iter(eight_bit_stripes().unbatch().batch(8)))
     uint8 = np.round((images.numpy() + 1.0) * 127.5).astype(np.uint8)
     right = model.log_likelihood(uint8, {"labels": labels.numpy()})["bits_per_dim"]
     wrong = model.log_likelihood(uint8, {"labels": (labels.numpy() + 1) % 4})["bits_per_dim"]

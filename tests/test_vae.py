@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO_ROOT, striped_digits
+from conftest import REPO_ROOT, eight_bit_stripes
 from gan_tf import CVAE, VAE, data
 from gan_tf.data import DatasetInfo
 from gan_tf.export import export_model
@@ -20,12 +20,6 @@ SMALL = dict(latent_dim=4, width=8, seed=0)
 
 def _uint8(images):
     return np.round((np.clip(np.asarray(images), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-
-
-def eight_bit_stripes():
-    """`striped_digits` on the 256 levels of 8-bit data (what a pipeline yields)."""
-    return striped_digits().map(lambda images, labels: (
-        tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0, labels))
 
 
 @pytest.fixture(scope="module")
@@ -149,15 +143,16 @@ def test_config_and_keras_file_round_trip_weights_optimizer_and_stream(trained, 
 def test_one_step_on_two_replicas_equals_one_device():
     images = data.make_dataset(*data.load_arrays("mnist_5k"), batch_size=16, seed=1)
     batch = next(iter(images))
+    from gan_tf.distribute import make_strategy
+
     weights, initial = {}, CVAE(**SMALL).get_weights()
-    for devices in (["CPU:0"], ["CPU:0", "CPU:1"]):
-        strategy = tf.distribute.MirroredStrategy(devices)
+    for devices, strategy in ((1, tf.distribute.get_strategy()), (2, make_strategy("mirrored", cpu_devices=2))):
         with strategy.scope():
             model = CVAE(**SMALL)
             model.compile_optimizers({"model": keras.optimizers.SGD(0.1)})
         model.set_weights(initial)
         model.fit(tf.data.Dataset.from_tensors(batch), epochs=1, verbose=0)
-        weights[len(devices)] = [np.asarray(v) for v in model.trainable_variables]
+        weights[devices] = [np.asarray(v) for v in model.trainable_variables]
     for one, two in zip(weights[1], weights[2]):
         np.testing.assert_allclose(one, two, rtol=1e-4, atol=1e-5)  # float32 sums in another order
     assert not np.allclose(weights[1][0], initial[0])  # it did train
