@@ -281,10 +281,10 @@ def train(config, callbacks=()):
     from tensorflow.python.framework import config as tf_config  # no public getter / disable in TF 2.21
 
     determinism_was_on = tf_config.is_op_determinism_enabled()
-    if config.deterministic and not determinism_was_on:
-        tf.config.experimental.enable_op_determinism()
     # One process per workdir (the chief's; other workers write to temporary directories).
     lock = WorkdirLock(config.workdir).acquire() if is_chief(strategy) else None
+    if config.deterministic and not determinism_was_on:
+        tf.config.experimental.enable_op_determinism()
     try:
         # SIGTERM / SIGINT from here on stop the run cleanly: before the first step if training
         # has not begun, else after saving the current step; during the export, after it.
