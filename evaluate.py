@@ -18,8 +18,9 @@ import numpy as np
 from absl import app, flags, logging
 
 from gan_tf import data as gan_data
-from gan_tf.evaluation import evaluate_samples, load_inception
-from gan_tf.sampling import describe_model, log_likelihood_local, sample_local
+from gan_tf.evaluation import baseline_images, evaluate_samples, evaluate_translation, load_inception
+from gan_tf.translation_data import reversed_source
+from gan_tf.sampling import describe_model, log_likelihood_local, sample_local, translate_local
 from gan_tf.sources import open_source
 
 flags.DEFINE_string("model_path", None, "A SavedModel version directory (train.py's export) or a .keras file.")
@@ -39,9 +40,12 @@ flags.DEFINE_integer("likelihood_images", 1000, "Held-out images to measure bits
                      "likelihood (0: skip).")
 flags.DEFINE_string("likelihood_split", "test", "The split they come from (data without it: the training images, said so).")
 flags.DEFINE_integer("seed", 0, "Seed of the generated noise and of the real halves.")
+flags.DEFINE_string("direction", None, "Image-to-image models: which mapping to evaluate (default: the model's "
+                    "first, e.g. a_to_b).")
 flags.DEFINE_string("output", None, "Where to write the metrics as JSON.")
 FLAGS = flags.FLAGS
 
+_PAIRED_ROWS = [("l1", "L1 to target"), ("psnr", "PSNR (dB)"), ("ssim", "SSIM")]
 _ROWS = [("fid", "FID"), ("kid", "KID"), ("classifier_score", "classifier score"), ("precision", "precision"),
          ("recall", "recall"), ("sharpness", "sharpness"), ("classes_covered", "classes covered"),
          ("class_kl_to_real", "class KL to real"),
@@ -98,6 +102,48 @@ def _likelihood(model_path, model, source, num_images, split, seed):
     return summary
 
 
+def _evaluate_translation(model, source):
+    """The report of an image-to-image model on the data's held-out examples (the inputs as the
+    baseline). A direction maps domain A to B (the inputs to the targets), or, marked `reverse`
+    (CycleGAN's `b_to_a`), the held-out B images to A, judged against domain A."""
+    translation = model["translation"]
+    direction = FLAGS.direction or translation["default"]
+    if direction not in translation["directions"]:
+        raise ValueError(f"{FLAGS.model_path} translates {', '.join(translation['directions'])}. Received: {direction}")
+    examples = source.info.examples
+    if examples is None:
+        raise ValueError(f"{FLAGS.dataset} is not image-to-image data; {FLAGS.model_path} translates images")
+    reverse = translation["directions"][direction].get("reverse", False)
+    inputs, labels = (examples.targets, examples.target_labels) if reverse else (examples.inputs, examples.input_labels)
+    targets = examples.targets if examples.aligned and not reverse else None
+    count = min(FLAGS.num_samples, len(inputs))
+    inputs, labels = inputs[:count], None if labels is None else labels[:count]
+    target_shape = translation["directions"][direction]["target_shape"]
+    outputs = translate_local(FLAGS.model_path, inputs, seed=FLAGS.seed, direction=direction)
+    judged = reversed_source(source) if reverse else source
+    report = evaluate_translation(outputs, judged, labels=labels, targets=None if targets is None else targets[:count],
+                                  baseline=baseline_images(inputs, target_shape), seed=FLAGS.seed)
+    report["direction"] = direction
+    return report
+
+
+def _print_translation(report):
+    print(f"{FLAGS.model_path} on {FLAGS.dataset}, {report['direction']}: {report['num_samples']} held-out inputs "
+          f"({report['classifier']['features']} features)")
+    baseline = report["baseline"] or {}
+    print(f"  {'metric':<18} {'model':>10} {'baseline':>10} {'floor (real)':>13}")
+    for key, name in _PAIRED_ROWS + [row if row[0] != "label_accuracy" else ("label_accuracy", "label preserved")
+                                     for row in _ROWS]:
+        value = report["generated"].get(key)
+        if value is None:
+            continue
+        floor = report["floor"].get(key)
+        base = baseline.get(key)
+        print(f"  {name:<18} {value:>10.4f} {'' if base is None else f'{base:.4f}':>10} "
+              f"{'' if floor is None else f'{floor:.4f}':>13}")
+    print("  (baseline: the inputs themselves, resized bicubically where the sizes differ)")
+
+
 def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
@@ -114,6 +160,15 @@ def main(argv):
         if list(model["image_shape"]) != expected:
             return _fail(f"the model makes {model['image_shape']} images, but {FLAGS.dataset} has {expected} "
                          "(pass the --image_size and --channels it was trained with)")
+        if model["translation"]:
+            report = _evaluate_translation(model, source)
+            report["model_path"] = FLAGS.model_path
+            _print_translation(report)
+            if FLAGS.output:
+                with open(FLAGS.output, "w") as f:
+                    json.dump(report, f, indent=2)
+                print(f"Wrote {FLAGS.output}")
+            return 0
         labels = _labels(FLAGS.labels, model, FLAGS.num_samples, FLAGS.model_path)
         embedding = load_inception(FLAGS.inception_weights) if FLAGS.features == "inception" else None
         images = sample_local(FLAGS.model_path, FLAGS.num_samples, labels, FLAGS.seed)

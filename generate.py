@@ -4,6 +4,12 @@
     python generate.py --model_path=runs/cgan/checkpoints/epoch_0020.keras --labels=7 --output=sevens.png
     python generate.py --server=localhost:8500 --model_name=cgan --labels=0,1,2 --output=grid.png
     python generate.py --model_path=saved_models/biggan/1 --labels=6 --truncation=1.0 --output=shirts.png
+    python generate.py --model_path=saved_models/pix2pix/1 --input=edges/ --output=translated/
+
+With `--input` (image-to-image models: Pix2Pix, CycleGAN), every image file given (a file, or the
+image files in a folder) is translated and written to the `--output` folder under its own name as
+a PNG; images not of the model's input size are first fitted to it (the training resize policy:
+shorter side scaled, centre cut), and said so.
 """
 
 import os
@@ -29,7 +35,10 @@ flags.DEFINE_float(
     "truncation", None, "Truncation trick: noise truncated to [-t, t] (BigGAN exports, any .keras GAN; 0 = none)."
 )
 flags.DEFINE_integer("columns", 8, "Images per row of the grid.")
-flags.DEFINE_string("output", "samples.png", "Where to write the PNG grid.")
+flags.DEFINE_string("output", "samples.png", "Where to write the PNG grid (with --input: the folder for the translations).")
+flags.DEFINE_string("input", None, "Image-to-image models: an image file or a folder of them to translate.")
+flags.DEFINE_string("direction", None, "Image-to-image models: which mapping (default: the model's first; CycleGAN: "
+                    "a_to_b or b_to_a).")
 
 FLAGS = flags.FLAGS
 
@@ -39,9 +48,65 @@ def _fail(message):
     return 2
 
 
+def _read_inputs(path, shape):
+    """`(names, uint8 images at shape, count fitted)` of the image file(s) at `path`."""
+    import tensorflow as tf
+
+    from gan_tf.sources import IMAGE_EXTENSIONS, convert_channels, fit_to_size
+
+    if os.path.isdir(path):
+        files = sorted(os.path.join(path, n) for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
+        if not files:
+            raise ValueError(f"{path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
+    elif os.path.isfile(path):
+        files = [path]
+    else:
+        raise FileNotFoundError(f"No image file or folder at {path}")
+    names, images, fitted = [], [], 0
+    for file in files:
+        try:
+            image = tf.io.decode_image(tf.io.read_file(file), expand_animations=False)
+        except tf.errors.InvalidArgumentError:
+            raise ValueError(f"{file} is not an image that decodes") from None
+        fitted += tuple(image.shape[:2]) != tuple(shape[:2])
+        images.append(fit_to_size(convert_channels(image, shape[2]), tuple(shape[:2])).numpy())
+        names.append(os.path.splitext(os.path.basename(file))[0] + ".png")
+    return names, np.stack(images), fitted
+
+
+def _translate(model_path):
+    from gan_tf.sampling import describe_model, translate_local
+
+    translation = describe_model(model_path)["translation"]
+    if not translation:
+        raise ValueError(f"--input is for image-to-image models; {FLAGS.model_path} samples images (use --num_samples)")
+    direction = FLAGS.direction or translation["default"]
+    if direction not in translation["directions"]:
+        raise ValueError(f"{FLAGS.model_path} translates {', '.join(translation['directions'])}. Received: {direction}")
+    names, images, fitted = _read_inputs(FLAGS.input, translation["directions"][direction]["source_shape"])
+    if fitted:
+        print(f"Fitted {fitted} of {len(images)} input(s) to the model's input size "
+              f"{'x'.join(map(str, translation['directions'][direction]['source_shape']))}.")
+    outputs = translate_local(FLAGS.model_path, images, seed=FLAGS.seed, direction=direction)
+    import tensorflow as tf
+
+    os.makedirs(FLAGS.output, exist_ok=True)
+    for name, output in zip(names, outputs):  # the uint8 pixels as they are, not a plot
+        tf.io.write_file(os.path.join(FLAGS.output, name), tf.io.encode_png(output))
+    print(f"Wrote {len(outputs)} translation(s) ({direction}) to {FLAGS.output}")
+    return 0
+
+
 def main(argv):
     if len(argv) > 1:
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.input:
+        if not FLAGS.model_path:
+            return _fail("--input needs --model_path (local translation)")
+        try:
+            return _translate(FLAGS.model_path)
+        except (FileNotFoundError, ValueError) as error:
+            return _fail(error)
     if bool(FLAGS.model_path) == bool(FLAGS.server):
         return _fail("give exactly one of --model_path (local) or --server (TF Serving)")
     if FLAGS.num_samples < 1:

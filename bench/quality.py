@@ -35,6 +35,8 @@ import keras
 import numpy as np
 from absl import app, flags
 
+from bench.common import parse_entry as _parse_entry, stop_after as _stop_after  # noqa: E402
+
 flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"],
                  "Models to train, each `name[+option...]`: `+ema` sets ema_decay=0.999 (samples from G's "
                  "average), `+name=value` a TrainConfig field (batch_size=32) or else a model argument, as "
@@ -67,49 +69,6 @@ def _row(name, epochs, seconds, report, updates=0, bits_per_dim=None, sample_ms=
         "smallest_class_share": min(generated["class_histogram"]),
         "label_accuracy": generated.get("label_accuracy"),
     }
-
-
-def _stop_after(seconds):
-    """A callback that ends `fit` after the first train step past `seconds` of training."""
-    import keras
-
-    class StopAfterSeconds(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
-            self.start = time.time()
-
-        def on_train_batch_end(self, batch, logs=None):
-            if time.time() - self.start > seconds:
-                self.model.stop_training = True
-
-    return StopAfterSeconds()
-
-
-def _parse_entry(entry):
-    """`"cgan+ema_decay=0+mismatch_weight=0"` -> `("cgan", {"model_args": {...}})`.
-
-    Options after the model name: `ema` (ema_decay=0.999), `field=value` for a TrainConfig
-    field (`batch_size=32`), and any other `name=value` is a model argument, parsed and checked
-    exactly as train.py's `--model_arg` is.
-    """
-    from gan_tf.generative import parse_model_args
-    from gan_tf.training import TrainConfig
-
-    config_fields = {field.name for field in dataclasses.fields(TrainConfig)} - {"model", "model_args", "epochs", "eval_every"}
-    model, *options = entry.split("+")
-    overrides, model_args = {}, {}
-    for option in options:
-        if option == "ema":
-            model_args["ema_decay"] = 0.999
-            continue
-        ((key, value),) = parse_model_args([option]).items()
-        (overrides if key in config_fields else model_args)[key] = value
-    if model_args:
-        overrides["model_args"] = model_args
-    try:
-        TrainConfig(model=model, **overrides).validate()
-    except ValueError as error:
-        raise app.UsageError(f"--models entry {entry!r}: {error}") from None
-    return model, overrides
 
 
 def main(argv):

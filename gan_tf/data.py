@@ -40,11 +40,20 @@ class DatasetUnavailableError(DatasetError):
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """What a model needs to know about a dataset before seeing it."""
+    """What a model needs to know about a dataset before seeing it.
+
+    For image-to-image data (`gan_tf.translation_data`), `image_shape` is the target domain's
+    (what the model makes), `source_shape` the source domain's (what it takes), `pairing`
+    "paired" or "unpaired", and `examples` a fixed draw of held-out examples (an `Examples`)
+    the model previews and is evaluated on. Plain image data leave all three None.
+    """
 
     image_shape: tuple
     num_classes: int
     class_names: tuple
+    source_shape: tuple = None
+    pairing: str = None
+    examples: object = dataclasses.field(default=None, compare=False, repr=False)
 
 
 _DIGITS = tuple(str(d) for d in range(10))
@@ -291,6 +300,27 @@ def load_arrays(name, data_dir=None, split="train"):
     return images, labels
 
 
+def index_batches(num_examples, batch_size, seed=None, shuffle=True, repeat=False, start_batch=0):
+    """Batches of example indices, `int32 [batch_size]`: `make_dataset`'s order (see there).
+
+    Each pass is a stateless shuffle of `range(num_examples)` keyed by a key from
+    `tf.data.Dataset.random(seed)`, cut into full batches; `start_batch=b` yields what the
+    stream from 0 yields after its first `b` batches, at no cost.
+    """
+    num_batches = num_examples // batch_size
+
+    def batches_of_indices(shuffle_key):
+        order = tf.range(num_examples)
+        if shuffle:
+            order = tf.random.experimental.stateless_shuffle(order, seed=shuffle_key)
+        return tf.data.Dataset.from_tensor_slices(tf.reshape(order[: num_batches * batch_size], [num_batches, batch_size]))
+
+    first_pass, offset = divmod(int(start_batch), num_batches) if repeat else (0, int(start_batch))
+    shuffle_keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    shuffle_keys = shuffle_keys.skip(first_pass) if repeat else shuffle_keys.take(1)
+    return shuffle_keys.flat_map(batches_of_indices).skip(offset)
+
+
 def make_dataset(images, labels, batch_size, value_range=(-1.0, 1.0), seed=None, shuffle=True, repeat=False,
                  start_batch=0):
     """Builds the training pipeline from in-memory arrays.
@@ -334,26 +364,16 @@ def make_dataset(images, labels, batch_size, value_range=(-1.0, 1.0), seed=None,
             f"batch_size {batch_size} is larger than the dataset ({num_examples} examples): "
             "with the remainder dropped no batch would be left"
         )
-    num_batches = num_examples // batch_size
     low, high = value_range
     scale = (high - low) / 255.0
     images = tf.convert_to_tensor(images, dtype=tf.uint8)
     labels = tf.convert_to_tensor(np.asarray(labels, dtype=np.int32))
 
-    def batches_of_indices(shuffle_key):
-        order = tf.range(num_examples)
-        if shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=shuffle_key)
-        return tf.data.Dataset.from_tensor_slices(tf.reshape(order[: num_batches * batch_size], [num_batches, batch_size]))
-
     def gather_batch(indices):
         image_batch = tf.cast(tf.gather(images, indices), tf.float32) * scale + low
         return image_batch, tf.gather(labels, indices)
 
-    first_pass, offset = divmod(int(start_batch), num_batches) if repeat else (0, int(start_batch))
-    shuffle_keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    shuffle_keys = shuffle_keys.skip(first_pass) if repeat else shuffle_keys.take(1)
-    dataset = shuffle_keys.flat_map(batches_of_indices).skip(offset)
+    dataset = index_batches(num_examples, batch_size, seed=seed, shuffle=shuffle, repeat=repeat, start_batch=start_batch)
     dataset = dataset.map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)
 

@@ -437,3 +437,47 @@ def evaluate_samples(images, dataset, labels=None, classifier=None, data_dir=Non
         if images.shape[1:] != info.image_shape:
             raise ValueError(f"The model makes images of shape {images.shape[1:]}, but {dataset} has {info.image_shape}")
     return Evaluator(dataset, len(images), classifier, data_dir, seed).evaluate(images, labels)
+
+
+def baseline_images(inputs, shape):
+    """uint8 `inputs` as a model that does nothing would output them at `shape` `(H, W, C)`: resized
+    bicubically (the super-resolution baseline) and channels converted (grey tiled to RGB, RGB to
+    luma)."""
+    import tensorflow as tf
+
+    images = tf.constant(inputs, tf.float32)
+    if tuple(images.shape[1:3]) != tuple(shape[:2]):
+        images = tf.image.resize(images, shape[:2], method="bicubic")
+    if images.shape[-1] != shape[-1]:
+        images = tf.image.grayscale_to_rgb(images) if images.shape[-1] == 1 else tf.image.rgb_to_grayscale(images)
+    return tf.cast(tf.clip_by_value(tf.round(images), 0, 255), tf.uint8).numpy()
+
+
+def evaluate_translation(outputs, source, labels=None, targets=None, baseline=None, classifier=None, seed=0):
+    """Every metric of an image-to-image model's `outputs` (uint8, translations of held-out inputs)
+    against the target domain of `source`, next to the same numbers for `baseline` (uint8 images
+    standing in for a model that does nothing: the inputs themselves, or their bicubic upsampling)
+    and the real-data floor.
+
+    Args:
+        outputs: `uint8 [N, H, W, C]` translations.
+        source: the `DataSource` whose target domain they should look like (`arrays()`).
+        labels: the inputs' classes, when the data have them: `label_accuracy` is then label
+            preservation (the classifier's label of the output equals the input's).
+        targets: for paired data, `uint8` targets aligned with `outputs`: adds `l1`, `psnr`,
+            `ssim` (`metrics.paired_metrics`).
+        baseline: `uint8` images of the outputs' shape, or None.
+
+    Returns:
+        `{"generated": {...}, "baseline": {...} or None, "floor": {...}, "num_samples", "classifier"}`.
+    """
+    evaluator = Evaluator(source, len(outputs), classifier, seed=seed)
+    report = evaluator.evaluate(outputs, labels)
+    if targets is not None:
+        report["generated"].update(metrics.paired_metrics(outputs[: report["num_samples"]], targets[: report["num_samples"]]))
+    report["baseline"] = None
+    if baseline is not None:
+        report["baseline"] = evaluator.evaluate(baseline, labels)["generated"]
+        if targets is not None:
+            report["baseline"].update(metrics.paired_metrics(baseline[: report["num_samples"]], targets[: report["num_samples"]]))
+    return report

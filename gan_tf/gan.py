@@ -13,7 +13,7 @@ from keras import ops
 
 from gan_tf import ema, losses
 from gan_tf.distribute import MultiWorkerWorkarounds
-from gan_tf.generative import GenerativeModel, Samples
+from gan_tf.generative import GenerativeModel, RoleOptimizers, Samples
 from gan_tf.noise import NOISE_DISTRIBUTIONS, replica_slice, stateless_noise  # noqa: F401 (re-exported)
 
 def check_num_classes(num_classes):
@@ -40,55 +40,19 @@ def _get_optimizer(optimizer, default):
     return optimizer
 
 
-class _RoleOptimizer:
-    """One of a GAN's optimizers as Keras callbacks see it, named by its role."""
-
-    def __init__(self, name, optimizer):
-        self.name = name
-        self._optimizer = optimizer
-
-    @property
-    def learning_rate(self):
-        return self._optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, value):
-        self._optimizer.learning_rate = value
-
-    def __getattr__(self, attribute):
-        return getattr(self._optimizer, attribute)
-
-
-class GANOptimizers:
+class GANOptimizers(RoleOptimizers):
     """What Keras sees as `model.optimizer` of a GAN: both optimizers, one step counter.
 
-    Keras callbacks read `model.optimizer`: `TensorBoard` takes its `iterations` as the step
-    counter (steps per second, summary steps) and logs the learning rate of each of its
-    `optimizers`; `LearningRateScheduler` and `ReduceLROnPlateau` set those learning rates. A
-    GAN has two optimizers and no single one, so this view presents them as "discriminator"
-    and "generator" (TensorBoard logs `learning_rate_discriminator` and
-    `learning_rate_generator`), and counts `iterations` by generator updates: one per train
-    step whatever `d_steps` is. It owns no state; the optimizers are saved as the GAN's
-    `d_optimizer` and `g_optimizer`.
+    A `RoleOptimizers` view of "discriminator" and "generator" (TensorBoard logs
+    `learning_rate_discriminator` and `learning_rate_generator`), counting `iterations` by
+    generator updates: one per train step whatever `d_steps` is. It owns no state; the
+    optimizers are saved as the GAN's `d_optimizer` and `g_optimizer`.
     """
 
-    built = True
-
     def __init__(self, d_optimizer, g_optimizer):
+        super().__init__({"discriminator": d_optimizer, "generator": g_optimizer}, counting_role="generator")
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
-
-    @property
-    def optimizers(self):
-        return [_RoleOptimizer("discriminator", self.d_optimizer), _RoleOptimizer("generator", self.g_optimizer)]
-
-    @property
-    def iterations(self):
-        return self.g_optimizer.iterations
-
-    @property
-    def variables(self):
-        return self.d_optimizer.variables + self.g_optimizer.variables
 
     def __repr__(self):
         return f"GANOptimizers(d_optimizer={self.d_optimizer.name!r}, g_optimizer={self.g_optimizer.name!r})"

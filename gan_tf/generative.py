@@ -11,6 +11,7 @@ A model implements:
 * `from_data(info, **model_args)` (classmethod): the model sized for a dataset
   (`DatasetInfo`: image shape, classes). The default passes `image_shape`, and `num_classes`
   when the model takes it; it refuses unlabelled data for a model that needs labels.
+* `plan_training(total_steps)`: the run's length, before the optimizers are made (no-op by default).
 * `default_optimizers()`: `{role: optimizer}` (a GAN: "discriminator", "generator").
 * `compile_optimizers(optimizers, **compile_kwargs)`: compiles with optimizers by role;
   `optimizer_roles()`: the compiled model's `{role: optimizer}`.
@@ -44,7 +45,7 @@ import numpy as np
 import tensorflow as tf
 
 # Constructor arguments that come from the data or the run, never from `--model_arg`.
-DATA_ARGUMENTS = ("image_shape", "num_classes", "seed", "name", "generator", "discriminator")
+DATA_ARGUMENTS = ("image_shape", "source_shape", "num_classes", "seed", "name", "generator", "discriminator")
 
 Samples = collections.namedtuple("Samples", ["images", "conditions"])
 Samples.__doc__ = """Generated images (numpy, in the model's `value_range`) and the conditions
@@ -110,6 +111,58 @@ def check_model_args(model_name, model_class, model_args):
             )
 
 
+class _RoleOptimizer:
+    """One of a model's optimizers as Keras callbacks see it, named by its role."""
+
+    def __init__(self, name, optimizer):
+        self.name = name
+        self._optimizer = optimizer
+
+    @property
+    def learning_rate(self):
+        return self._optimizer.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        self._optimizer.learning_rate = value
+
+    def __getattr__(self, attribute):
+        return getattr(self._optimizer, attribute)
+
+
+class RoleOptimizers:
+    """What Keras sees as `model.optimizer` of a model with several optimizers (a GAN's D and G,
+    CycleGAN's four): all of them, named by role, and one step counter.
+
+    Keras callbacks read `model.optimizer`: `TensorBoard` takes its `iterations` as the step
+    counter (steps per second, summary steps) and logs the learning rate of each of its
+    `optimizers` (`learning_rate_<role>`); `LearningRateScheduler` and `ReduceLROnPlateau` set
+    those learning rates. `iterations` are those of `counting_role`'s optimizer: one per train
+    step. It owns no state; the model saves the optimizers themselves.
+    """
+
+    built = True
+
+    def __init__(self, roles, counting_role):
+        self.roles = dict(roles)
+        self.counting_role = counting_role
+
+    @property
+    def optimizers(self):
+        return [_RoleOptimizer(role, optimizer) for role, optimizer in self.roles.items()]
+
+    @property
+    def iterations(self):
+        return self.roles[self.counting_role].iterations
+
+    @property
+    def variables(self):
+        return [variable for optimizer in self.roles.values() for variable in optimizer.variables]
+
+    def __repr__(self):
+        return f"RoleOptimizers({', '.join(f'{role}={o.name!r}' for role, o in self.roles.items())})"
+
+
 class GenerativeModel(keras.Model):
     """Base of every trainable model in gan_tf: the contract the pipeline talks to.
 
@@ -149,6 +202,12 @@ class GenerativeModel(keras.Model):
         if accepts_classes and info.num_classes >= 2:
             kwargs["num_classes"] = info.num_classes
         return cls(**kwargs)
+
+    def plan_training(self, total_steps):
+        """Told the run's total number of train steps before its optimizers are made
+        (`default_optimizers`); a model whose schedule follows the run's length (CycleGAN's
+        learning rate, constant for the first half, then decaying to 0) keeps it. Nothing by
+        default."""
 
     def default_optimizers(self):
         """`{role: keras optimizer}` used when none are given."""

@@ -1,11 +1,12 @@
 """Keras layers the GAN variants share: spectral normalization, self-attention, conditional batch
-norm and the projection discriminator's class head.
+norm, the projection discriminator's class head, and seeded dropout (Pix2Pix's noise).
 
 Each is a serializable Keras layer (`get_config` returns every constructor argument), so a
 `.keras` file of any model built from them loads with `safe_mode=True`.
 """
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -262,3 +263,124 @@ class ClassProjection(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes, "spectral_norm": self.spectral_norm}
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class SeededDropout(keras.layers.Layer):
+    """Dropout whose mask comes from a seed per example, at training and at sampling time alike.
+
+    Called on `[x, seeds]` with `seeds` int32 `[batch, 2]`: example i's mask is drawn by a
+    stateless uniform keyed by `seeds[i]` folded with the layer's `salt` (so two layers given the
+    same seeds drop different units). The same seed gives the same mask whatever else is in the
+    batch, so a seeded translation is reproducible in Keras, in a SavedModel and under
+    `tf.distribute`. Pix2Pix uses it as its generator's only noise: dropout stays on when it
+    translates (Isola et al. 2017, section 3.1: "we provide noise only in the form of dropout,
+    applied ... at both training and test time").
+
+    Args:
+        rate: fraction of units dropped, in [0, 1); kept units are scaled by `1 / (1 - rate)`.
+        salt: an int that makes this layer's masks differ from other layers'.
+    """
+
+    def __init__(self, rate, salt=0, **kwargs):
+        super().__init__(**kwargs)
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"`rate` must be in [0, 1). Received: rate={rate}")
+        self.rate = float(rate)
+        self.salt = int(salt)
+
+    def call(self, inputs):
+        x, seeds = inputs
+        if self.rate == 0.0:
+            return x
+        keep = 1.0 - self.rate
+        salt = self.salt
+
+        def mask(seed):
+            key = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int32), salt)
+            return tf.cast(tf.random.stateless_uniform(tf.shape(x)[1:], seed=key) < keep, x.dtype)
+
+        masks = tf.map_fn(mask, seeds, fn_output_signature=tf.TensorSpec(x.shape[1:], x.dtype))
+        return x * masks / keep
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate, "salt": self.salt}
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class ImagePool(keras.layers.Layer):
+    """A buffer of up to `size` past generated images, from which a discriminator is shown a mix
+    of the newest and older fakes (Shrivastava et al. 2017; CycleGAN section 4: "we update the
+    discriminators using a history of generated images rather than the ones produced by the
+    latest generators", a pool of 50), so D does not chase G's latest output alone.
+
+    `query(images, draws, slots)` handles the batch in order, as the reference code's
+    `ImagePool.query`: while the pool is not full each image is stored and returned; then each
+    image, with probability 1/2 (`draws[i] < 0.5`), is returned as it is, or else swapped with
+    the stored image in slot `slots[i]`, which is returned instead. The random draws come from
+    the caller (the model's saved noise stream); the stored images and their count are
+    non-trainable weights, so a checkpoint holds the pool and a resumed run continues with it.
+
+    Args:
+        size: images kept (0: no pool, `query` returns its input).
+        image_shape: `(H, W, C)` of the images.
+    """
+
+    def __init__(self, size, image_shape, **kwargs):
+        super().__init__(**kwargs)
+        if size < 0:
+            raise ValueError(f"`size` must be at least 0. Received: size={size}")
+        self.size = int(size)
+        self.image_shape = tuple(int(d) for d in image_shape)
+        self.images = self.add_weight(shape=(max(1, self.size),) + self.image_shape, initializer="zeros",
+                                      trainable=False, name="images", aggregation="only_first_replica")
+        self.count = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="count",
+                                     aggregation="only_first_replica")
+        self.built = True
+
+    def query(self, images, draws, slots):
+        """The images D is shown for a batch of new fakes `images` (see the class docstring).
+
+        Args:
+            images: `[batch, H, W, C]` new generated images.
+            draws: `[batch]` uniform values in [0, 1).
+            slots: int32 `[batch]` in `[0, size)`.
+        """
+        if self.size == 0:
+            return images
+        images = tf.convert_to_tensor(images)
+        batch = tf.shape(images)[0]
+
+        def store(slot, image):
+            index = tf.reshape(tf.convert_to_tensor(slot, tf.int32), [1, 1])
+            self.images.assign(tf.tensor_scatter_nd_update(tf.convert_to_tensor(self.images), index, image[tf.newaxis]))
+
+        def step(i, shown):
+            image = images[i]
+
+            def insert():
+                store(self.count, image)
+                self.count.assign_add(1)
+                return image
+
+            def swap():
+                old = tf.identity(tf.convert_to_tensor(self.images)[slots[i]])
+                with tf.control_dependencies([old]):
+                    store(slots[i], image)
+                return old
+
+            def keep():
+                return image
+
+            chosen = tf.cond(tf.convert_to_tensor(self.count) < self.size, insert, lambda: tf.cond(draws[i] < 0.5, swap, keep))
+            return i + 1, shown.write(i, chosen)
+
+        _, shown = tf.while_loop(lambda i, _: i < batch, step,
+                                 [tf.constant(0), tf.TensorArray(images.dtype, size=batch, element_shape=images.shape[1:])])
+        return tf.ensure_shape(shown.stack(), images.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "image_shape": list(self.image_shape)}

@@ -193,3 +193,54 @@ def orthogonal_regularization(kernels):
         squared_column_norms = ops.sum(ops.square(columns), axis=0)
         total = total + ops.sum(ops.square(gram)) - ops.sum(ops.square(squared_column_norms))
     return total
+
+
+# ------------------------------------------------------------------- image-to-image losses
+
+
+def least_squares_discriminator_loss(real_scores, fake_scores, real_label=1.0):
+    """Per-example least-squares GAN discriminator loss: `(D(x) - t)^2 + D(G(x))^2`, `t = real_label`.
+
+    Least squares pull D's scores toward the targets instead of saturating a sigmoid, which gives
+    G gradients even on samples D already rejects; CycleGAN trains with it. The caller halves it
+    (CycleGAN slows D down that way). `real_label` below 1 is one-sided label smoothing.
+
+    Reference:
+        Mao et al. 2017, "Least Squares Generative Adversarial Networks", equation 2 with
+        a = 0, b = 1, https://arxiv.org/abs/1611.04076; Zhu et al. 2017 (CycleGAN), section 4.
+
+    Returns:
+        A `[batch]` tensor.
+    """
+    return _per_example_mean(ops.square(real_scores - real_label)) + _per_example_mean(ops.square(fake_scores))
+
+
+def least_squares_generator_loss(fake_scores):
+    """Per-example least-squares GAN generator loss: `(D(G(x)) - 1)^2`."""
+    return _per_example_mean(ops.square(fake_scores - 1.0))
+
+
+def l1_loss(outputs, targets):
+    """Per-example mean absolute difference `mean |outputs - targets|` over every pixel.
+
+    Pix2Pix adds it to the GAN loss (weight 100): L1 alone gives blurry but roughly right images
+    (it is minimised by the median of the plausible outputs); the GAN term makes them sharp.
+
+    Reference:
+        Isola et al. 2017, "Image-to-Image Translation with Conditional Adversarial Networks",
+        equation 3, https://arxiv.org/abs/1611.07004
+    """
+    return _per_example_mean(ops.abs(outputs - targets))
+
+
+def cycle_consistency_loss(images, reconstructions):
+    """Per-example cycle-consistency loss `mean |F(G(x)) - x|`: translating there and back must
+    give the image back (CycleGAN's equation 2; weight 10 in the paper)."""
+    return l1_loss(reconstructions, images)
+
+
+def identity_loss(images, mapped):
+    """Per-example identity loss `mean |G(y) - y|` for `y` already in G's target domain: G should
+    leave it alone (CycleGAN section 5.2, after Taigman et al. 2017; weight 0.5 x the cycle
+    weight), which keeps colours and tones from drifting."""
+    return l1_loss(mapped, images)

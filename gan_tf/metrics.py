@@ -210,3 +210,28 @@ def sharpness(images, real_images):
     if real <= 0:
         raise ValueError("The real images have no Laplacian energy (constant images): sharpness is undefined.")
     return float(laplacian_energy(images).mean() / real)
+
+
+def paired_metrics(outputs, targets):
+    """How close each output is to its target, for image-to-image models with paired data:
+    `{"l1", "psnr", "ssim"}` means over the pairs. `l1` is the mean absolute pixel difference with
+    pixels in [0, 1]; `psnr` (dB) and `ssim` are `tf.image.psnr` and `tf.image.ssim` with
+    `max_val=255` (SSIM's 11x11 Gaussian window needs sides of at least 11; below that it is None).
+
+    Args:
+        outputs, targets: `uint8 [N, H, W, C]` of the same shape.
+    """
+    import tensorflow as tf
+
+    outputs, targets = np.asarray(outputs), np.asarray(targets)
+    if outputs.shape != targets.shape or outputs.ndim != 4:
+        raise ValueError(f"outputs and targets must be [N, H, W, C] of one shape. Received {outputs.shape} and {targets.shape}")
+    a, b = tf.constant(outputs, tf.float32), tf.constant(targets, tf.float32)
+    # Identical images have infinite PSNR; it is capped at 100 dB so the mean stays finite.
+    psnr = tf.minimum(tf.image.psnr(a, b, max_val=255.0), 100.0)
+    ssim = tf.image.ssim(a, b, max_val=255.0) if min(outputs.shape[1:3]) >= 11 else None
+    return {
+        "l1": float(np.mean(np.abs(outputs.astype(np.float64) - targets.astype(np.float64))) / 255.0),
+        "psnr": float(tf.reduce_mean(psnr)),
+        "ssim": None if ssim is None else float(tf.reduce_mean(ssim)),
+    }

@@ -37,8 +37,9 @@ def read_metadata(saved_model_dir):
 
 
 def describe_model(model_path):
-    """`{"conditional", "num_classes", "image_shape"}` of a SavedModel export or a `.keras` model
-    (from the model's `export_metadata`, the contract's description of what it makes)."""
+    """`{"conditional", "num_classes", "image_shape", "translation"}` of a SavedModel export or a
+    `.keras` model (from the model's `export_metadata`, the contract's description of what it
+    makes; `translation` is None, or for image-to-image models their directions and input shape)."""
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"No model at {model_path}")
     if model_path.endswith(".keras"):
@@ -51,7 +52,62 @@ def describe_model(model_path):
         "conditional": bool(metadata.get("conditional")),
         "num_classes": metadata.get("num_classes"),
         "image_shape": metadata["image_shape"],
+        "translation": metadata.get("translation"),
     }
+
+
+def translate_local(model_path, images, seed=None, direction=None, batch_size=64):
+    """Translates uint8 `images` with an image-to-image model: a SavedModel export (its
+    `<direction>` signature, `<direction>_seeded` with a seed) or a `.keras` file.
+
+    Args:
+        model_path: an export version directory or a `.keras` file of a translation model.
+        images: `uint8 [N, H, W, C]` in the direction's input shape.
+        seed: int for reproducible noise (stochastic models), None: random.
+        direction: which mapping (default: the model's first, e.g. Pix2Pix's `translate`,
+            CycleGAN's `a_to_b`).
+
+    Returns:
+        `uint8 [N, H', W', C']`.
+
+    Raises:
+        ValueError: for a model that does not translate images, an unknown direction, or
+            images of the wrong shape (the signature's own message).
+    """
+    description = describe_model(model_path)
+    translation = description["translation"]
+    if not translation:
+        raise ValueError(f"{model_path} does not translate images (it samples them: use --num_samples)")
+    direction = direction or translation["default"]
+    if direction not in translation["directions"]:
+        raise ValueError(f"{model_path} translates {', '.join(translation['directions'])}. Received: {direction!r}")
+    images = np.asarray(images, np.uint8)
+    expected = tuple(translation["directions"][direction]["source_shape"])
+    if images.ndim != 4 or images.shape[1:] != expected:
+        raise ValueError(f"{model_path} ({direction}) takes images of shape {expected}. Received: {images.shape[1:]}")
+    if model_path.endswith(".keras"):
+        import keras
+
+        model = keras.saving.load_model(model_path, safe_mode=True)
+        outputs = model.translate(model.scaled(images), seed=seed, direction=direction, batch_size=batch_size)
+        return _to_uint8(outputs, model.value_range)
+
+    import tensorflow as tf
+
+    signatures = tf.saved_model.load(model_path).signatures
+    stochastic = translation["directions"][direction]["stochastic"]
+    results = []
+    for start in range(0, len(images), batch_size):
+        inputs = {"images_uint8": tf.constant(images[start : start + batch_size])}
+        name = direction
+        if stochastic and seed is not None:
+            # Example i of the whole call keeps the seed [seed, i]: each chunk is its own seed.
+            name, inputs["seed"] = f"{direction}_seeded", tf.constant(seed + start, tf.int64)
+        try:
+            results.append(signatures[name](**inputs)["images_uint8"].numpy())
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(client.signature_error_message(error.message)) from None
+    return np.concatenate(results)
 
 
 def sample_local(model_path, num_samples, labels=None, seed=None, truncation=None):

@@ -11,6 +11,8 @@
   with a warning that counts them and names the first few.
 * `tfds:NAME[:SPLIT]`: a TensorFlow Datasets image dataset; its image feature (and class label,
   if it has one) are found from the builder's info.
+* image-to-image data (`edges2fashion`, `thin2bold_mnist`, `pairs:PATH`, `unpaired:PATH`,
+  `tfds:cycle_gan/NAME`): `gan_tf.translation_data`.
 
 Resize policy (`image_size`, `S` or `(H, W)`): with `crop="center"` (the default) each image is
 scaled, keeping its aspect ratio, until it covers `H x W` (for a square size: its shorter side
@@ -73,14 +75,17 @@ def parse_image_size(value):
 
 def check_spec(spec):
     """Raises `ValueError` if `spec` is not a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`."""
-    if spec in gan_data.DATASETS:
+    from gan_tf.translation_data import BUILT_INS, is_translation_spec
+
+    if spec in gan_data.DATASETS or is_translation_spec(spec):
         return
     kind, _, rest = str(spec).partition(":")
     if kind in ("folder", "tfds") and rest:
         return
     raise ValueError(
         f"Unknown dataset {spec!r}. Choose a built-in ({', '.join(sorted(gan_data.DATASETS))}), "
-        "folder:PATH (a directory of images) or tfds:NAME[:SPLIT]."
+        "folder:PATH (a directory of images) or tfds:NAME[:SPLIT]; image-to-image data: "
+        f"{', '.join(BUILT_INS)}, pairs:PATH, unpaired:PATH or tfds:cycle_gan/NAME."
     )
 
 
@@ -266,6 +271,10 @@ def open_source(
     options = dict(size=size, channels=channels, crop=crop, cache_dir=cache_dir, in_memory=in_memory,
                    memory_limit_bytes=memory_limit_bytes, shuffle_buffer=shuffle_buffer)
     kind, _, rest = spec.partition(":")
+    from gan_tf.translation_data import is_translation_spec, open_translation_source
+
+    if is_translation_spec(spec):
+        return open_translation_source(spec, data_dir=data_dir, image_size=size, channels=channels, crop=crop)
     if spec in gan_data.DATASETS:
         return _builtin_source(spec, data_dir, split, **options)
     if kind == "folder":

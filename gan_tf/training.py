@@ -206,7 +206,7 @@ class TrainResult:
     metrics: dict = None  # the newest quality evaluation, if one ran
 
 
-def build_model(config, dataset_info):
+def build_model(config, dataset_info, total_steps=None):
     """The compiled model that `config` (resolved) names, sized for the data (`DatasetInfo`).
 
     Under `config.mixed_precision` the networks compute in that policy's dtype and keep float32
@@ -219,6 +219,8 @@ def build_model(config, dataset_info):
     model_class = get_model_class(config.model)
     with dtype_policy(config.mixed_precision):
         model = model_class.from_data(dataset_info, seed=config.seed, **config.all_model_args())
+    if total_steps:
+        model.plan_training(int(total_steps))
     optimizers = model.default_optimizers()
     for role, rate in (("discriminator", config.d_learning_rate), ("generator", config.g_learning_rate)):
         if rate is None:
@@ -308,12 +310,12 @@ def _train_with_lock(config, strategy, callbacks, preemption):
     dataset_info = source.info
     if config.verbose and is_chief(strategy):
         print(f"Data: {source.summary}.")
-    with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
-        gan = build_model(config, dataset_info)
-    if config.batch_size > source.num_examples:
-        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({source.num_examples} images).")
     # An epoch is one pass over the data (its full batches) unless steps_per_epoch says otherwise.
     steps_per_epoch = config.steps_per_epoch or source.num_examples // config.batch_size
+    with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
+        gan = build_model(config, dataset_info, total_steps=config.epochs * steps_per_epoch)
+    if config.batch_size > source.num_examples:
+        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({source.num_examples} images).")
     checkpoints_dir = os.path.join(config.workdir, "checkpoints")
     start, trackers = gan_callbacks.Position(0, 0), None
     latest = gan_callbacks.latest_checkpoint(checkpoints_dir)

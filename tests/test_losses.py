@@ -57,3 +57,29 @@ def test_losses_stay_finite_for_extreme_logits(logit):
     x = np.full((2, 1), logit, dtype="float32")
     assert np.all(np.isfinite(losses.minimax_discriminator_loss(x, x, 0.9)))
     assert np.all(np.isfinite(losses.minimax_generator_loss(x)))
+
+
+# --------------------------------------------------------------- image-to-image losses
+
+
+def test_least_squares_discriminator_loss_by_hand():
+    real = np.array([[1.0, 0.5], [0.0, 2.0]], np.float32)  # two examples, two patches each
+    fake = np.array([[0.0, -1.0], [0.5, 0.5]], np.float32)
+    # example 0: mean((1-0.9)^2, (0.5-0.9)^2) + mean(0^2, 1^2) = (0.01 + 0.16)/2 + 0.5 = 0.585
+    # example 1: mean(0.81, 1.21) + mean(0.25, 0.25) = 1.01 + 0.25 = 1.26
+    got = losses.least_squares_discriminator_loss(real, fake, real_label=0.9)
+    np.testing.assert_allclose(np.asarray(got), [0.585, 1.26], rtol=1e-6)
+
+
+def test_least_squares_generator_loss_by_hand():
+    fake = np.array([[1.0, 0.0], [3.0, -1.0]], np.float32)
+    np.testing.assert_allclose(np.asarray(losses.least_squares_generator_loss(fake)), [0.5, 4.0], rtol=1e-6)
+
+
+def test_l1_cycle_and_identity_losses_by_hand():
+    images = np.array([[[[0.0], [1.0]]], [[[-1.0], [0.5]]]], np.float32)  # [2, 1, 2, 1]
+    others = np.array([[[[0.5], [0.0]]], [[[-1.0], [-0.5]]]], np.float32)
+    # example 0: (0.5 + 1.0) / 2 = 0.75; example 1: (0 + 1.0) / 2 = 0.5
+    for loss in (losses.l1_loss(others, images), losses.cycle_consistency_loss(images, others),
+                 losses.identity_loss(images, others)):
+        np.testing.assert_allclose(np.asarray(loss), [0.75, 0.5], rtol=1e-6)

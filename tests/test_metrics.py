@@ -111,3 +111,16 @@ def test_sharpness_is_one_for_the_data_and_falls_with_blur():
     assert metrics.sharpness(blurred, real) < 0.5
     with pytest.raises(ValueError, match="no Laplacian energy"):
         metrics.sharpness(real, np.zeros_like(real))
+
+
+def test_paired_metrics_by_hand():
+    outputs = np.zeros((2, 16, 16, 1), np.uint8)
+    targets = np.full((2, 16, 16, 1), 10, np.uint8)
+    got = metrics.paired_metrics(outputs, targets)
+    assert got["l1"] == pytest.approx(10 / 255)
+    assert got["psnr"] == pytest.approx(10 * np.log10(255.0**2 / 100.0), rel=1e-5)  # MSE 100
+    same = metrics.paired_metrics(targets, targets)
+    assert same["l1"] == 0 and same["psnr"] == 100.0 and same["ssim"] == pytest.approx(1.0)
+    assert metrics.paired_metrics(outputs[:, :8, :8], targets[:, :8, :8])["ssim"] is None  # below SSIM's window
+    with pytest.raises(ValueError, match="one shape"):
+        metrics.paired_metrics(outputs, targets[:1])

@@ -36,8 +36,23 @@ VAE_PARAMETERS_AT_28 = {"vae": (608064, 1477953), "cvae": (624064, 1603393)}
 PIXELCNN_PARAMETERS_AT_28 = {"pixelcnn": 184832, "conditional_pixelcnn": 191232}
 
 
+# (G, D) parameters (one direction's, for CycleGAN) of the image-to-image models at 32x32x1 ->
+# 32x32x1 with their defaults (the papers' widths: a 5-level U-Net; 6 residual blocks; 3-level
+# PatchGANs).
+TRANSLATION_PARAMETERS_AT_32 = {"pix2pix": (16657217, 2766401), "cyclegan": (7828865, 2763585)}
+
+
 def test_every_model_is_pinned():
-    assert set(PARAMETERS_AT_28) | set(VAE_PARAMETERS_AT_28) | set(PIXELCNN_PARAMETERS_AT_28) == set(MODELS)
+    pinned = set(PARAMETERS_AT_28) | set(VAE_PARAMETERS_AT_28) | set(PIXELCNN_PARAMETERS_AT_28)
+    assert pinned | set(TRANSLATION_PARAMETERS_AT_32) == set(MODELS)
+
+
+@pytest.mark.parametrize("name", list(TRANSLATION_PARAMETERS_AT_32))
+def test_translation_parameter_counts_at_32(name):
+    model = MODELS[name](source_shape=(32, 32, 1), image_shape=(32, 32, 1), seed=0)
+    generator, discriminator = (model.generator, model.discriminator) if name == "pix2pix" else (
+        model.generator_ab, model.discriminator_b)
+    assert (generator.count_params(), discriminator.count_params()) == TRANSLATION_PARAMETERS_AT_32[name]
 
 
 @pytest.mark.parametrize("name", list(PIXELCNN_PARAMETERS_AT_28))

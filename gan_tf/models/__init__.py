@@ -1,4 +1,4 @@
-"""The models (the GANs, and the VAE and PixelCNN baselines), and the one registry that maps `--model` names to them.
+"""The models (the GANs, the image-to-image GANs, and the VAE and PixelCNN baselines), and the one registry that maps `--model` names to them.
 
 Adding a model: one file in this package, one line in `MODELS`, and its tests.
 """
@@ -6,8 +6,10 @@ Adding a model: one file in this package, one line in `MODELS`, and its tests.
 from gan_tf.models.acgan import ACGAN
 from gan_tf.models.biggan import BigGAN
 from gan_tf.models.cgan import CGAN
+from gan_tf.models.cyclegan import CycleGAN
 from gan_tf.models.dcgan import DCGAN
 from gan_tf.models.mlp_gan import MLPGAN
+from gan_tf.models.pix2pix import Pix2Pix
 from gan_tf.models.pixelcnn import ConditionalPixelCNN, PixelCNN
 from gan_tf.models.sagan import SAGAN
 from gan_tf.models.sngan import SNGAN
@@ -23,6 +25,8 @@ MODELS = {
     "acgan": ACGAN,
     "sagan": SAGAN,
     "biggan": BigGAN,
+    "pix2pix": Pix2Pix,
+    "cyclegan": CycleGAN,
     "vae": VAE,
     "cvae": CVAE,
     "pixelcnn": PixelCNN,

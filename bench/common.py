@@ -1,0 +1,49 @@
+"""What the benches share: a wall-clock budget for `fit`, and `--models` entries parsed."""
+
+import dataclasses
+import time
+
+from absl import app
+
+
+def stop_after(seconds):
+    """A callback that ends `fit` after the first train step past `seconds` of training."""
+    import keras
+
+    class StopAfterSeconds(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if time.time() - self.start > seconds:
+                self.model.stop_training = True
+
+    return StopAfterSeconds()
+
+
+def parse_entry(entry):
+    """`"cgan+ema_decay=0+mismatch_weight=0"` -> `("cgan", {"model_args": {...}})`.
+
+    Options after the model name: `ema` (ema_decay=0.999), `field=value` for a TrainConfig
+    field (`batch_size=32`), and any other `name=value` is a model argument, parsed and checked
+    exactly as train.py's `--model_arg` is.
+    """
+    from gan_tf.generative import parse_model_args
+    from gan_tf.training import TrainConfig
+
+    config_fields = {field.name for field in dataclasses.fields(TrainConfig)} - {"model", "model_args", "epochs", "eval_every"}
+    model, *options = entry.split("+")
+    overrides, model_args = {}, {}
+    for option in options:
+        if option == "ema":
+            model_args["ema_decay"] = 0.999
+            continue
+        ((key, value),) = parse_model_args([option]).items()
+        (overrides if key in config_fields else model_args)[key] = value
+    if model_args:
+        overrides["model_args"] = model_args
+    try:
+        TrainConfig(model=model, **overrides).validate()
+    except ValueError as error:
+        raise app.UsageError(f"--models entry {entry!r}: {error}") from None
+    return model, overrides
