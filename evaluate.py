@@ -8,6 +8,7 @@ first use; see gan_tf/evaluation.py).
         --output=metrics.json
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -19,7 +20,7 @@ from absl import app, flags, logging
 
 from gan_tf import data as gan_data
 from gan_tf.evaluation import baseline_images, evaluate_samples, evaluate_translation, load_inception
-from gan_tf.translation_data import reversed_source
+from gan_tf.translation_data import bicubic_downsample, reversed_source
 from gan_tf.sampling import describe_model, log_likelihood_local, sample_local, translate_local
 from gan_tf.sources import open_source
 
@@ -112,6 +113,12 @@ def _evaluate_translation(model, source):
         raise ValueError(f"{FLAGS.model_path} translates {', '.join(translation['directions'])}. Received: {direction}")
     examples = source.info.examples
     if examples is None:
+        raise ValueError(f"{FLAGS.dataset} has no held-out examples to translate (it streams from disk)")
+    derived = translation.get("inputs_from_targets")
+    if examples.inputs is None and derived:  # image data: the inputs are made from the images (SRGAN)
+        examples = dataclasses.replace(examples, inputs=bicubic_downsample(examples.targets, derived["scale"]),
+                                       input_labels=examples.target_labels, aligned=True)
+    elif examples.inputs is None:
         raise ValueError(f"{FLAGS.dataset} is not image-to-image data; {FLAGS.model_path} translates images")
     reverse = translation["directions"][direction].get("reverse", False)
     inputs, labels = (examples.targets, examples.target_labels) if reverse else (examples.inputs, examples.input_labels)

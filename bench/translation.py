@@ -3,6 +3,8 @@
     python bench/translation.py --dataset=edges2fashion --seconds=480 \\
         --models=pix2pix+width=32,pix2pix+width=32+gan_weight=0
     python bench/translation.py --dataset=thin2bold_mnist --seconds=600 --models=cyclegan+width=32
+    python bench/translation.py --dataset=fashion_mnist --seconds=480 \
+        --models=srgan+width=32+adversarial_weight=0,srgan+width=32
 
 Each model trains through `gan_tf.training.train` (as `train.py` does; epochs of
 `--steps_per_epoch` steps) until the first step past `--seconds`, then translates up to
@@ -37,6 +39,7 @@ flags.DEFINE_integer("seconds", 480, "Wall-clock training budget per model.")
 flags.DEFINE_integer("steps_per_epoch", 500, "Train steps per epoch (the budget usually ends one mid-way).")
 flags.DEFINE_integer("num_samples", 1000, "Held-out inputs translated and judged per direction.")
 flags.DEFINE_string("output", None, "Optional JSON output.")
+flags.DEFINE_string("grids_dir", None, "Optional folder for each model's preview grid (PNG) after its budget.")
 FLAGS = flags.FLAGS
 
 _COLUMNS = [("fid", "FID", ".1f"), ("kid", "KID", ".2f"), ("precision", "precision", ".3f"), ("recall", "recall", ".3f"),
@@ -66,12 +69,18 @@ def main(argv):
             result = train(config, callbacks=[stop_after(FLAGS.seconds)])
             seconds = time.time() - start
         model = result.model
+        if FLAGS.grids_dir:
+            from gan_tf.callbacks import sample_grid, save_image
+
+            save_image(os.path.join(FLAGS.grids_dir, f"{entry.replace('+', '_').replace('=', '')}.png"),
+                       sample_grid(model, 8, 8, seed=1234))
         updates = int(max(int(o.iterations) for o in model.optimizer_roles().values()))
         for name, direction in model.directions().items():
             judged = reversed_source(source) if direction.reverse else source
             if name not in classifiers:
                 classifiers[name] = features_for(judged)
-            count = min(FLAGS.num_samples, len(source.info.examples.targets if direction.reverse else source.info.examples.inputs))
+            examples = model.examples  # the data's held-out examples, as the model sees them
+            count = min(FLAGS.num_samples, len(examples.targets if direction.reverse or examples.inputs is None else examples.inputs))
             model.sample(4, seed=0, direction=name)  # trace before timing
             began = time.time()
             samples = model.sample(count, seed=1, direction=name)

@@ -54,6 +54,10 @@ class DatasetInfo:
     source_shape: tuple = None
     pairing: str = None
     examples: object = dataclasses.field(default=None, compare=False, repr=False)
+    # () -> the data's own classifier (`gan_tf.evaluation.Classifier`, trained and cached on first
+    # use) or None for unlabelled data: a feature network for models that need one (SRGAN's
+    # content loss) without downloading weights.
+    classifier: object = dataclasses.field(default=None, compare=False, repr=False)
 
 
 _DIGITS = tuple(str(d) for d in range(10))

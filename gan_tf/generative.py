@@ -45,7 +45,8 @@ import numpy as np
 import tensorflow as tf
 
 # Constructor arguments that come from the data or the run, never from `--model_arg`.
-DATA_ARGUMENTS = ("image_shape", "source_shape", "num_classes", "seed", "name", "generator", "discriminator")
+DATA_ARGUMENTS = ("image_shape", "source_shape", "num_classes", "seed", "name", "generator", "discriminator",
+                  "feature_network")
 
 Samples = collections.namedtuple("Samples", ["images", "conditions"])
 Samples.__doc__ = """Generated images (numpy, in the model's `value_range`) and the conditions
@@ -272,7 +273,7 @@ class GenerativeModel(keras.Model):
             return self.train_function
 
         def train_step_after_batch(data):
-            with tf.control_dependencies(tf.nest.flatten(data)):
+            with tf.control_dependencies([t for t in tf.nest.flatten(data) if t is not None]):  # train_on_batch(x): y None
                 logs = self.train_step(data)
                 self.after_train_step()
                 return logs

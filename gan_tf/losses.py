@@ -244,3 +244,14 @@ def identity_loss(images, mapped):
     leave it alone (CycleGAN section 5.2, after Taigman et al. 2017; weight 0.5 x the cycle
     weight), which keeps colours and tones from drifting."""
     return l1_loss(mapped, images)
+
+
+def content_loss(fake_features, real_features):
+    """Per-example content loss `mean (phi(G(x)) - phi(y))^2` over a feature network's maps (or
+    the pixels): SRGAN's perceptual term, which rewards outputs that a trained network sees as
+    the target, not pixel-exact matches (which favour blur).
+
+    Reference:
+        Ledig et al. 2017 (SRGAN), equation 5, https://arxiv.org/abs/1609.04802
+    """
+    return _per_example_mean(ops.square(fake_features - real_features))

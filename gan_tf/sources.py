@@ -276,11 +276,44 @@ def open_source(
     if is_translation_spec(spec):
         return open_translation_source(spec, data_dir=data_dir, image_size=size, channels=channels, crop=crop)
     if spec in gan_data.DATASETS:
-        return _builtin_source(spec, data_dir, split, **options)
-    if kind == "folder":
-        return _folder_source(spec, rest, **options)
-    name, _, tfds_split = rest.partition(":")
-    return _tfds_source(spec, name, tfds_split or split, data_dir, **options)
+        source = _builtin_source(spec, data_dir, split, **options)
+    elif kind == "folder":
+        source = _folder_source(spec, rest, **options)
+    else:
+        name, _, tfds_split = rest.partition(":")
+        source = _tfds_source(spec, name, tfds_split or split, data_dir, **options)
+    if source.in_memory:
+        source.info = dataclasses.replace(source.info, examples=_image_examples(source, data_dir, split, options))
+    if source.labelled:
+        source.info = dataclasses.replace(source.info, classifier=lambda: _classifier_of(source))
+    return source
+
+
+def _classifier_of(source):
+    from gan_tf.evaluation import features_for
+
+    return features_for(source)
+
+
+# Held-out images a model that works on images (SRGAN) keeps for previews and evaluation.
+MAX_EXAMPLES = 2000
+
+
+def _image_examples(source, data_dir, split, options):
+    """`Examples` of image data: up to `MAX_EXAMPLES` images of a built-in's test split (a seeded
+    draw), or, for data without one, of the training images themselves. No inputs: a model that
+    derives its inputs from images (SRGAN's downsampling) makes them."""
+    from gan_tf.translation_data import Examples
+
+    held_out = source
+    if source.spec in gan_data.DATASETS and split == "train":
+        try:
+            held_out = _builtin_source(source.spec, data_dir, "test", **options)
+        except DatasetError:  # mnist_5k has one split; tfds offline may lack the test split
+            held_out = source
+    images, labels = held_out.arrays(max_examples=MAX_EXAMPLES, seed=0)
+    return Examples(inputs=None, input_labels=None, targets=images,
+                    target_labels=labels if source.labelled else None, aligned=False)
 
 
 def _transform_arrays(images, channels, size, crop, batch=512):

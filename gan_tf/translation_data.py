@@ -381,6 +381,16 @@ def open_translation_source(spec, data_dir=None, image_size=None, channels=None,
     )
 
 
+def bicubic_downsample(images, scale):
+    """uint8 `[N, H, W, C]` images made `scale` times smaller by antialiased bicubic resizing,
+    rounded back to uint8: the low-resolution inputs of super-resolution (SRGAN trains on the same
+    transform of its float batches)."""
+    images = np.asarray(images)
+    size = (images.shape[1] // scale, images.shape[2] // scale)
+    small = tf.image.resize(tf.constant(images, tf.float32), size, method="bicubic", antialias=True)
+    return tf.cast(tf.clip_by_value(tf.round(small), 0, 255), tf.uint8).numpy()
+
+
 def reversed_source(source):
     """`source` with its domains swapped (B's images as inputs, A's as targets): what B -> A
     translations are judged against."""

@@ -83,3 +83,10 @@ def test_l1_cycle_and_identity_losses_by_hand():
     for loss in (losses.l1_loss(others, images), losses.cycle_consistency_loss(images, others),
                  losses.identity_loss(images, others)):
         np.testing.assert_allclose(np.asarray(loss), [0.75, 0.5], rtol=1e-6)
+
+
+def test_content_loss_by_hand():
+    fake = np.array([[[1.0, 2.0]], [[0.0, 0.0]]], np.float32)  # two examples' [1, 2] feature maps
+    real = np.array([[[1.0, 0.0]], [[3.0, -1.0]]], np.float32)
+    # example 0: (0 + 4) / 2 = 2; example 1: (9 + 1) / 2 = 5
+    np.testing.assert_allclose(np.asarray(losses.content_loss(fake, real)), [2.0, 5.0], rtol=1e-6)

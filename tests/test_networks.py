@@ -40,11 +40,18 @@ PIXELCNN_PARAMETERS_AT_28 = {"pixelcnn": 184832, "conditional_pixelcnn": 191232}
 # 32x32x1 with their defaults (the papers' widths: a 5-level U-Net; 6 residual blocks; 3-level
 # PatchGANs).
 TRANSLATION_PARAMETERS_AT_32 = {"pix2pix": (16657217, 2766401), "cyclegan": (7828865, 2763585)}
+# SRGAN x4 at 28x28x1 (7x7 inputs): SRResNet with 16 blocks of 64 channels, the paper's D.
+SRGAN_PARAMETERS_AT_28 = {"srgan": (1532033, 6788993)}
 
 
 def test_every_model_is_pinned():
     pinned = set(PARAMETERS_AT_28) | set(VAE_PARAMETERS_AT_28) | set(PIXELCNN_PARAMETERS_AT_28)
-    assert pinned | set(TRANSLATION_PARAMETERS_AT_32) == set(MODELS)
+    assert pinned | set(TRANSLATION_PARAMETERS_AT_32) | set(SRGAN_PARAMETERS_AT_28) == set(MODELS)
+
+
+def test_srgan_parameter_counts_at_28():
+    model = MODELS["srgan"](image_shape=(28, 28, 1), seed=0)
+    assert (model.generator.count_params(), model.discriminator.count_params()) == SRGAN_PARAMETERS_AT_28["srgan"]
 
 
 @pytest.mark.parametrize("name", list(TRANSLATION_PARAMETERS_AT_32))

@@ -304,10 +304,13 @@ def test_pix2pix_through_train_export_serving_generate_and_evaluate(tmp_path, si
     assert "PSNR (dB)" in completed.stdout and "baseline" in completed.stdout
 
 
-def test_a_translation_model_refuses_plain_images_at_the_cli(tmp_path):
-    completed = _run("train.py", "--model=pix2pix", "--epochs=1", "--steps_per_epoch=1", cwd=tmp_path)
-    assert completed.returncode != 0 and "needs image-to-image data" in completed.stderr
-    assert "Traceback" not in completed.stderr
+def test_a_translation_model_refuses_plain_images_before_training(tmp_path):
+    from gan_tf.training import TrainConfig, train
+
+    with pytest.raises(ValueError, match="needs image-to-image data"):
+        train(TrainConfig(model="pix2pix", epochs=1, steps_per_epoch=1, verbose=0, workdir=str(tmp_path / "run"),
+                          export_dir=str(tmp_path / "export")))
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
 
 
 # ---------------------------------------------------------------------------- cyclegan
@@ -379,3 +382,100 @@ def test_cyclegan_through_train_and_its_two_serving_directions(tmp_path):
     metadata = json.loads(signatures["metadata"]()["metadata_json"].numpy())
     assert metadata["translation"]["directions"]["b_to_a"]["reverse"] is True
     assert os.path.exists(tmp_path / "run" / "samples" / "epoch_0001.png")
+
+
+# ------------------------------------------------------------------------------- srgan
+
+
+def test_sub_pixel_upsampling_lays_out_channels_as_blocks():
+    from gan_tf.models.srgan import SubPixelUpsampling
+
+    x = np.arange(8, dtype=np.float32).reshape(1, 1, 1, 8)  # two output channels of a 2x2 block
+    y = np.asarray(SubPixelUpsampling(2)(x))
+    assert y.shape == (1, 2, 2, 2)
+    np.testing.assert_array_equal(y[0, :, :, 0], [[0, 2], [4, 6]])
+    np.testing.assert_array_equal(y[0, :, :, 1], [[1, 3], [5, 7]])
+
+
+@pytest.mark.parametrize("scale, side", [(4, 28), (2, 32), (8, 64)])
+def test_srresnet_upscales_by_its_scale(scale, side):
+    from gan_tf.models import SRGAN
+
+    model = SRGAN(image_shape=(side, side, 3), scale=scale, width=4, residual_blocks=1, seed=0)
+    assert model.source_shape == (side // scale, side // scale, 3)
+    assert model.generator.output_shape == (None, side, side, 3)
+    assert model.discriminator.output_shape == (None, 1)
+
+
+def test_srgan_refuses_image_pairs_and_sizes_its_scale_does_not_divide():
+    from gan_tf.models import SRGAN
+
+    with pytest.raises(ValueError, match="divisible by scale=4"):
+        SRGAN(image_shape=(30, 30, 1))
+    with pytest.raises(ValueError, match="makes its low-resolution inputs"):
+        SRGAN.from_data(DatasetInfo((32, 32, 1), 0, (), source_shape=(32, 32, 1), pairing="paired"))
+
+
+def test_srgan_pretrains_as_srresnet_then_trains_d():
+    from gan_tf.models import SRGAN
+
+    model = SRGAN(image_shape=(16, 16, 1), width=4, residual_blocks=1, pretrain_steps=2, seed=0)
+    model.compile_optimizers({})
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16, 1)).astype(np.float32)
+    before = [np.array(v) for v in model.discriminator.trainable_variables]
+    for step in range(2):
+        logs = model.train_on_batch(images, return_dict=True)
+        assert logs["pretraining"] == 1.0 and logs["g_loss"] == pytest.approx(logs["mse"], rel=1e-5)
+    for variable, old in zip(model.discriminator.trainable_variables, before):
+        np.testing.assert_array_equal(np.array(variable), old)  # D is not trained in stage 1
+    model.reset_metrics()
+    logs = model.train_on_batch(images, return_dict=True)
+    assert logs["pretraining"] == 0.0  # stage 2: pixels as features here, so content is the MSE
+    assert logs["g_loss"] == pytest.approx(logs["content"] + 1e-3 * logs["adversarial"], rel=1e-4)
+    assert any(not np.array_equal(np.array(v), old) for v, old in zip(model.discriminator.trainable_variables, before))
+
+
+def test_srgan_plans_half_the_run_as_pretraining():
+    from gan_tf.models import SRGAN
+
+    model = SRGAN(image_shape=(16, 16, 1), width=4, residual_blocks=1)
+    model.plan_training(300)
+    assert model.pretrain_steps == 150
+    told = SRGAN(image_shape=(16, 16, 1), width=4, residual_blocks=1, pretrain_steps=7)
+    told.plan_training(300)
+    assert told.pretrain_steps == 7
+
+
+@pytest.fixture(scope="module")
+def labelled_folder(tmp_path_factory):
+    """Two classes of 16x16 images: bright squares and dark rings."""
+    root = tmp_path_factory.mktemp("shapes")
+    rng = np.random.default_rng(0)
+    for i in range(24):
+        image = np.zeros((16, 16, 1), np.uint8)
+        offset = rng.integers(0, 4)
+        if i % 2:
+            image[4 + offset : 10 + offset, 4:10] = 255
+        else:
+            image[2:14, 2:14] = 120
+            image[5:11, 5:11] = 0
+        _write_png(str(root / ("squares" if i % 2 else "rings") / f"{i}.png"), image)
+    return str(root)
+
+
+def test_srgan_through_train_with_the_datas_classifier_as_features(tmp_path, labelled_folder, monkeypatch):
+    from gan_tf.training import TrainConfig, train
+
+    monkeypatch.setenv("GAN_TF_CACHE", str(tmp_path / "cache"))
+    result = train(TrainConfig(model="srgan", dataset=f"folder:{labelled_folder}", epochs=1, steps_per_epoch=2,
+                               batch_size=4, model_args={"width": 4, "residual_blocks": 1}, eval_every=0, verbose=0,
+                               workdir=str(tmp_path / "run"), export_dir=str(tmp_path / "export")))
+    model = result.model
+    assert model.feature_name == "classifier" and model.pretrain_steps == 1
+    assert model.examples.inputs.shape[1:] == (4, 4, 1) and model.examples.aligned
+    signatures = tf.saved_model.load(result.export_path).signatures
+    outputs = signatures["serving_default"](images_uint8=tf.constant(model.examples.inputs[:3]))
+    assert outputs["images_uint8"].shape == (3, 16, 16, 1)  # 4x the input
+    restored = keras.saving.load_model(result.checkpoint_path, safe_mode=True)
+    probe = model.scaled(model.examples.targets[:2])
+    np.testing.assert_allclose(np.asarray(restored.features(probe)), np.asarray(model.features(probe)), atol=1e-6)

@@ -13,6 +13,7 @@ from gan_tf.models.pix2pix import Pix2Pix
 from gan_tf.models.pixelcnn import ConditionalPixelCNN, PixelCNN
 from gan_tf.models.sagan import SAGAN
 from gan_tf.models.sngan import SNGAN
+from gan_tf.models.srgan import SRGAN
 from gan_tf.models.vae import CVAE, VAE
 from gan_tf.models.wgan_gp import WGANGP
 
@@ -27,6 +28,7 @@ MODELS = {
     "biggan": BigGAN,
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
+    "srgan": SRGAN,
     "vae": VAE,
     "cvae": CVAE,
     "pixelcnn": PixelCNN,
