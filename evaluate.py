@@ -1,7 +1,8 @@
 """Measures a trained generator: FID, KID, classifier score, precision/recall, sharpness, mode
 coverage and (conditional models) label accuracy, each next to its floor (the same metric between
 two halves of real data), and, for models with a likelihood (the VAEs), bits per dimension on
-held-out images. Features come from our own classifier for the dataset (trained and cached on
+held-out images; for melody models (MidiNet), the melody metrics of gan_tf/melody_metrics.py
+next to held-out real bars and a random baseline. Features come from our own classifier for the dataset (trained and cached on
 first use; see gan_tf/evaluation.py).
 
     python evaluate.py --model_path=saved_models/dcgan/1 --dataset=mnist_5k --num_samples=2000 \\
@@ -21,7 +22,8 @@ from absl import app, flags, logging
 from gan_tf import data as gan_data
 from gan_tf.evaluation import baseline_images, evaluate_samples, evaluate_translation, load_inception
 from gan_tf.translation_data import bicubic_downsample, reversed_source
-from gan_tf.sampling import describe_model, log_likelihood_local, sample_local, translate_local
+from gan_tf.melody_metrics import METRICS as MELODY_METRICS
+from gan_tf.sampling import compose_local, describe_model, log_likelihood_local, sample_local, translate_local
 from gan_tf.sources import open_source
 
 flags.DEFINE_string("model_path", None, "A SavedModel version directory (train.py's export) or a .keras file.")
@@ -151,6 +153,39 @@ def _print_translation(report):
     print("  (baseline: the inputs themselves, resized bicubically where the sizes differ)")
 
 
+def _evaluate_melody(source):
+    """The melody metrics of songs written over the held-out songs' chord progressions, next to
+    the real held-out bars and the random baseline (`gan_tf.melody_metrics`)."""
+    if source.info.modality != "melody":
+        raise ValueError(f"{FLAGS.model_path} writes melodies; {FLAGS.dataset} holds {source.info.modality} "
+                         "(use bach_chorales or midi:PATH)")
+    evaluator = source.make_evaluator(FLAGS.num_samples, seed=FLAGS.seed)
+    chords = evaluator.real_chords.reshape(-1, evaluator.song_bars)
+    bars = compose_local(FLAGS.model_path, chords, seed=FLAGS.seed)
+    report = evaluator.evaluate(bars.reshape(-1, *bars.shape[2:]), chords.reshape(-1))
+    report["songs"] = int(len(chords))
+    return report
+
+
+def _print_melody(report):
+    print(f"{FLAGS.model_path} on {FLAGS.dataset}: {report['num_samples']} bars in {report['songs']} songs over the "
+          "held-out songs' chords")
+    print(f"  {'metric':<22} {'model':>8} {'real bars':>10} {'random':>8}")
+    for key in MELODY_METRICS:
+        print(f"  {key:<22} {report['generated'][key]:>8.3f} {report['floor'][key]:>10.3f} {report['baseline'][key]:>8.3f}")
+
+
+def _report(report, printer):
+    """Prints `report` with `printer` and writes it to --output (JSON); exit status 0."""
+    report["model_path"] = FLAGS.model_path
+    printer(report)
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"Wrote {FLAGS.output}")
+    return 0
+
+
 def main(argv):
     logging.set_verbosity(logging.WARNING)
     if len(argv) > 1:
@@ -163,19 +198,14 @@ def main(argv):
         model = describe_model(FLAGS.model_path)
         source = open_source(FLAGS.dataset, data_dir=FLAGS.data_dir, image_size=FLAGS.image_size,
                              channels=FLAGS.channels, crop=FLAGS.crop)
+        if model["melody"]:
+            return _report(_evaluate_melody(source), _print_melody)
         expected = list(source.info.image_shape)
         if list(model["image_shape"]) != expected:
             return _fail(f"the model makes {model['image_shape']} images, but {FLAGS.dataset} has {expected} "
                          "(pass the --image_size and --channels it was trained with)")
         if model["translation"]:
-            report = _evaluate_translation(model, source)
-            report["model_path"] = FLAGS.model_path
-            _print_translation(report)
-            if FLAGS.output:
-                with open(FLAGS.output, "w") as f:
-                    json.dump(report, f, indent=2)
-                print(f"Wrote {FLAGS.output}")
-            return 0
+            return _report(_evaluate_translation(model, source), _print_translation)
         labels = _labels(FLAGS.labels, model, FLAGS.num_samples, FLAGS.model_path)
         embedding = load_inception(FLAGS.inception_weights) if FLAGS.features == "inception" else None
         images = sample_local(FLAGS.model_path, FLAGS.num_samples, labels, FLAGS.seed)

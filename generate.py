@@ -5,11 +5,16 @@
     python generate.py --server=localhost:8500 --model_name=cgan --labels=0,1,2 --output=grid.png
     python generate.py --model_path=saved_models/biggan/1 --labels=6 --truncation=1.0 --output=shirts.png
     python generate.py --model_path=saved_models/pix2pix/1 --input=edges/ --output=translated/
+    python generate.py --model_path=saved_models/midinet/1 --output=song.mid --bars=8 --chords=C,G,Am,F
 
 With `--input` (image-to-image models: Pix2Pix, CycleGAN), every image file given (a file, or the
 image files in a folder) is translated and written to the `--output` folder under its own name as
 a PNG; images not of the model's input size are first fitted to it (the training resize policy:
 shorter side scaled, centre cut), and said so.
+
+A melody model (MidiNet) writes one song of `--bars` bars over `--chords` (cycled; default
+C,G,Am,F) as a standard MIDI file at `--output` (`.mid`): the melody on track 0 and the chords,
+held as triads, on track 1; `--piano_roll=FILE.png` also draws it.
 """
 
 import os
@@ -39,6 +44,10 @@ flags.DEFINE_string("output", "samples.png", "Where to write the PNG grid (with 
 flags.DEFINE_string("input", None, "Image-to-image models: an image file or a folder of them to translate.")
 flags.DEFINE_string("direction", None, "Image-to-image models: which mapping (default: the model's first; CycleGAN: "
                     "a_to_b or b_to_a).")
+
+flags.DEFINE_integer("bars", 8, "Melody models: bars of the song.")
+flags.DEFINE_string("chords", "C,G,Am,F", "Melody models: the chord of each bar (cycled): major and minor triads such as C,G,Am,F,Bbm.")
+flags.DEFINE_string("piano_roll", None, "Melody models: also draw the song's piano roll to this PNG.")
 
 FLAGS = flags.FLAGS
 
@@ -97,9 +106,38 @@ def _translate(model_path):
     return 0
 
 
+def _compose(model_path):
+    """Writes one song of a melody model as a MIDI file (see the module docstring)."""
+    from gan_tf import music
+    from gan_tf.sampling import compose_local
+
+    if not FLAGS.output.lower().endswith((".mid", ".midi")):
+        raise ValueError(f"{model_path} writes melodies: give --output=FILE.mid. Received: {FLAGS.output}")
+    if FLAGS.bars < 1:
+        raise ValueError(f"--bars must be at least 1. Received: {FLAGS.bars}")
+    chords = np.resize(music.parse_chords(FLAGS.chords), FLAGS.bars).astype(np.int32)
+    bars = compose_local(model_path, chords[None], seed=FLAGS.seed)[0]
+    notes = music.decode_bars(bars)
+    music.write_midi(FLAGS.output, notes, chords)
+    if FLAGS.piano_roll:
+        save_image(FLAGS.piano_roll, image_grid(music.display_bars(bars), (0.0, 1.0), FLAGS.bars))
+    names = ",".join(music.CHORD_NAMES[c] for c in chords)
+    print(f"Wrote {FLAGS.output}: {FLAGS.bars} bars, {len(notes)} notes over {names}"
+          + (f"; piano roll {FLAGS.piano_roll}" if FLAGS.piano_roll else ""))
+    return 0
+
+
 def main(argv):
     if len(argv) > 1:
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.model_path and not FLAGS.input and not FLAGS.server:
+        from gan_tf.sampling import describe_model
+
+        try:
+            if describe_model(FLAGS.model_path)["melody"]:
+                return _compose(FLAGS.model_path)
+        except (FileNotFoundError, ValueError) as error:
+            return _fail(error)
     if FLAGS.input:
         if not FLAGS.model_path:
             return _fail("--input needs --model_path (local translation)")

@@ -58,6 +58,9 @@ class DatasetInfo:
     # use) or None for unlabelled data: a feature network for models that need one (SRGAN's
     # content loss) without downloading weights.
     classifier: object = dataclasses.field(default=None, compare=False, repr=False)
+    # What the examples are: "images", or "melody" (`gan_tf.melody_data`: bars of piano roll with
+    # chords as labels). A model trains only on data of its own `modality`.
+    modality: str = "images"
 
 
 _DIGITS = tuple(str(d) for d in range(10))

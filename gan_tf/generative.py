@@ -10,7 +10,8 @@ A model implements:
 
 * `from_data(info, **model_args)` (classmethod): the model sized for a dataset
   (`DatasetInfo`: image shape, classes). The default passes `image_shape`, and `num_classes`
-  when the model takes it; it refuses unlabelled data for a model that needs labels.
+  when the model takes it; it refuses unlabelled data for a model that needs labels, and data
+  of another `modality` (images vs melodies).
 * `plan_training(total_steps)`: the run's length, before the optimizers are made (no-op by default).
 * `default_optimizers()`: `{role: optimizer}` (a GAN: "discriminator", "generator").
 * `compile_optimizers(optimizers, **compile_kwargs)`: compiles with optimizers by role;
@@ -24,6 +25,8 @@ A model implements:
   a `keras.export.ExportArchive` with the model's signatures; `warmup_requests()`:
   `[(signature_name, inputs)]` TF Serving runs on load.
 * `train_step_flops_per_image()`: FLOPs of one train step per training image (benches).
+* `preview_audio(seed)`: `(float audio [samples] in [-1, 1], sample rate)` of a preview that can
+  be heard (a melody model's song), or None (the default).
 * `log_likelihood(images, conditions, seed)`: per-image log-likelihoods (or bounds) and bits
   per dimension, or None (the default: GANs define none). An export that has one serves it as
   its `log_likelihood` signature.
@@ -164,6 +167,65 @@ class RoleOptimizers:
         return f"RoleOptimizers({', '.join(f'{role}={o.name!r}' for role, o in self.roles.items())})"
 
 
+class OptimizersByRole:
+    """Mixin for a `GenerativeModel` with one optimizer per role over named networks (CycleGAN's
+    four, Pix2Pix's and MidiNet's two): compiling, saving and restoring them, and one update.
+
+    The model declares `optimizer_networks()` (`{role: [networks]}`); compiled, each role's
+    optimizer is `<role>_optimizer`, and Keras sees them all as `model.optimizer` (a
+    `RoleOptimizers` counting the first role's steps).
+    """
+
+    def optimizer_networks(self):
+        """`{role: [networks]}`: each role's optimizer updates those networks' variables."""
+        raise NotImplementedError
+
+    def default_optimizers(self):
+        """Adam(2e-4, beta_1=0.5) for every role (DCGAN's settings, which Pix2Pix, CycleGAN and
+        MidiNet train with)."""
+        return {role: keras.optimizers.Adam(2e-4, beta_1=0.5, name=f"{role}_adam") for role in self.optimizer_networks()}
+
+    def compile_optimizers(self, optimizers, **compile_kwargs):
+        """Compiles with `{role: optimizer}`; roles left out get `default_optimizers()`'s. Each is
+        built over its networks here (resume restores their state; tf.distribute runs them)."""
+        roles = self.optimizer_networks()
+        unknown = set(optimizers) - set(roles)
+        if unknown:
+            raise ValueError(f"{type(self).__name__}'s optimizer roles are {', '.join(roles)}. Received: {sorted(unknown)}")
+        for reserved in ("optimizer", "loss", "metrics"):
+            if reserved in compile_kwargs:
+                raise ValueError(f"{type(self).__name__} owns its optimizers, losses and trackers; `{reserved}` is not accepted.")
+        defaults = self.default_optimizers()
+        chosen = {role: optimizers.get(role) or defaults[role] for role in roles}
+        if len({id(optimizer) for optimizer in chosen.values()}) < len(chosen):
+            raise ValueError("Every optimizer role needs its own optimizer instance.")
+        super().compile(optimizer=None, **compile_kwargs)
+        for role, optimizer in chosen.items():
+            setattr(self, f"{role}_optimizer", optimizer)
+            optimizer.build([v for network in roles[role] for v in network.trainable_variables])
+        self.optimizers_built = True
+        self.optimizer = RoleOptimizers(chosen, counting_role=next(iter(roles)))
+        self._compile_kwargs = {key: compile_kwargs[key] for key in ("steps_per_execution", "jit_compile") if key in compile_kwargs}
+
+    def optimizer_roles(self):
+        return {role: getattr(self, f"{role}_optimizer") for role in self.optimizer_networks()}
+
+    def get_compile_config(self):
+        return {"optimizers": {role: keras.saving.serialize_keras_object(optimizer)
+                               for role, optimizer in self.optimizer_roles().items()}, **self._compile_kwargs}
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        optimizers = {role: keras.saving.deserialize_keras_object(value) for role, value in config.pop("optimizers").items()}
+        self.compile_optimizers(optimizers, **config)
+
+    def apply_gradients(self, role, loss, tape, networks):
+        """One update of `role`'s optimizer on `networks` from `loss` recorded on `tape`."""
+        optimizer = getattr(self, f"{role}_optimizer")
+        variables = [v for network in networks for v in network.trainable_variables]
+        optimizer.apply(tape.gradient(optimizer.scale_loss(loss), variables), variables)
+
+
 class GenerativeModel(keras.Model):
     """Base of every trainable model in gan_tf: the contract the pipeline talks to.
 
@@ -182,6 +244,17 @@ class GenerativeModel(keras.Model):
     needs_labels = False
     # Arguments of a base class's constructor that this class sets itself (not user settings).
     fixed_arguments = ()
+    # What the model makes and trains on: "images" or "melody" (`DatasetInfo.modality`).
+    modality = "images"
+
+    @classmethod
+    def check_modality(cls, info):
+        """Raises ValueError when dataset `info` holds another kind of data than the model makes."""
+        found = getattr(info, "modality", "images")
+        if found != cls.modality:
+            hint = {"melody": "bach_chorales or midi:PATH", "images": "mnist_5k, fashion_mnist, folder:PATH, ..."}
+            raise ValueError(f"{cls.__name__} makes {cls.modality} and trains on {cls.modality} data "
+                             f"({hint.get(cls.modality, cls.modality)}); this dataset holds {found}.")
 
     @classmethod
     def from_data(cls, info, **model_args):
@@ -191,6 +264,7 @@ class GenerativeModel(keras.Model):
             ValueError: for a model that needs labels on unlabelled data, or bad arguments
                 (the constructor's own checks).
         """
+        cls.check_modality(info)
         kwargs = dict(model_args)
         kwargs["image_shape"] = tuple(info.image_shape)
         accepts_classes = "num_classes" in inspect.signature(cls.__init__).parameters
@@ -241,6 +315,10 @@ class GenerativeModel(keras.Model):
     def warmup_requests(self):
         """`[(signature_name, {input: numpy value})]` for TF Serving to run on load."""
         return []
+
+    def preview_audio(self, seed):
+        """`(audio, sample_rate)` of a preview to listen to (TensorBoard's audio tab), or None."""
+        return None
 
     def train_step_flops_per_image(self):
         """FLOPs of one train step per training image."""

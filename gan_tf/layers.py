@@ -384,3 +384,21 @@ class ImagePool(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "image_shape": list(self.image_shape)}
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class ConcatConditionPlanes(keras.layers.Layer):
+    """`[features [B, H, W, C], condition [B, K]]` -> `[B, H, W, C + K]`: the condition vector
+    repeated over every position and appended as channels (DCGAN-tensorflow's `conv_cond_concat`,
+    how MidiNet gives its chord to each layer of G and D)."""
+
+    def call(self, inputs):
+        features, condition = inputs
+        shape = ops.shape(features)
+        planes = ops.broadcast_to(condition[:, None, None, :], (shape[0], shape[1], shape[2], ops.shape(condition)[-1]))
+        return ops.concatenate([features, ops.cast(planes, features.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shapes):
+        features, condition = input_shapes
+        channels = None if features[-1] is None or condition[-1] is None else features[-1] + condition[-1]
+        return (*features[:-1], channels)

@@ -23,6 +23,7 @@ class LikelihoodModel(MultiWorkerWorkarounds, GenerativeModel):
     @classmethod
     def from_data(cls, info, **model_args):
         """An unconditional model ignores the data's classes; a conditional one uses them."""
+        cls.check_modality(info)
         if cls.needs_labels:
             return super().from_data(info, **model_args)
         return cls(image_shape=tuple(info.image_shape), **model_args)

@@ -255,3 +255,19 @@ def content_loss(fake_features, real_features):
         Ledig et al. 2017 (SRGAN), equation 5, https://arxiv.org/abs/1609.04802
     """
     return _per_example_mean(ops.square(fake_features - real_features))
+
+
+def feature_matching_loss(real_features, fake_features):
+    """`||mean(f(x)) - mean(f(G(z)))||^2 / 2`: the batch means of real and generated features
+    (or of the data themselves) pulled together (a scalar, over this replica's batch).
+
+    G matches statistics of the data instead of only fooling D, which steadies training and
+    fights collapse. MidiNet adds it twice to G's loss: on D's first-layer features (weight 0.1)
+    and on the bars themselves (0.01), with TensorFlow's `l2_loss` (half the squared norm).
+
+    Reference:
+        Salimans et al. 2016, "Improved Techniques for Training GANs", section 3.1,
+        https://arxiv.org/abs/1606.03498; Yang, Chou & Yang 2017 (MidiNet), section 3.3.
+    """
+    difference = ops.mean(real_features, axis=0) - ops.mean(fake_features, axis=0)
+    return 0.5 * ops.sum(ops.square(difference))

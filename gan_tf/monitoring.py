@@ -49,6 +49,10 @@ def evaluation_samples(model, num_samples, seed=4321):
 class TensorBoardSamples(keras.callbacks.Callback):
     """Logs a fixed-noise sample grid every epoch and the quality metrics every `eval_every`.
 
+    A model whose preview can be heard (`preview_audio`: MidiNet's songs) is also logged through
+    `tf.summary.audio` (`samples_audio`); an evaluator that names its own `metric_names` (the
+    melody metrics) is logged under those.
+
     The grid (`samples`, one class per row for conditional models) goes through
     `tf.summary.image`; the metrics (`quality/fid`, `quality/kid`, `quality/precision`, ...,
     see `QUALITY_METRICS`) through `tf.summary.scalar`, with their floors under the same tags in
@@ -92,6 +96,12 @@ class TensorBoardSamples(keras.callbacks.Callback):
         with self._writer(self.log_dir).as_default():
             tf.summary.image("samples", grid[np.newaxis], step=epoch,
                              description="Samples from fixed noise; row k is class k for conditional models.")
+        audio = self.model.preview_audio(self.seed)
+        if audio is not None:
+            waveform, sample_rate = audio
+            with self._writer(self.log_dir).as_default():
+                tf.summary.audio("samples_audio", np.asarray(waveform, np.float32).reshape(1, -1, 1), sample_rate,
+                                 step=epoch, description="The first preview sample, synthesised.")
         if self.png_directory:
             save_image(os.path.join(self.png_directory, f"epoch_{epoch + 1:04d}.png"), grid)
         if self.latest_png:
@@ -101,7 +111,7 @@ class TensorBoardSamples(keras.callbacks.Callback):
             report = self.evaluator.evaluate(images, labels)
             for log_dir, values in ((self.log_dir, report["generated"]), (self.floor_log_dir, report["floor"])):
                 with self._writer(log_dir).as_default():
-                    for name in QUALITY_METRICS:
+                    for name in getattr(self.evaluator, "metric_names", QUALITY_METRICS):
                         if name in values:
                             tf.summary.scalar(quality_tag(name, report), values[name], step=epoch)
             self.latest_metrics = {"epoch": epoch + 1, **report}

@@ -37,9 +37,10 @@ def read_metadata(saved_model_dir):
 
 
 def describe_model(model_path):
-    """`{"conditional", "num_classes", "image_shape", "translation"}` of a SavedModel export or a
-    `.keras` model (from the model's `export_metadata`, the contract's description of what it
-    makes; `translation` is None, or for image-to-image models their directions and input shape)."""
+    """`{"conditional", "num_classes", "image_shape", "translation", "melody"}` of a SavedModel
+    export or a `.keras` model (from the model's `export_metadata`, the contract's description of
+    what it makes; `translation` is None, or for image-to-image models their directions and input
+    shape; `melody` None, or for melody models their bar layout and chord names)."""
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"No model at {model_path}")
     if model_path.endswith(".keras"):
@@ -53,7 +54,41 @@ def describe_model(model_path):
         "num_classes": metadata.get("num_classes"),
         "image_shape": metadata["image_shape"],
         "translation": metadata.get("translation"),
+        "melody": metadata.get("melody"),
     }
+
+
+def compose_local(model_path, chords, seed=None, priming_bar=None):
+    """Songs from a melody model (a SavedModel export's `compose` / `compose_primed`, or a
+    `.keras` file): 0/1 bars `float32 [songs, bars, 16, 24, 2]` over int `chords` `[songs, bars]`.
+
+    Raises:
+        ValueError: for a model that does not write melodies, or bad chords (the signature's
+            own message).
+    """
+    description = describe_model(model_path)
+    if not description["melody"]:
+        raise ValueError(f"{model_path} does not write melodies (it makes images)")
+    chords = np.asarray(chords, np.int32)
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1))
+    if model_path.endswith(".keras"):
+        import keras
+
+        model = keras.saving.load_model(model_path, safe_mode=True)
+        return model.compose(chords, seed=seed, primers=priming_bar)
+
+    import tensorflow as tf
+
+    signatures = tf.saved_model.load(model_path).signatures
+    inputs = {"chords": tf.constant(chords), "seed": tf.constant(seed, tf.int64)}
+    name = "compose"
+    if priming_bar is not None:
+        name, inputs["priming_bar"] = "compose_primed", tf.constant(np.asarray(priming_bar, np.float32))
+    try:
+        return signatures[name](**inputs)["piano_rolls"].numpy()
+    except tf.errors.InvalidArgumentError as error:
+        raise ValueError(client.signature_error_message(error.message)) from None
 
 
 def translate_local(model_path, images, seed=None, direction=None, batch_size=64):

@@ -13,6 +13,7 @@
   if it has one) are found from the builder's info.
 * image-to-image data (`edges2fashion`, `thin2bold_mnist`, `pairs:PATH`, `unpaired:PATH`,
   `tfds:cycle_gan/NAME`): `gan_tf.translation_data`.
+* melodies (`bach_chorales`, `midi:PATH`): `gan_tf.melody_data`.
 
 Resize policy (`image_size`, `S` or `(H, W)`): with `crop="center"` (the default) each image is
 scaled, keeping its aspect ratio, until it covers `H x W` (for a square size: its shorter side
@@ -75,9 +76,10 @@ def parse_image_size(value):
 
 def check_spec(spec):
     """Raises `ValueError` if `spec` is not a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`."""
+    from gan_tf.melody_data import is_melody_spec
     from gan_tf.translation_data import BUILT_INS, is_translation_spec
 
-    if spec in gan_data.DATASETS or is_translation_spec(spec):
+    if spec in gan_data.DATASETS or is_translation_spec(spec) or is_melody_spec(spec):
         return
     kind, _, rest = str(spec).partition(":")
     if kind in ("folder", "tfds") and rest:
@@ -85,7 +87,8 @@ def check_spec(spec):
     raise ValueError(
         f"Unknown dataset {spec!r}. Choose a built-in ({', '.join(sorted(gan_data.DATASETS))}), "
         "folder:PATH (a directory of images) or tfds:NAME[:SPLIT]; image-to-image data: "
-        f"{', '.join(BUILT_INS)}, pairs:PATH, unpaired:PATH or tfds:cycle_gan/NAME."
+        f"{', '.join(BUILT_INS)}, pairs:PATH, unpaired:PATH or tfds:cycle_gan/NAME; melodies: bach_chorales "
+        "or midi:PATH."
     )
 
 
@@ -203,6 +206,16 @@ class DataSource:
         )
         return dataset.prefetch(tf.data.AUTOTUNE)
 
+    def make_evaluator(self, num_samples, seed=0, inception_weights=None):
+        """What scores a model's samples of these data every few epochs and in evaluate.py: a
+        `gan_tf.evaluation.Evaluator` on the dataset's classifier features (Inception-v3's with
+        `inception_weights`). Data of another kind bring their own (melodies: `gan_tf.
+        melody_metrics.MelodyEvaluator`)."""
+        from gan_tf.evaluation import Evaluator, features_for
+
+        features = features_for(self, seed=seed, inception_weights=inception_weights)
+        return Evaluator(self, num_samples, classifier=features, seed=seed)
+
     def arrays(self, max_examples=None, seed=0):
         """`(uint8 images, int32 labels)` in memory: all of them, or a seeded draw of at most
         `max_examples` (for evaluation and classifiers)."""
@@ -275,6 +288,10 @@ def open_source(
 
     if is_translation_spec(spec):
         return open_translation_source(spec, data_dir=data_dir, image_size=size, channels=channels, crop=crop)
+    from gan_tf.melody_data import is_melody_spec, open_melody_source
+
+    if is_melody_spec(spec):
+        return open_melody_source(spec)
     if spec in gan_data.DATASETS:
         source = _builtin_source(spec, data_dir, split, **options)
     elif kind == "folder":

@@ -338,10 +338,8 @@ def _train_with_lock(config, strategy, callbacks, preemption):
     evaluator = None
     evaluates = config.eval_every and any(e % config.eval_every == 0 for e in range(start.epochs + 1, config.epochs + 1))
     if evaluates and is_chief(strategy):  # only the chief logs; no classifier if unused
-        from gan_tf.evaluation import Evaluator, features_for
-
-        features = features_for(source, seed=config.seed, inception_weights=config.inception_weights)
-        evaluator = Evaluator(source, config.eval_samples, classifier=features, seed=config.seed)
+        evaluator = source.make_evaluator(config.eval_samples, seed=config.seed,
+                                          inception_weights=config.inception_weights)
 
     def batches_from(epoch, steps=0):
         """The data stream from step `steps` of epoch `epoch` on (a function of the seed)."""

@@ -16,7 +16,8 @@ has noise:
   (`gan_tf.translation_signatures`); the first is `serving_default`.
 
 A subclass builds its networks, declares `optimizer_networks()` (`{role: [networks]}`, every
-role gets its own optimizer), and writes `train_step`, `translate` and `directions`.
+role gets its own optimizer: `gan_tf.generative.OptimizersByRole`), and writes `train_step`,
+`translate` and `directions`.
 """
 
 import collections
@@ -26,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf.distribute import MultiWorkerWorkarounds
-from gan_tf.generative import GenerativeModel, RoleOptimizers, Samples
+from gan_tf.generative import GenerativeModel, OptimizersByRole, Samples
 
 Direction = collections.namedtuple("Direction", ["source_shape", "target_shape", "translate", "stochastic", "reverse"],
                                    defaults=(False,))
@@ -57,7 +58,7 @@ def as_display(images, shape, value_range):
     return np.clip(images, *value_range)
 
 
-class TranslationModel(MultiWorkerWorkarounds, GenerativeModel):
+class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     """Base of the image-to-image models (see the module docstring)."""
 
     value_range = (-1.0, 1.0)
@@ -81,6 +82,7 @@ class TranslationModel(MultiWorkerWorkarounds, GenerativeModel):
     def from_data(cls, info, **model_args):
         """The model for image-to-image data `info`; ValueError for plain images, or for unpaired
         data given to a model that learns from pairs."""
+        cls.check_modality(info)
         if info.source_shape is None:
             raise ValueError(
                 f"{cls.__name__} translates images and needs image-to-image data: paired (edges2fashion, "
@@ -93,56 +95,6 @@ class TranslationModel(MultiWorkerWorkarounds, GenerativeModel):
         model = cls(source_shape=tuple(info.source_shape), image_shape=tuple(info.image_shape), **model_args)
         model.examples = info.examples
         return model
-
-    # ---------------------------------------------------------------------------- optimizers
-
-    def optimizer_networks(self):
-        """`{role: [networks]}`: each role's optimizer updates those networks' variables."""
-        raise NotImplementedError
-
-    def default_optimizers(self):
-        """Adam(2e-4, beta_1=0.5) for every role, as Pix2Pix and CycleGAN train."""
-        return {role: keras.optimizers.Adam(2e-4, beta_1=0.5, name=f"{role}_adam") for role in self.optimizer_networks()}
-
-    def compile_optimizers(self, optimizers, **compile_kwargs):
-        """Compiles with `{role: optimizer}`; roles left out get `default_optimizers()`'s. Each is
-        built over its networks here (resume restores their state; tf.distribute runs them)."""
-        roles = self.optimizer_networks()
-        unknown = set(optimizers) - set(roles)
-        if unknown:
-            raise ValueError(f"{type(self).__name__}'s optimizer roles are {', '.join(roles)}. Received: {sorted(unknown)}")
-        for reserved in ("optimizer", "loss", "metrics"):
-            if reserved in compile_kwargs:
-                raise ValueError(f"{type(self).__name__} owns its optimizers, losses and trackers; `{reserved}` is not accepted.")
-        defaults = self.default_optimizers()
-        chosen = {role: optimizers.get(role) or defaults[role] for role in roles}
-        if len({id(optimizer) for optimizer in chosen.values()}) < len(chosen):
-            raise ValueError("Every optimizer role needs its own optimizer instance.")
-        super().compile(optimizer=None, **compile_kwargs)
-        for role, optimizer in chosen.items():
-            setattr(self, f"{role}_optimizer", optimizer)
-            optimizer.build([v for network in roles[role] for v in network.trainable_variables])
-        self.optimizers_built = True
-        self.optimizer = RoleOptimizers(chosen, counting_role=next(iter(roles)))
-        self._compile_kwargs = {key: compile_kwargs[key] for key in ("steps_per_execution", "jit_compile") if key in compile_kwargs}
-
-    def optimizer_roles(self):
-        return {role: getattr(self, f"{role}_optimizer") for role in self.optimizer_networks()}
-
-    def get_compile_config(self):
-        return {"optimizers": {role: keras.saving.serialize_keras_object(optimizer)
-                               for role, optimizer in self.optimizer_roles().items()}, **self._compile_kwargs}
-
-    def compile_from_config(self, config):
-        config = dict(config)
-        optimizers = {role: keras.saving.deserialize_keras_object(value) for role, value in config.pop("optimizers").items()}
-        self.compile_optimizers(optimizers, **config)
-
-    def apply_gradients(self, role, loss, tape, networks):
-        """One update of `role`'s optimizer on `networks` from `loss` recorded on `tape`."""
-        optimizer = getattr(self, f"{role}_optimizer")
-        variables = [v for network in networks for v in network.trainable_variables]
-        optimizer.apply(tape.gradient(optimizer.scale_loss(loss), variables), variables)
 
     @staticmethod
     def unpack(data):

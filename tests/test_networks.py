@@ -42,11 +42,20 @@ PIXELCNN_PARAMETERS_AT_28 = {"pixelcnn": 184832, "conditional_pixelcnn": 191232}
 TRANSLATION_PARAMETERS_AT_32 = {"pix2pix": (16657217, 2766401), "cyclegan": (7828865, 2763585)}
 # SRGAN x4 at 28x28x1 (7x7 inputs): SRResNet with 16 blocks of 64 channels, the paper's D.
 SRGAN_PARAMETERS_AT_28 = {"srgan": (1532033, 6788993)}
+# MidiNet on bars of 16 steps x 24 pitches x (roll, onsets): the authors' layer sizes (G with its
+# conditioner CNN).
+MIDINET_PARAMETERS = {"midinet": (520242, 275838)}
 
 
 def test_every_model_is_pinned():
     pinned = set(PARAMETERS_AT_28) | set(VAE_PARAMETERS_AT_28) | set(PIXELCNN_PARAMETERS_AT_28)
-    assert pinned | set(TRANSLATION_PARAMETERS_AT_32) | set(SRGAN_PARAMETERS_AT_28) == set(MODELS)
+    pinned |= set(TRANSLATION_PARAMETERS_AT_32) | set(SRGAN_PARAMETERS_AT_28) | set(MIDINET_PARAMETERS)
+    assert pinned == set(MODELS)
+
+
+def test_midinet_parameter_counts():
+    model = MODELS["midinet"](seed=0)
+    assert (model.generator.count_params(), model.discriminator.count_params()) == MIDINET_PARAMETERS["midinet"]
 
 
 def test_srgan_parameter_counts_at_28():

@@ -199,6 +199,7 @@ class SRGAN(TranslationModel):
     def from_data(cls, info, **model_args):
         """SRGAN for image data: the data's classifier as the feature network (unless VGG19 weights
         are given, or the data are unlabelled), the held-out images downsampled as its examples."""
+        cls.check_modality(info)
         if info.source_shape is not None:
             raise ValueError("SRGAN makes its low-resolution inputs from images itself; give it image data "
                              "(fashion_mnist, folder:PATH, ...), not image-to-image data.")
