@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 
 from bench.common import parse_entry, stop_after  # noqa: E402
 
@@ -37,6 +37,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+    logging.set_verbosity(logging.WARNING)
     from gan_tf import music
     from gan_tf.callbacks import image_grid, save_image
     from gan_tf.melody_metrics import METRICS
@@ -78,10 +79,11 @@ def main(argv):
                 print(f"Wrote {FLAGS.song}")
     print(f"\n{report['num_samples']} bars ({len(progressions)} songs of {evaluator.song_bars}) over the held-out "
           f"songs' chords; seed 1")
-    header = "".join(f"{c:>16}" for c in columns)
+    widths = [max(10, len(c) + 2) for c in columns]
+    header = "".join(f"{c:>{w}}" for c, w in zip(columns, widths))
     print(f"{'metric':<22}{header}{'real bars':>12}{'random':>10}")
     for key in METRICS:
-        values = "".join(f"{results[c]['metrics'][key]:>16.3f}" for c in columns)
+        values = "".join(f"{results[c]['metrics'][key]:>{w}.3f}" for c, w in zip(columns, widths))
         print(f"{key:<22}{values}{evaluator.floor[key]:>12.3f}{evaluator.baseline[key]:>10.3f}")
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
