@@ -322,7 +322,8 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         if conditions.get("previous") is not None:
             previous = np.asarray(conditions["previous"], np.float32)
             previous = previous / 255.0 if previous.max(initial=0) > 1 else previous
-            chords = np.resize(np.asarray(conditions.get("labels", self.progressions(1, num_samples)[0]), np.int32),
+            labels = conditions.get("labels")
+            chords = np.resize(np.asarray(self.progressions(1, num_samples)[0] if labels is None else labels, np.int32),
                                num_samples)
             bars = self.compose(chords[:, None], seed, primers=previous[:num_samples])[:, 0]
             return Samples(bars, {"labels": chords})
