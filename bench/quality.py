@@ -4,6 +4,7 @@
     python bench/quality.py --models=cgan,cgan+ema_decay=0,cgan+ema_decay=0+mismatch_weight=0
     python bench/quality.py --dataset=fashion_mnist --seconds=240 \
         --models=dcgan,wgan_gp,sngan,acgan,sagan,biggan
+    python bench/quality.py --seconds=300 --models=dcgan,lapgan --grids_dir=docs
 
 The budget is `--epochs` per model, or with `--seconds` the same wall-clock time for every model
 (training stops after the first train step past it; evaluation is not counted and runs only at
@@ -47,6 +48,7 @@ flags.DEFINE_integer("seconds", None, "Wall-clock training budget per model (the
 flags.DEFINE_integer("num_samples", 2000, "Samples evaluated per model.")
 flags.DEFINE_integer("likelihood_images", 1000, "Held-out images for bits per dimension (models with a likelihood).")
 flags.DEFINE_string("output", None, "Optional JSON output.")
+flags.DEFINE_string("grids_dir", None, "Optional folder for each model's preview grid (PNG, 8 x 9 cells) after its budget.")
 FLAGS = flags.FLAGS
 
 
@@ -105,6 +107,11 @@ def main(argv):
             gan = result.model
             updates = int(max(int(o.iterations) for o in gan.optimizer_roles().values()))
             epochs = len(next(iter(result.history.values())))  # begun (the last may be cut short)
+        if FLAGS.grids_dir:
+            from gan_tf.callbacks import sample_grid, save_image
+
+            save_image(os.path.join(FLAGS.grids_dir, f"{dataset}_{name.replace('+', '_').replace('=', '')}.png"),
+                       sample_grid(gan, 8, 9, seed=1234))
         gan.sample(4, seed=0)  # trace the sampling graph before timing it
         sampling = time.time()
         samples = gan.sample(FLAGS.num_samples, seed=1)

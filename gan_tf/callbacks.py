@@ -35,6 +35,18 @@ def image_grid(images, value_range, columns):
     return grid.reshape(rows * height, columns * width, channels)
 
 
+def grouped_cells(groups, rows, columns, blank):
+    """The `rows * columns` cells of a preview whose items each fill k adjacent cells: `groups` is
+    k arrays `[n, H, W, C]` (item i shows `groups[0][i], ..., groups[k-1][i]` left to right), each
+    row takes `columns // k` items in turn, and `blank` fills the rest of the row."""
+    per_row = max(1, columns // len(groups))
+    cells = []
+    for row in range(rows):
+        items = [group[row * per_row + i] for i in range(per_row) for group in groups]
+        cells.extend((items + [blank] * columns)[:columns])
+    return np.stack(cells)
+
+
 def save_image(path, grid):
     """Writes a `[H, W, C]` image in [0, 1] (C = 1 or 3) as a PNG."""
     import matplotlib

@@ -23,6 +23,17 @@ def check_num_classes(num_classes):
     return int(num_classes)
 
 
+def mismatched_labels(labels, num_classes, seed_generator):
+    """A wrong label for each of `labels`, uniform over the other classes, from `seed_generator`
+    (this replica's slice of the global batch's draw): what a matching-aware D sees real
+    images with (Reed et al. 2016)."""
+    offsets = replica_slice(
+        lambda global_size: keras.random.randint((global_size,), 1, num_classes, dtype="int32", seed=seed_generator),
+        ops.shape(labels)[0],
+    )
+    return (labels + offsets) % num_classes
+
+
 def _check_network(network, role):
     if not isinstance(network, keras.Model):
         raise TypeError(f"`{role}` must be a keras.Model. Received: {type(network).__name__}")

@@ -191,12 +191,9 @@ class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel
         count = rows * per_row
         groups = self.preview_columns(self.scaled(inputs[:count]), None if targets is None else self.scaled(targets[:count]), seed)
         groups = [as_display(group, self.image_shape, self.value_range) for group in groups]
-        blank = np.full(self.image_shape, self.value_range[0], np.float32)
-        grid = []
-        for row in range(rows):
-            cells = [group[row * per_row + k] for k in range(per_row) for group in groups]
-            grid.extend((cells + [blank] * columns)[:columns])
-        return np.stack(grid)
+        from gan_tf.callbacks import grouped_cells
+
+        return grouped_cells(groups, rows, columns, np.full(self.image_shape, self.value_range[0], np.float32))
 
     # -------------------------------------------------------------------------------- export
 

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from gan_tf import ACGAN, CGAN, DCGAN, MLPGAN, SNGAN, WGANGP, BigGAN
+from gan_tf import ACGAN, CGAN, DCGAN, LAPGAN, MLPGAN, SNGAN, WGANGP, BigGAN
 from gan_tf.callbacks import latest_checkpoint
 from gan_tf.distribute import is_chief, make_strategy, output_dir
 from gan_tf.training import TrainConfig, train
@@ -33,7 +33,8 @@ def _one_step(model_class, model_kwargs, strategy, initial_weights, data):
 # Dropout masks are drawn per replica, so dropout is off; the critic has none.
 @pytest.mark.parametrize("model_class, model_kwargs", [(DCGAN, {"dropout": 0.0}), (CGAN, {"dropout": 0.0}),
                                                        (WGANGP, {"d_steps": 2}), (SNGAN, {}),
-                                                       (ACGAN, {"dropout": 0.0}), (BigGAN, {})])
+                                                       (ACGAN, {"dropout": 0.0}), (BigGAN, {}),
+                                                       (LAPGAN, {"dropout": 0.0, "width": 8, "conditional": True})])
 def test_one_step_on_two_replicas_equals_one_device(model_class, model_kwargs):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (8, 28, 28, 1)).astype("float32")

@@ -1,4 +1,4 @@
-"""The models (the GANs, the image-to-image GANs, MidiNet for melodies, and the VAE and PixelCNN baselines), and the one registry that maps `--model` names to them.
+"""The models (the GANs, LAPGAN's pyramid of GANs, the image-to-image GANs, MidiNet for melodies, and the VAE and PixelCNN baselines), and the one registry that maps `--model` names to them.
 
 Adding a model: one file in this package, one line in `MODELS`, and its tests.
 """
@@ -8,6 +8,7 @@ from gan_tf.models.biggan import BigGAN
 from gan_tf.models.cgan import CGAN
 from gan_tf.models.cyclegan import CycleGAN
 from gan_tf.models.dcgan import DCGAN
+from gan_tf.models.lapgan import LAPGAN
 from gan_tf.models.midinet import MidiNet
 from gan_tf.models.mlp_gan import MLPGAN
 from gan_tf.models.pix2pix import Pix2Pix
@@ -27,6 +28,7 @@ MODELS = {
     "acgan": ACGAN,
     "sagan": SAGAN,
     "biggan": BigGAN,
+    "lapgan": LAPGAN,
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
     "srgan": SRGAN,

@@ -10,8 +10,7 @@ import tensorflow as tf
 from keras import ops
 
 from gan_tf import losses
-from gan_tf.gan import ConditionalGAN, check_num_classes
-from gan_tf.noise import replica_slice
+from gan_tf.gan import ConditionalGAN, check_num_classes, mismatched_labels
 from gan_tf.networks import check_dropout, check_image_shape, check_width, discriminator_layers, generator_layers
 
 
@@ -117,13 +116,7 @@ class CGAN(ConditionalGAN):
 
     def sample_mismatched_labels(self, labels):
         """A wrong label for each of `labels`, uniform over the other classes (training seed stream)."""
-        offsets = replica_slice(
-            lambda global_size: keras.random.randint(
-                (global_size,), 1, self.num_classes, dtype="int32", seed=self.seed_generator
-            ),
-            ops.shape(labels)[0],
-        )
-        return (labels + offsets) % self.num_classes
+        return mismatched_labels(labels, self.num_classes, self.seed_generator)
 
     def train_step(self, data):
         real_images, labels = self.unpack_labeled_batch(data)
