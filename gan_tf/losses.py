@@ -271,3 +271,28 @@ def feature_matching_loss(real_features, fake_features):
     """
     difference = ops.mean(real_features, axis=0) - ops.mean(fake_features, axis=0)
     return 0.5 * ops.sum(ops.square(difference))
+
+
+def symmetric_matching_loss(text_embeddings, image_embeddings, positives, temperature=0.1):
+    """Per-example loss that pulls each caption's embedding towards the images it describes and
+    away from the rest of the batch, and each image's towards its captions: the mean of a
+    text-to-image and an image-to-text classification over the batch.
+
+    With `S = t v^T / temperature` (`t`, `v` the L2-normalised embeddings, `[B, B]`) and targets
+    spread evenly over the positives, example i's loss is
+    `0.5 * [-sum_j P_ij/|P_i.| log softmax(S_i.)_j - sum_k P_ki/|P_.i| log softmax(S_.i)_k]`.
+    `positives[i, j]` is 1 when caption i describes image j (at least the diagonal: a batch often
+    holds several images that one caption fits, "a dark pullover").
+
+    Reference:
+        Reed, Akata, Lee & Schiele 2016, "Learning Deep Representations of Fine-Grained Visual
+        Descriptions" (the symmetric structured joint embedding loss),
+        https://arxiv.org/abs/1605.05395; in its batch-softmax form as in Radford et al. 2021.
+    """
+    t = text_embeddings / ops.maximum(ops.norm(text_embeddings, axis=-1, keepdims=True), 1e-12)
+    v = image_embeddings / ops.maximum(ops.norm(image_embeddings, axis=-1, keepdims=True), 1e-12)
+    scores = ops.matmul(t, ops.transpose(v)) / temperature
+    positives = ops.cast(positives, scores.dtype)
+    text_to_image = -ops.sum(positives / ops.sum(positives, axis=1, keepdims=True) * ops.log_softmax(scores, axis=1), axis=1)
+    image_to_text = -ops.sum(positives / ops.sum(positives, axis=0, keepdims=True) * ops.log_softmax(scores, axis=0), axis=0)
+    return 0.5 * (text_to_image + image_to_text)

@@ -76,10 +76,11 @@ def parse_image_size(value):
 
 def check_spec(spec):
     """Raises `ValueError` if `spec` is not a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`."""
+    from gan_tf.caption_data import is_caption_spec
     from gan_tf.melody_data import is_melody_spec
     from gan_tf.translation_data import BUILT_INS, is_translation_spec
 
-    if spec in gan_data.DATASETS or is_translation_spec(spec) or is_melody_spec(spec):
+    if spec in gan_data.DATASETS or is_translation_spec(spec) or is_melody_spec(spec) or is_caption_spec(spec):
         return
     kind, _, rest = str(spec).partition(":")
     if kind in ("folder", "tfds") and rest:
@@ -88,7 +89,7 @@ def check_spec(spec):
         f"Unknown dataset {spec!r}. Choose a built-in ({', '.join(sorted(gan_data.DATASETS))}), "
         "folder:PATH (a directory of images) or tfds:NAME[:SPLIT]; image-to-image data: "
         f"{', '.join(BUILT_INS)}, pairs:PATH, unpaired:PATH or tfds:cycle_gan/NAME; melodies: bach_chorales "
-        "or midi:PATH."
+        "or midi:PATH; captioned images: fashion_mnist_captions or captions:PATH."
     )
 
 
@@ -292,6 +293,10 @@ def open_source(
 
     if is_melody_spec(spec):
         return open_melody_source(spec)
+    from gan_tf.caption_data import is_caption_spec, open_caption_source
+
+    if is_caption_spec(spec):
+        return open_caption_source(spec, data_dir=data_dir, image_size=size, channels=channels, crop=crop)
     if spec in gan_data.DATASETS:
         source = _builtin_source(spec, data_dir, split, **options)
     elif kind == "folder":
