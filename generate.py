@@ -6,6 +6,7 @@
     python generate.py --model_path=saved_models/biggan/1 --labels=6 --truncation=1.0 --output=shirts.png
     python generate.py --model_path=saved_models/pix2pix/1 --input=edges/ --output=translated/
     python generate.py --model_path=saved_models/midinet/1 --output=song.mid --bars=8 --chords=C,G,Am,F
+    python generate.py --model_path=saved_models/stackgan/1 --caption="a dark pullover" --num_samples=16
 
 With `--input` (image-to-image models: Pix2Pix, CycleGAN), every image file given (a file, or the
 image files in a folder) is translated and written to the `--output` folder under its own name as
@@ -15,6 +16,9 @@ shorter side scaled, centre cut), and said so.
 A melody model (MidiNet) writes one song of `--bars` bars over `--chords` (cycled; default
 C,G,Am,F) as a standard MIDI file at `--output` (`.mid`): the melody on track 0 and the chords,
 held as triads, on track 1; `--piano_roll=FILE.png` also draws it.
+
+A text-to-image model (StackGAN) draws `--num_samples` images of the `--caption`s (repeatable,
+cycled over the samples) into the grid at `--output`.
 """
 
 import os
@@ -45,6 +49,7 @@ flags.DEFINE_string("input", None, "Image-to-image models: an image file or a fo
 flags.DEFINE_string("direction", None, "Image-to-image models: which mapping (default: the model's first; CycleGAN: "
                     "a_to_b or b_to_a).")
 
+flags.DEFINE_multi_string("caption", [], "Text-to-image models (StackGAN): a caption to draw, e.g. --caption=\"a dark pullover\" (repeatable; --num_samples images, the captions cycled).")
 flags.DEFINE_integer("bars", 8, "Melody models: bars of the song.")
 flags.DEFINE_string("chords", "C,G,Am,F", "Melody models: the chord of each bar (cycled): major and minor triads such as C,G,Am,F,Bbm.")
 flags.DEFINE_string("piano_roll", None, "Melody models: also draw the song's piano roll to this PNG.")
@@ -127,6 +132,21 @@ def _compose(model_path):
     return 0
 
 
+def _draw_captions(model_path):
+    """Writes a grid of a text-to-image model's images for `--caption` (see the module docstring)."""
+    from gan_tf.sampling import caption_local
+
+    if not FLAGS.caption:
+        raise ValueError(f'{model_path} draws images from text: give --caption="a dark pullover" (repeatable)')
+    if FLAGS.num_samples < 1:
+        raise ValueError(f"--num_samples must be at least 1. Received: {FLAGS.num_samples}")
+    captions = [FLAGS.caption[i % len(FLAGS.caption)] for i in range(FLAGS.num_samples)]
+    images = caption_local(model_path, captions, seed=FLAGS.seed)
+    save_image(FLAGS.output, image_grid(images.astype(np.float32), (0.0, 255.0), FLAGS.columns))
+    print(f"Wrote {len(images)} images of {len(FLAGS.caption)} caption(s) to {FLAGS.output}")
+    return 0
+
+
 def main(argv):
     if len(argv) > 1:
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -134,8 +154,13 @@ def main(argv):
         from gan_tf.sampling import describe_model
 
         try:
-            if describe_model(FLAGS.model_path)["melody"]:
+            description = describe_model(FLAGS.model_path)
+            if description["melody"]:
                 return _compose(FLAGS.model_path)
+            if description["captions"]:
+                return _draw_captions(FLAGS.model_path)
+            if FLAGS.caption:
+                return _fail(f"--caption is for text-to-image models; {FLAGS.model_path} does not take captions")
         except (FileNotFoundError, ValueError) as error:
             return _fail(error)
     if FLAGS.input:

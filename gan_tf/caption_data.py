@@ -53,6 +53,44 @@ CAPTION_TEMPLATES = ("a {brightness} {item}", "a {width} {item}", "a {brightness
                      "a {item} that is {brightness} and {width}")
 
 
+# Held-out (image, caption) examples a model previews and is measured on.
+MAX_EXAMPLES = 2000
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionExamples:
+    """What a text-to-image model needs from its data besides batches (`DatasetInfo.examples`):
+    `vocabulary`, the words of the training captions (for its text encoder), and held-out
+    examples: uint8 `images`, one of each image's `captions`, their `labels` and `attributes`
+    (the built-in's measured properties, else None)."""
+
+    vocabulary: tuple
+    images: np.ndarray
+    captions: tuple
+    labels: np.ndarray
+    attributes: np.ndarray = None
+
+
+def caption_vocabulary(captions):
+    """The words of `captions` as the text encoder's `TextVectorization` splits them (its
+    standardisation: lower case, punctuation stripped), most frequent first."""
+    from gan_tf.text import caption_vectorizer
+
+    return tuple(str(word) for word in caption_vectorizer(sorted(set(captions))).get_vocabulary(include_special_tokens=False))
+
+
+def held_out_examples(source, examples_source, seed=0):
+    """`CaptionExamples` of `source`'s vocabulary and a seeded draw of `MAX_EXAMPLES` images of
+    `examples_source`, each with one of its captions picked at random."""
+    rng = np.random.default_rng(seed)
+    count = min(MAX_EXAMPLES, examples_source.num_examples)
+    keep = np.sort(rng.permutation(examples_source.num_examples)[:count])
+    captions = tuple(examples_source.captions[i][rng.integers(len(examples_source.captions[i]))] for i in keep)
+    attributes = None if examples_source.attributes is None else examples_source.attributes[keep]
+    return CaptionExamples(caption_vocabulary(source.all_captions()), examples_source.images[keep], captions,
+                           examples_source.labels[keep], attributes)
+
+
 def is_caption_spec(spec):
     kind, _, rest = str(spec).partition(":")
     return spec in BUILT_INS or (kind == "captions" and bool(rest))
@@ -143,6 +181,15 @@ class CaptionSource(DataSource):
         order = gan_data.index_batches(len(indices), batch_size, seed=seed, repeat=repeat, start_batch=start_batch)
         return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
+    def make_evaluator(self, num_samples, seed=0, inception_weights=None):
+        """`DataSource`'s evaluator; for the built-in, on Fashion-MNIST's own classifier (the same
+        images: FID and label accuracy comparable with the fashion_mnist models')."""
+        if inception_weights is None and self.spec == "fashion_mnist_captions":
+            from gan_tf.evaluation import Evaluator, load_classifier
+
+            return Evaluator(self, num_samples, classifier=load_classifier("fashion_mnist", seed=seed), seed=seed)
+        return super().make_evaluator(num_samples, seed=seed, inception_weights=inception_weights)
+
     def all_captions(self):
         """Every caption of the source, in order (what a text vocabulary is built from)."""
         return [text for captions in self.captions for text in captions]
@@ -229,5 +276,7 @@ def open_caption_source(spec, data_dir=None, image_size=None, channels=None, cro
         source = _fashion_source(data_dir)
     else:
         source = _folder_source(spec.partition(":")[2], image_size, channels, crop)
+    examples = held_out_examples(source, source.held_out or source)
+    source.info = dataclasses.replace(source.info, examples=examples)
     logger.info(source.summary)
     return source

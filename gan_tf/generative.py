@@ -141,15 +141,18 @@ class RoleOptimizers:
     Keras callbacks read `model.optimizer`: `TensorBoard` takes its `iterations` as the step
     counter (steps per second, summary steps) and logs the learning rate of each of its
     `optimizers` (`learning_rate_<role>`); `LearningRateScheduler` and `ReduceLROnPlateau` set
-    those learning rates. `iterations` are those of `counting_role`'s optimizer: one per train
-    step. It owns no state; the model saves the optimizers themselves.
+    those learning rates. `iterations` are those of `counting_role`'s optimizer (one per train
+    step), or `counter` when given: a model whose steps update different optimizers in turn
+    (StackGAN's stages) counts its steps itself. It owns no state; the model saves the optimizers
+    themselves.
     """
 
     built = True
 
-    def __init__(self, roles, counting_role):
+    def __init__(self, roles, counting_role, counter=None):
         self.roles = dict(roles)
         self.counting_role = counting_role
+        self.counter = counter
 
     @property
     def optimizers(self):
@@ -157,7 +160,7 @@ class RoleOptimizers:
 
     @property
     def iterations(self):
-        return self.roles[self.counting_role].iterations
+        return self.roles[self.counting_role].iterations if self.counter is None else self.counter
 
     @property
     def variables(self):
@@ -179,6 +182,10 @@ class OptimizersByRole:
     def optimizer_networks(self):
         """`{role: [networks]}`: each role's optimizer updates those networks' variables."""
         raise NotImplementedError
+
+    def step_counter(self):
+        """The variable Keras counts train steps by, or None: the first role's iterations."""
+        return None
 
     def default_optimizers(self):
         """Adam(2e-4, beta_1=0.5) for every role (DCGAN's settings, which Pix2Pix, CycleGAN and
@@ -204,7 +211,7 @@ class OptimizersByRole:
             setattr(self, f"{role}_optimizer", optimizer)
             optimizer.build([v for network in roles[role] for v in network.trainable_variables])
         self.optimizers_built = True
-        self.optimizer = RoleOptimizers(chosen, counting_role=next(iter(roles)))
+        self.optimizer = RoleOptimizers(chosen, counting_role=next(iter(roles)), counter=self.step_counter())
         self._compile_kwargs = {key: compile_kwargs[key] for key in ("steps_per_execution", "jit_compile") if key in compile_kwargs}
 
     def optimizer_roles(self):
@@ -252,7 +259,8 @@ class GenerativeModel(keras.Model):
         """Raises ValueError when dataset `info` holds another kind of data than the model makes."""
         found = getattr(info, "modality", "images")
         if found != cls.modality:
-            hint = {"melody": "bach_chorales or midi:PATH", "images": "mnist_5k, fashion_mnist, folder:PATH, ..."}
+            hint = {"melody": "bach_chorales or midi:PATH", "images": "mnist_5k, fashion_mnist, folder:PATH, ...",
+                    "captioned_images": "fashion_mnist_captions or captions:PATH"}
             raise ValueError(f"{cls.__name__} makes {cls.modality} and trains on {cls.modality} data "
                              f"({hint.get(cls.modality, cls.modality)}); this dataset holds {found}.")
 

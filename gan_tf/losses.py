@@ -296,3 +296,24 @@ def symmetric_matching_loss(text_embeddings, image_embeddings, positives, temper
     text_to_image = -ops.sum(positives / ops.sum(positives, axis=1, keepdims=True) * ops.log_softmax(scores, axis=1), axis=1)
     image_to_text = -ops.sum(positives / ops.sum(positives, axis=0, keepdims=True) * ops.log_softmax(scores, axis=0), axis=0)
     return 0.5 * (text_to_image + image_to_text)
+
+
+def matching_aware_discriminator_loss(real_logits, fake_logits, wrong_logits, real_label=0.9, mismatch_weight=0.5,
+                                      wrong_mask=None):
+    """Per-example loss of a text-conditional D that must also reject real images with the wrong
+    text: `BCE(D(x, t), real_label) + (1 - w) BCE(D(G(z, t), t), 0) + w m BCE(D(x, t'), 0)`.
+
+    With `w = mismatch_weight = 0.5` this is StackGAN's (and GAN-CLS's) D loss, `log D(x, t) + 0.5
+    [log(1 - D(G, t)) + log(1 - D(x, t'))]`; with 0, the plain game. `wrong_mask` `m` (per example,
+    1 by default) drops the term where the "wrong" text `t'` happens to be the right one.
+
+    Reference:
+        Reed et al. 2016, "Generative Adversarial Text to Image Synthesis", Algorithm 1,
+        https://arxiv.org/abs/1605.05396; Zhang et al. 2017 (StackGAN), section 3.
+    """
+    real_loss = _per_example_mean(_sigmoid_cross_entropy(ops.full_like(real_logits, real_label), real_logits))
+    fake_loss = _per_example_mean(_sigmoid_cross_entropy(ops.zeros_like(fake_logits), fake_logits))
+    wrong_loss = _per_example_mean(_sigmoid_cross_entropy(ops.zeros_like(wrong_logits), wrong_logits))
+    if wrong_mask is not None:
+        wrong_loss = wrong_loss * ops.cast(wrong_mask, wrong_loss.dtype)
+    return real_loss + (1.0 - mismatch_weight) * fake_loss + mismatch_weight * wrong_loss

@@ -37,10 +37,11 @@ def read_metadata(saved_model_dir):
 
 
 def describe_model(model_path):
-    """`{"conditional", "num_classes", "image_shape", "translation", "melody"}` of a SavedModel
+    """`{"conditional", "num_classes", "image_shape", "translation", "melody", "captions"}` of a SavedModel
     export or a `.keras` model (from the model's `export_metadata`, the contract's description of
     what it makes; `translation` is None, or for image-to-image models their directions and input
-    shape; `melody` None, or for melody models their bar layout and chord names)."""
+    shape; `melody` None, or for melody models their bar layout and chord names; `captions`
+    whether it draws images from caption strings)."""
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"No model at {model_path}")
     if model_path.endswith(".keras"):
@@ -55,7 +56,36 @@ def describe_model(model_path):
         "image_shape": metadata["image_shape"],
         "translation": metadata.get("translation"),
         "melody": metadata.get("melody"),
+        "captions": metadata.get("conditions") == "captions",
     }
+
+
+def caption_local(model_path, captions, seed=None):
+    """uint8 images `[N, H, W, C]` of a text-to-image model (StackGAN) for caption strings: a
+    SavedModel export's `serving_default`, or a `.keras` file.
+
+    Raises:
+        ValueError: for a model that does not take captions, or bad captions (the signature's
+            own message).
+    """
+    if not describe_model(model_path)["captions"]:
+        raise ValueError(f"{model_path} does not take captions")
+    if seed is None:
+        seed = int(np.random.randint(0, 2**31 - 1))
+    if model_path.endswith(".keras"):
+        import keras
+
+        model = keras.saving.load_model(model_path, safe_mode=True)
+        return _to_uint8(model.generate(list(captions), seed=seed), model.value_range)
+
+    import tensorflow as tf
+
+    signature = tf.saved_model.load(model_path).signatures["serving_default"]
+    try:
+        return signature(captions=tf.constant(list(captions), tf.string), seed=tf.constant(seed, tf.int64))[
+            "images_uint8"].numpy()
+    except tf.errors.InvalidArgumentError as error:
+        raise ValueError(client.signature_error_message(error.message)) from None
 
 
 def compose_local(model_path, chords, seed=None, priming_bar=None):

@@ -67,6 +67,18 @@ def same_caption(captions):
     return ops.equal(ops.expand_dims(captions, 1), ops.expand_dims(captions, 0))
 
 
+def matching_loss(text_encoder, image_encoder, images, captions, temperature, training=True):
+    """`(per-example symmetric matching loss, per-caption hit)` of a batch: a hit when the image
+    scoring highest for a caption is one it describes (`same_caption`)."""
+    positives = same_caption(captions)
+    text = text_encoder(captions, training=training)
+    image = image_encoder(images, training=training)
+    per_example = losses.symmetric_matching_loss(text, image, positives, temperature)
+    best = ops.argmax(ops.matmul(ops.normalize(text), ops.transpose(ops.normalize(image))), axis=1)
+    hits = ops.take_along_axis(ops.cast(positives, "float32"), ops.expand_dims(best, 1), axis=1)[:, 0]
+    return per_example, hits
+
+
 @keras.saving.register_keras_serializable(package="gan_tf")
 class JointEmbedding(keras.Model):
     """A text encoder and an image encoder trained together by the symmetric matching loss.
@@ -101,15 +113,11 @@ class JointEmbedding(keras.Model):
 
     def train_step(self, data):
         (images, captions), _ = data
-        positives = same_caption(captions)
         with tf.GradientTape() as tape:
-            text, image = self((images, captions), training=True)
-            per_example = losses.symmetric_matching_loss(text, image, positives, self.temperature)
+            per_example, hits = matching_loss(self.text_encoder, self.image_encoder, images, captions, self.temperature)
             loss = tf.nn.compute_average_loss(per_example)
         variables = self.text_encoder.trainable_variables + self.image_encoder.trainable_variables
         self.optimizer.apply(tape.gradient(loss, variables), variables)
-        best = ops.argmax(ops.matmul(ops.normalize(text), ops.transpose(ops.normalize(image))), axis=1)
-        hits = ops.take_along_axis(ops.cast(positives, "float32"), ops.expand_dims(best, 1), axis=1)[:, 0]
         self.loss_tracker.update_state(per_example)
         self.accuracy_tracker.update_state(hits)
         return {metric.name: metric.result() for metric in self.metrics}

@@ -46,12 +46,22 @@ SRGAN_PARAMETERS_AT_28 = {"srgan": (1532033, 6788993)}
 # MidiNet on bars of 16 steps x 24 pitches x (roll, onsets): the authors' layer sizes (G with its
 # conditioner CNN).
 MIDINET_PARAMETERS = {"midinet": (520242, 275838)}
+# StackGAN at 28x28x1 with its defaults: (Stage-I G, Stage-II G, Stage-I D, Stage-II D) (the text
+# encoder's size follows the data's vocabulary).
+STACKGAN_PARAMETERS_AT_28 = {"stackgan": (1875265, 983329, 154385, 733329)}
 
 
 def test_every_model_is_pinned():
     pinned = set(PARAMETERS_AT_28) | set(VAE_PARAMETERS_AT_28) | set(PIXELCNN_PARAMETERS_AT_28)
     pinned |= set(TRANSLATION_PARAMETERS_AT_32) | set(SRGAN_PARAMETERS_AT_28) | set(MIDINET_PARAMETERS)
+    pinned |= set(STACKGAN_PARAMETERS_AT_28)
     assert pinned == set(MODELS)
+
+
+def test_stackgan_parameter_counts():
+    model = MODELS["stackgan"](seed=0)
+    networks = (model.stage1_generator, model.stage2_generator, model.stage1_discriminator, model.stage2_discriminator)
+    assert tuple(network.count_params() for network in networks) == STACKGAN_PARAMETERS_AT_28["stackgan"]
 
 
 def test_midinet_parameter_counts():

@@ -100,7 +100,7 @@ def _run_cli(*flags, cwd):
         (["--batch_size=0"], "train.py: error: batch_size must be at least 1. Received: 0"),
         (["--real_label=1.5"], "train.py: error: `real_label` must be in (0, 1]. Received: real_label=1.5"),
         (["--model=stylegan"], "flag --model=stylegan: value should be one of <mlp_gan|dcgan|cgan|wgan_gp|sngan|acgan|"
-                               "sagan|biggan|lapgan|pix2pix|cyclegan|srgan|midinet|vae|cvae|pixelcnn|conditional_pixelcnn>"),
+                               "sagan|biggan|lapgan|pix2pix|cyclegan|srgan|stackgan|midinet|vae|cvae|pixelcnn|conditional_pixelcnn>"),
     ],
 )
 def test_cli_rejects_bad_flags_with_one_line_and_nonzero_exit(tmp_path, flags, message):

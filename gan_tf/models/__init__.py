@@ -1,4 +1,4 @@
-"""The models (the GANs, LAPGAN's pyramid of GANs, the image-to-image GANs, MidiNet for melodies, and the VAE and PixelCNN baselines), and the one registry that maps `--model` names to them.
+"""The models (the GANs, LAPGAN's pyramid of GANs, StackGAN from text, the image-to-image GANs, MidiNet for melodies, and the VAE and PixelCNN baselines), and the one registry that maps `--model` names to them.
 
 Adding a model: one file in this package, one line in `MODELS`, and its tests.
 """
@@ -16,6 +16,7 @@ from gan_tf.models.pixelcnn import ConditionalPixelCNN, PixelCNN
 from gan_tf.models.sagan import SAGAN
 from gan_tf.models.sngan import SNGAN
 from gan_tf.models.srgan import SRGAN
+from gan_tf.models.stackgan import StackGAN
 from gan_tf.models.vae import CVAE, VAE
 from gan_tf.models.wgan_gp import WGANGP
 
@@ -32,6 +33,7 @@ MODELS = {
     "pix2pix": Pix2Pix,
     "cyclegan": CycleGAN,
     "srgan": SRGAN,
+    "stackgan": StackGAN,
     "midinet": MidiNet,
     "vae": VAE,
     "cvae": CVAE,
