@@ -7,6 +7,7 @@
     python generate.py --model_path=saved_models/pix2pix/1 --input=edges/ --output=translated/
     python generate.py --model_path=saved_models/midinet/1 --output=song.mid --bars=8 --chords=C,G,Am,F
     python generate.py --model_path=saved_models/stackgan/1 --caption="a dark pullover" --num_samples=16
+    python generate.py --model_path=saved_models/stackgan/2 --embeddings=birds.npy --num_samples=16
 
 With `--input` (image-to-image models: Pix2Pix, CycleGAN), every image file given (a file, or the
 image files in a folder) is translated and written to the `--output` folder under its own name as
@@ -18,7 +19,8 @@ C,G,Am,F) as a standard MIDI file at `--output` (`.mid`): the melody on track 0 
 held as triads, on track 1; `--piano_roll=FILE.png` also draws it.
 
 A text-to-image model (StackGAN) draws `--num_samples` images of the `--caption`s (repeatable,
-cycled over the samples) into the grid at `--output`.
+cycled over the samples) into the grid at `--output`; one trained on precomputed text embeddings
+takes `--embeddings=FILE.npy` instead (float `[N, D]`, rows cycled over the samples).
 """
 
 import os
@@ -50,6 +52,8 @@ flags.DEFINE_string("direction", None, "Image-to-image models: which mapping (de
                     "a_to_b or b_to_a).")
 
 flags.DEFINE_multi_string("caption", [], "Text-to-image models (StackGAN): a caption to draw, e.g. --caption=\"a dark pullover\" (repeatable; --num_samples images, the captions cycled).")
+flags.DEFINE_string("embeddings", None, "Text-to-image models trained on precomputed text embeddings: a .npy file of "
+                    "float [N, D] embeddings to draw (rows cycled over --num_samples).")
 flags.DEFINE_integer("bars", 8, "Melody models: bars of the song.")
 flags.DEFINE_string("chords", "C,G,Am,F", "Melody models: the chord of each bar (cycled): major and minor triads such as C,G,Am,F,Bbm.")
 flags.DEFINE_string("piano_roll", None, "Melody models: also draw the song's piano roll to this PNG.")
@@ -132,18 +136,38 @@ def _compose(model_path):
     return 0
 
 
-def _draw_captions(model_path):
-    """Writes a grid of a text-to-image model's images for `--caption` (see the module docstring)."""
+def _read_embeddings(path, size):
+    """float32 `[N, size]` from a .npy file, or ValueError saying what is wrong with it."""
+    try:
+        embeddings = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"--embeddings={path} is not a readable .npy array ({error})") from None
+    if embeddings.ndim != 2 or embeddings.shape[1] != size or len(embeddings) == 0:
+        raise ValueError(f"--embeddings={path} must hold float [N, {size}] rows. Received: shape {list(embeddings.shape)}")
+    return embeddings.astype(np.float32)
+
+
+def _draw_captions(model_path, embedding_dim=None):
+    """Writes a grid of a text-to-image model's images for `--caption` (or `--embeddings`, for a
+    model trained on precomputed embeddings of `embedding_dim` values; see the module docstring)."""
     from gan_tf.sampling import caption_local
 
-    if not FLAGS.caption:
+    if embedding_dim:
+        if FLAGS.caption or not FLAGS.embeddings:
+            raise ValueError(f"{model_path} draws images from precomputed text embeddings: give --embeddings=FILE.npy "
+                             f"(float [N, {embedding_dim}])")
+        given = _read_embeddings(FLAGS.embeddings, embedding_dim)
+    elif not FLAGS.caption:
         raise ValueError(f'{model_path} draws images from text: give --caption="a dark pullover" (repeatable)')
+    else:
+        given = FLAGS.caption
     if FLAGS.num_samples < 1:
         raise ValueError(f"--num_samples must be at least 1. Received: {FLAGS.num_samples}")
-    captions = [FLAGS.caption[i % len(FLAGS.caption)] for i in range(FLAGS.num_samples)]
-    images = caption_local(model_path, captions, seed=FLAGS.seed)
+    texts = [given[i % len(given)] for i in range(FLAGS.num_samples)]
+    images = caption_local(model_path, np.stack(texts) if embedding_dim else texts, seed=FLAGS.seed)
     save_image(FLAGS.output, image_grid(images.astype(np.float32), (0.0, 255.0), FLAGS.columns))
-    print(f"Wrote {len(images)} images of {len(FLAGS.caption)} caption(s) to {FLAGS.output}")
+    what = "embedding(s)" if embedding_dim else "caption(s)"
+    print(f"Wrote {len(images)} images of {len(given)} {what} to {FLAGS.output}")
     return 0
 
 
@@ -157,10 +181,11 @@ def main(argv):
             description = describe_model(FLAGS.model_path)
             if description["melody"]:
                 return _compose(FLAGS.model_path)
-            if description["captions"]:
-                return _draw_captions(FLAGS.model_path)
-            if FLAGS.caption:
-                return _fail(f"--caption is for text-to-image models; {FLAGS.model_path} does not take captions")
+            if description["captions"] or description["embeddings"]:
+                return _draw_captions(FLAGS.model_path, description["embeddings"])
+            if FLAGS.caption or FLAGS.embeddings:
+                return _fail(f"--caption and --embeddings are for text-to-image models; {FLAGS.model_path} does not "
+                             "take text")
         except (FileNotFoundError, ValueError) as error:
             return _fail(error)
     if FLAGS.input:

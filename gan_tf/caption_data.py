@@ -13,9 +13,15 @@
 * `captions:PATH`: the images of a folder and `PATH/captions.jsonl`, one JSON object per line,
   `{"file": "relative/path.png", "captions": ["...", ...]}`; every listed file must exist and be an
   image, and every caption a non-empty string.
+* `captions:PATH` with precomputed text embeddings, as the StackGAN authors shipped their
+  char-CNN-RNN ones: `PATH/embeddings.npy`, float `[N, D]` (one embedding per image) or
+  `[N, K, D]` (K per image, e.g. one per caption), row i belonging to the i-th image `captions.jsonl` lists
+  (whose `"captions"` are then optional: shown in previews when given). The model then takes
+  embeddings instead of strings (`StackGAN(precomputed_embeddings=True)`, chosen by `from_data`).
 
 A `CaptionSource` yields `((images, captions), labels)`: one batch entry per (image, caption)
-pair, so an epoch shows every caption once; `captions` is a `tf.string` vector. Batches are
+pair, so an epoch shows every caption once; `captions` is a `tf.string` vector, or with
+precomputed embeddings float32 `[B, D]` (one entry per (image, embedding) pair). Batches are
 gathered from seeded index batches, so a resumed run continues with the same pairs.
 
 Reference:
@@ -60,15 +66,19 @@ MAX_EXAMPLES = 2000
 @dataclasses.dataclass(frozen=True)
 class CaptionExamples:
     """What a text-to-image model needs from its data besides batches (`DatasetInfo.examples`):
-    `vocabulary`, the words of the training captions (for its text encoder), and held-out
-    examples: uint8 `images`, one of each image's `captions`, their `labels` and `attributes`
-    (the built-in's measured properties, else None)."""
+    `vocabulary`, the words of the training captions (for its text encoder; empty with
+    precomputed embeddings), and held-out examples: uint8 `images`, one of each image's
+    `captions` (with precomputed embeddings: the caption of the chosen embedding when the file
+    gives one, else `"<file> #k"`), their `labels`, `attributes` (the built-in's measured
+    properties, else None) and `embeddings` (float32 `[N, D]`, the chosen precomputed
+    embedding of each, else None)."""
 
     vocabulary: tuple
     images: np.ndarray
     captions: tuple
     labels: np.ndarray
     attributes: np.ndarray = None
+    embeddings: np.ndarray = None
 
 
 def caption_vocabulary(captions):
@@ -85,8 +95,13 @@ def held_out_examples(source, examples_source, seed=0):
     rng = np.random.default_rng(seed)
     count = min(MAX_EXAMPLES, examples_source.num_examples)
     keep = np.sort(rng.permutation(examples_source.num_examples)[:count])
-    captions = tuple(examples_source.captions[i][rng.integers(len(examples_source.captions[i]))] for i in keep)
     attributes = None if examples_source.attributes is None else examples_source.attributes[keep]
+    if examples_source.embeddings is not None:
+        chosen = [int(rng.integers(examples_source.embeddings.shape[1])) for _ in keep]
+        captions = tuple(examples_source.captions[i][k] for i, k in zip(keep, chosen))
+        return CaptionExamples((), examples_source.images[keep], captions, examples_source.labels[keep], attributes,
+                               embeddings=examples_source.embeddings[keep, chosen])
+    captions = tuple(examples_source.captions[i][rng.integers(len(examples_source.captions[i]))] for i in keep)
     return CaptionExamples(caption_vocabulary(source.all_captions()), examples_source.images[keep], captions,
                            examples_source.labels[keep], attributes)
 
@@ -148,22 +163,30 @@ def caption_for(label, brightness=None, width=None):
 class CaptionSource(DataSource):
     """A `DataSource` of captioned images: `images` uint8 `[N, H, W, C]`, `labels` int32 `[N]` (0
     when unlabelled), `captions` a list of each image's captions, `attributes` int `[N, 2]` of the
-    built-in's measured properties (None for users' data); `held_out` the test split's
-    `CaptionSource` (None when there is none)."""
+    built-in's measured properties (None for users' data), `embeddings` float32 `[N, K, D]`
+    precomputed text embeddings (None: the model embeds the captions itself; then `captions[i]`
+    has K entries, the texts or `"<file> #k"`); `held_out` the test split's `CaptionSource` (None
+    when there is none)."""
 
     captions: list = None
     attributes: np.ndarray = None
     held_out: object = None
+    embeddings: np.ndarray = None
 
     def pairs(self):
-        """`(image index int32 [P], caption strings [P])`: every (image, caption) pair, in order."""
+        """`(image index int32 [P], conditions [P])`: every (image, caption) pair, in order; the
+        conditions are caption strings, or float32 embeddings `[P, D]` when precomputed."""
+        if self.embeddings is not None:
+            count, per_image, _ = self.embeddings.shape
+            return np.repeat(np.arange(count, dtype=np.int32), per_image), self.embeddings.reshape(count * per_image, -1)
         indices = np.array([i for i, captions in enumerate(self.captions) for _ in captions], np.int32)
         texts = np.array([text for captions in self.captions for text in captions], dtype=object)
         return indices, texts
 
     def dataset(self, batch_size, value_range=(-1.0, 1.0), seed=None, repeat=False, start_batch=0):
         """`((float32 images in value_range, tf.string captions), int32 labels)` batches of
-        (image, caption) pairs, full batches only."""
+        (image, caption) pairs, full batches only (float32 embeddings `[B, D]` in place of the
+        captions when they are precomputed)."""
         indices, texts = self.pairs()
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1. Received: {batch_size}")
@@ -171,7 +194,8 @@ class CaptionSource(DataSource):
             raise ValueError(f"batch_size {batch_size} is larger than the dataset ({len(indices)} captioned pairs)")
         low, high = value_range
         images, labels = tf.constant(self.images), tf.constant(self.labels)
-        image_of, captions = tf.constant(indices), tf.constant(texts.astype(str))
+        image_of = tf.constant(indices)
+        captions = tf.constant(texts) if self.embeddings is not None else tf.constant(texts.astype(str))
 
         def gather(batch):
             which = tf.gather(image_of, batch)
@@ -220,8 +244,9 @@ def _fashion_source(data_dir=None):
     return source("train", held_out=source("test"))
 
 
-def read_caption_file(root):
-    """`[(file, [captions])]` from `root/captions.jsonl`, or DatasetError naming the line at fault."""
+def read_caption_file(root, captions_required=True):
+    """`[(file, [captions])]` from `root/captions.jsonl`, or DatasetError naming the line at fault;
+    with `captions_required=False` a line may leave out `"captions"` (then `[]`)."""
     path = os.path.join(root, "captions.jsonl")
     if not os.path.isfile(path):
         raise DatasetError(f"captions:{root}: no captions.jsonl there (one line per image: "
@@ -236,7 +261,9 @@ def read_caption_file(root):
             except json.JSONDecodeError as error:
                 raise DatasetError(f"{path}:{number}: not JSON ({error.msg})") from None
             file, captions = (entry.get("file"), entry.get("captions")) if isinstance(entry, dict) else (None, None)
-            if not isinstance(file, str) or not isinstance(captions, list) or not captions or not all(
+            if not captions_required and isinstance(file, str) and captions is None:
+                captions = []
+            elif not isinstance(file, str) or not isinstance(captions, list) or not captions or not all(
                     isinstance(c, str) and c.strip() for c in captions):
                 raise DatasetError(f'{path}:{number}: each line needs "file" (a string) and "captions" (a list of '
                                    "non-empty strings)")
@@ -248,8 +275,41 @@ def read_caption_file(root):
     return entries
 
 
+EMBEDDINGS_FILE = "embeddings.npy"
+
+
+def read_embeddings(root, entries):
+    """float32 `[N, K, D]` from `root/embeddings.npy` (`[N, D]` or `[N, K, D]`), one row per entry
+    of `captions.jsonl`, or DatasetError saying what is wrong with it."""
+    path = os.path.join(root, EMBEDDINGS_FILE)
+    try:
+        embeddings = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise DatasetError(f"{path} is not a readable .npy array ({error})") from None
+    if embeddings.ndim == 2:
+        embeddings = embeddings[:, None, :]
+    if embeddings.ndim != 3 or not np.issubdtype(embeddings.dtype, np.number) or 0 in embeddings.shape:
+        raise DatasetError(f"{path} must be a float array [images, dim] or [images, per_image, dim]. "
+                           f"Received: {embeddings.dtype} {list(embeddings.shape)}")
+    if len(embeddings) != len(entries):
+        raise DatasetError(f"{path} has {len(embeddings)} rows but captions.jsonl lists {len(entries)} images "
+                           "(row i belongs to the i-th image listed)")
+    embeddings = embeddings.astype(np.float32)
+    if not np.all(np.isfinite(embeddings)):
+        raise DatasetError(f"{path} holds NaN or infinite values")
+    for number, (file, captions) in enumerate(entries, start=1):
+        if captions and len(captions) != embeddings.shape[1]:
+            raise DatasetError(f"captions.jsonl image {number} ({file}) has {len(captions)} captions for "
+                               f"{embeddings.shape[1]} embeddings per image (give one caption per embedding, or none)")
+    return embeddings
+
+
 def _folder_source(root, size=None, channels=None, crop="center"):
-    entries = read_caption_file(root)
+    precomputed = os.path.isfile(os.path.join(root, EMBEDDINGS_FILE))
+    entries = read_caption_file(root, captions_required=not precomputed)
+    embeddings = read_embeddings(root, entries) if precomputed else None
+    if precomputed:
+        entries = [(file, captions or [f"{file} #{k}" for k in range(embeddings.shape[1])]) for file, captions in entries]
     decoded = []
     for file, _ in entries:
         try:
@@ -263,9 +323,12 @@ def _folder_source(root, size=None, channels=None, crop="center"):
     captions = [caption_list for _, caption_list in entries]
     info = DatasetInfo(tuple(images.shape[1:]), 0, (), modality=MODALITY)
     summary = f"captions:{root}: {len(images):,} images, {sum(map(len, captions)):,} captions"
+    if precomputed:
+        summary = (f"captions:{root}: {len(images):,} images, {embeddings.shape[0] * embeddings.shape[1]:,} "
+                   f"precomputed text embeddings of {embeddings.shape[2]} values ({EMBEDDINGS_FILE})")
     return CaptionSource(spec=f"captions:{root}", info=info, num_examples=len(images), in_memory=True, summary=summary,
                          images=images, labels=np.zeros(len(images), np.int32), captions=captions,
-                         content_key=f"captions-{root}-{len(images)}")
+                         embeddings=embeddings, content_key=f"captions-{root}-{len(images)}")
 
 
 def open_caption_source(spec, data_dir=None, image_size=None, channels=None, crop="center"):

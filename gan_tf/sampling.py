@@ -41,7 +41,8 @@ def describe_model(model_path):
     export or a `.keras` model (from the model's `export_metadata`, the contract's description of
     what it makes; `translation` is None, or for image-to-image models their directions and input
     shape; `melody` None, or for melody models their bar layout and chord names; `captions`
-    whether it draws images from caption strings)."""
+    whether it draws images from caption strings; `embeddings` None, or the size of the
+    precomputed text embeddings it draws images from)."""
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"No model at {model_path}")
     if model_path.endswith(".keras"):
@@ -57,18 +58,30 @@ def describe_model(model_path):
         "translation": metadata.get("translation"),
         "melody": metadata.get("melody"),
         "captions": metadata.get("conditions") == "captions",
+        "embeddings": metadata.get("embedding_dim") if metadata.get("conditions") == "embeddings" else None,
     }
 
 
 def caption_local(model_path, captions, seed=None):
-    """uint8 images `[N, H, W, C]` of a text-to-image model (StackGAN) for caption strings: a
-    SavedModel export's `serving_default`, or a `.keras` file.
+    """uint8 images `[N, H, W, C]` of a text-to-image model (StackGAN) for caption strings (or,
+    for a model trained on precomputed text embeddings, float `[N, D]` embeddings): a SavedModel
+    export's `serving_default`, or a `.keras` file.
 
     Raises:
-        ValueError: for a model that does not take captions, or bad captions (the signature's
-            own message).
+        ValueError: for a model that does not take captions (embeddings), or bad input (the
+            signature's own message).
     """
-    if not describe_model(model_path)["captions"]:
+    description = describe_model(model_path)
+    if description["embeddings"]:
+        try:
+            embeddings = np.asarray(captions, np.float32)
+        except (TypeError, ValueError):
+            embeddings = np.asarray(captions, dtype=object)
+        if embeddings.dtype != np.float32 or embeddings.ndim != 2 or embeddings.shape[1] != description["embeddings"]:
+            raise ValueError(f"{model_path} takes text embeddings [N, {description['embeddings']}]. "
+                             f"Received: shape {list(embeddings.shape)}")
+        captions = embeddings
+    elif not description["captions"]:
         raise ValueError(f"{model_path} does not take captions")
     if seed is None:
         seed = int(np.random.randint(0, 2**31 - 1))
@@ -76,14 +89,16 @@ def caption_local(model_path, captions, seed=None):
         import keras
 
         model = keras.saving.load_model(model_path, safe_mode=True)
-        return _to_uint8(model.generate(list(captions), seed=seed), model.value_range)
+        return _to_uint8(model.generate(captions if description["embeddings"] else list(captions), seed=seed),
+                         model.value_range)
 
     import tensorflow as tf
 
     signature = tf.saved_model.load(model_path).signatures["serving_default"]
+    text = ({"embeddings": tf.constant(captions)} if description["embeddings"]
+            else {"captions": tf.constant(list(captions), tf.string)})
     try:
-        return signature(captions=tf.constant(list(captions), tf.string), seed=tf.constant(seed, tf.int64))[
-            "images_uint8"].numpy()
+        return signature(**text, seed=tf.constant(seed, tf.int64))["images_uint8"].numpy()
     except tf.errors.InvalidArgumentError as error:
         raise ValueError(client.signature_error_message(error.message)) from None
 
@@ -166,8 +181,8 @@ def translate_local(model_path, images, seed=None, direction=None, batch_size=64
         inputs = {"images_uint8": tf.constant(images[start : start + batch_size])}
         name = direction
         if stochastic and seed is not None:
-            # Example i of the whole call keeps the seed [seed, i]: each chunk is its own seed.
-            name, inputs["seed"] = f"{direction}_seeded", tf.constant(seed + start, tf.int64)
+            # Example i of the whole call keeps the seed [seed, i], as in Keras: each chunk says where it starts.
+            name, inputs["seed"] = f"{direction}_seeded", tf.constant([seed, start], tf.int64)
         try:
             results.append(signatures[name](**inputs)["images_uint8"].numpy())
         except tf.errors.InvalidArgumentError as error:

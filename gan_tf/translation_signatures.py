@@ -9,7 +9,9 @@ contract); `gan_tf.export` writes them out. For each of the model's `directions(
   stochastic direction (Pix2Pix's dropout) draws fresh noise per request.
 * `<direction>_seeded` (stochastic directions only): `images_uint8`, `seed` int64 scalar -> the
   same outputs, reproducibly: example i of the batch is translated with seed `[seed, i]`, as
-  `model.translate(images, seed=seed)` does in Keras.
+  `model.translate(images, seed=seed)` does in Keras. `seed` may also be `[seed, first_index]`:
+  example i then gets `[seed, first_index + i]`, so a long seeded translation sent in chunks
+  (each request holds at most `MAX_IMAGES`) gives the same images as one Keras call.
 * `serving_default` is the first direction (unseeded).
 * `metadata`: no inputs -> `image_shape`, `source_shape`, `value_range`, `max_images`,
   `metadata_json`.
@@ -84,9 +86,17 @@ def _outputs(images, value_range):
 
 
 def _seeds(batch, seed):
-    """int32 `[batch, 2]`: `[seed, i]` (as `translation.example_seeds`)."""
-    first = tf.fill([batch], tf.cast(tf.math.floormod(seed, 2**31), tf.int32))
-    return tf.stack([first, tf.range(batch, dtype=tf.int32)], axis=1)
+    """int32 `[batch, 2]`: `[seed, first_index + i]` (as `translation.example_seeds`) from `seed`,
+    an int64 scalar (first_index 0) or `[seed, first_index]`; INVALID_ARGUMENT for another shape."""
+    shape_ok = tf.logical_or(tf.equal(tf.rank(seed), 0),
+                             tf.logical_and(tf.equal(tf.rank(seed), 1), tf.equal(tf.size(seed), 2)))
+    check = tf.debugging.Assert(shape_ok, ["seed must be an int64 scalar or [seed, first_index]; received shape",
+                                           tf.shape(seed)])
+    with tf.control_dependencies([check]):
+        pair = tf.reshape(tf.concat([tf.reshape(seed, [-1]), tf.zeros([1], tf.int64)], axis=0)[:2], [2])
+    first = tf.fill([batch], tf.cast(tf.math.floormod(pair[0], 2**31), tf.int32))
+    offsets = tf.cast(tf.math.floormod(pair[1], 2**31), tf.int32) + tf.range(batch, dtype=tf.int32)
+    return tf.stack([first, offsets], axis=1)
 
 
 def _endpoints(direction, value_range):
@@ -112,7 +122,7 @@ def build_export_archive(model, metadata):
     meta_json = json.dumps(metadata, sort_keys=True)
     # Any rank, so that a wrong one gets its own message rather than a signature mismatch.
     images_spec = tf.TensorSpec(None, tf.uint8, name="images_uint8")
-    seed_spec = tf.TensorSpec([], tf.int64, name="seed")
+    seed_spec = tf.TensorSpec(None, tf.int64, name="seed")  # a scalar, or [seed, first_index]
     for index, (name, direction) in enumerate(model.directions().items()):
         serve, serve_seeded = _endpoints(direction, value_range)
         archive.add_endpoint(name, serve, input_signature=[images_spec])

@@ -3,6 +3,9 @@ hand, the three stages (each updating only its own networks, resumable), caption
 
 import json
 import math
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -15,6 +18,7 @@ from gan_tf.models import StackGAN
 from gan_tf.models.stackgan import augmentation_network
 from gan_tf.sources import open_source
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAPTIONS = ["a band at the top left", "a band at the top right", "a band at the bottom left",
             "a band at the bottom right"]
 VOCABULARY = ("a", "band", "at", "the", "top", "bottom", "left", "right")
@@ -119,14 +123,19 @@ def test_stage1_learns_to_draw_what_the_caption_says():
     assert np.mean(quadrant_of(upsampled) == np.repeat(np.arange(4), 16)) >= 0.8
 
 
+def _write_banded_png(path, quadrant):
+    """A 16x16 PNG, black but for the white 8x8 `quadrant` (0 top left ... 3 bottom right)."""
+    image = np.zeros((16, 16), np.uint8)
+    row, column = divmod(quadrant, 2)
+    image[8 * row:8 * row + 8, 8 * column:8 * column + 8] = 255
+    Image.fromarray(image).save(path)
+
+
 def _caption_folder(tmp_path, count=8):
     lines = []
     for i in range(count):
         quadrant = i % 4
-        image = np.zeros((16, 16), np.uint8)
-        row, column = divmod(quadrant, 2)
-        image[8 * row:8 * row + 8, 8 * column:8 * column + 8] = 255
-        Image.fromarray(image).save(tmp_path / f"{i}.png")
+        _write_banded_png(tmp_path / f"{i}.png", quadrant)
         lines.append(json.dumps({"file": f"{i}.png", "captions": [CAPTIONS[quadrant], CAPTIONS[quadrant] + " corner"]}))
     (tmp_path / "captions.jsonl").write_text("\n".join(lines))
     return f"captions:{tmp_path}"
@@ -162,3 +171,91 @@ def test_train_exports_a_sampler_that_takes_caption_strings(tmp_path):
 def test_stackgan_refuses_data_without_captions():
     with pytest.raises(ValueError, match="StackGAN makes captioned_images"):
         StackGAN.from_data(open_source("mnist_5k").info)
+
+
+def _embedding_folder(tmp_path, count=8, per_image=2, dim=6):
+    """Banded 16x16 images with `per_image` precomputed embeddings each (the quadrant one-hot
+    plus a little noise) in `embeddings.npy`, and a captions.jsonl that lists the files only."""
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(0.0, 0.1, (count, per_image, dim)).astype(np.float32)
+    lines = []
+    for i in range(count):
+        quadrant = i % 4
+        _write_banded_png(tmp_path / f"{i}.png", quadrant)
+        embeddings[i, :, quadrant] += 1.0
+        lines.append(json.dumps({"file": f"{i}.png"}))
+    (tmp_path / "captions.jsonl").write_text("\n".join(lines))
+    np.save(tmp_path / "embeddings.npy", embeddings)
+    return f"captions:{tmp_path}", embeddings
+
+
+def test_precomputed_embeddings_train_export_and_generate(tmp_path):
+    from gan_tf.sampling import caption_local
+    from gan_tf.training import TrainConfig, train
+
+    (tmp_path / "data").mkdir()
+    spec, embeddings = _embedding_folder(tmp_path / "data")
+    source = open_source(spec)
+    (images, given), _ = next(iter(source.dataset(4, seed=1)))
+    assert given.dtype == tf.float32 and given.shape == (4, 6)
+    pairs = {tuple(np.round(row, 5)) for row in embeddings.reshape(16, 6)}
+    assert {tuple(np.round(row, 5)) for row in given.numpy()} <= pairs  # every row is one of the file's
+    assert source.info.examples.embeddings.shape[1] == 6 and source.info.examples.vocabulary == ()
+
+    config = TrainConfig(model="stackgan", dataset=spec, epochs=3, batch_size=4, eval_every=0, channels=1,
+                         model_args={"width": 4, "condition_dim": 4, "latent_dim": 4},
+                         workdir=str(tmp_path / "run"), export_dir=str(tmp_path / "export"), verbose=0)
+    result = train(config)
+    model = result.model
+    assert model.precomputed_embeddings and model.embedding_dim == 6 and model.text_encoder is None
+    # No encoder stage: Stage I takes the first half of the 6 steps, Stage II the rest.
+    assert model.stage_bounds() == (0, 3) and "encoder" not in model.optimizer_roles()
+    assert {role: int(o.iterations) for role, o in model.optimizer_roles().items()} == {
+        "stage1_discriminator": 3, "stage1_generator": 3, "stage2_discriminator": 3, "stage2_generator": 3}
+    restored = keras.saving.load_model(result.checkpoint_path)
+    assert restored.precomputed_embeddings and restored.embedding_dim == 6
+
+    signatures = tf.saved_model.load(result.export_path).signatures
+    two = embeddings[:2, 0]
+    outputs = signatures["serving_default"](embeddings=tf.constant(two), seed=tf.constant(5, tf.int64))
+    assert outputs["images"].shape == (2, 16, 16, 1) and outputs["stage1_images"].shape == (2, 8, 8, 1)
+    np.testing.assert_allclose(outputs["images"], model.generate(two, seed=5), atol=1e-5)
+    for bad, message in ((np.zeros((2, 5), np.float32), r"embeddings must have shape \[N, 6\]"),
+                         (np.zeros((6,), np.float32), r"embeddings must have shape \[N, 6\]"),
+                         (np.full((1, 6), np.nan, np.float32), "embeddings must be finite")):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+            signatures["serving_default"](embeddings=tf.constant(bad), seed=tf.constant(0, tf.int64))
+    assert caption_local(result.export_path, two, seed=5).shape == (2, 16, 16, 1)
+    with pytest.raises(ValueError, match=r"takes text embeddings \[N, 6\]"):
+        caption_local(result.export_path, ["a band"], seed=5)
+    with pytest.raises(ValueError, match="precomputed embeddings"):
+        model.generate(["a band"])
+
+    np.save(tmp_path / "query.npy", two)
+    ran = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "generate.py"), f"--model_path={result.export_path}",
+                          f"--embeddings={tmp_path / 'query.npy'}", "--num_samples=4", f"--output={tmp_path / 'grid.png'}",
+                          "--seed=1"], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    assert "Wrote 4 images of 2 embedding(s)" in ran.stdout and (tmp_path / "grid.png").exists()
+    ran = subprocess.run([sys.executable, os.path.join(REPO_ROOT, "generate.py"), f"--model_path={result.export_path}",
+                          "--caption=a band", f"--output={tmp_path / 'no.png'}"], capture_output=True, text=True,
+                         timeout=300)
+    assert ran.returncode != 0 and "give --embeddings=FILE.npy" in ran.stderr and "Traceback" not in ran.stderr
+
+
+@pytest.mark.parametrize("rows, per_image, message", [
+    (7, 2, "has 7 rows but captions.jsonl lists 8 images"),
+    (8, 0, "must be a float array"),
+    (8, -1, "NaN or infinite"),
+])
+def test_bad_embedding_files_are_refused(tmp_path, rows, per_image, message):
+    from gan_tf.data import DatasetError
+
+    spec, embeddings = _embedding_folder(tmp_path)
+    if per_image == -1:
+        embeddings[3, 1, 2] = np.inf
+    elif per_image == 0:
+        embeddings = embeddings[:, :, :, None]
+    np.save(tmp_path / "embeddings.npy", embeddings[:rows])
+    with pytest.raises(DatasetError, match=message):
+        open_source(spec)

@@ -280,6 +280,14 @@ def test_pix2pix_through_train_export_serving_generate_and_evaluate(tmp_path, si
     seeded = signatures["translate_seeded"](images_uint8=tf.constant(images), seed=tf.constant(7, tf.int64))
     model = keras.saving.load_model(str(tmp_path / "run" / "checkpoints" / "epoch_0001.keras"))
     np.testing.assert_allclose(seeded["images"].numpy(), model.translate(model.scaled(images), seed=7), atol=1e-5)
+    # A seeded translation sent in chunks ([seed, first_index]) gives the images of one Keras call.
+    later = signatures["translate_seeded"](images_uint8=tf.constant(images[1:]), seed=tf.constant([7, 1], tf.int64))
+    np.testing.assert_array_equal(later["images_uint8"].numpy(), seeded["images_uint8"].numpy()[1:])
+    from gan_tf.sampling import translate_local
+
+    np.testing.assert_array_equal(translate_local(export, images, seed=7, batch_size=2), seeded["images_uint8"].numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"seed must be an int64 scalar or \[seed, first_index\]"):
+        signatures["translate_seeded"](images_uint8=tf.constant(images), seed=tf.constant([7, 1, 2], tf.int64))
     for bad, message in ((np.zeros((2, 28, 28, 1)), "must be 32x32 pixels"), (np.zeros((2, 32, 32, 3)), "1 channel"),
                          (np.zeros((32, 32, 1)), "rank 4")):
         with pytest.raises(tf.errors.InvalidArgumentError, match=message):

@@ -152,7 +152,22 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         real_label: D's target for real pairs (0.9: one-sided label smoothing, as every GAN here).
         temperature: of the text encoder's matching loss.
         encoder_steps, stage1_steps: stage lengths; None: 10% and 45% of the run the trainer plans.
+        precomputed_embeddings: True: the model takes text embeddings of `embedding_dim` values
+            (float32 `[N, embedding_dim]`, e.g. the StackGAN authors' char-CNN-RNN ones; data:
+            `captions:PATH` with `embeddings.npy`) in place of caption strings, as they are: no
+            text encoder and no encoder stage (Stage I takes the first 50% of the run).
         seed: seed of the noise stream.
+
+    Example:
+
+    ```python
+    source = gan_tf.sources.open_source("fashion_mnist_captions")
+    model = StackGAN.from_data(source.info, seed=0)
+    model.plan_training(4000)
+    model.compile_optimizers(model.default_optimizers())
+    model.fit(source.dataset(64, seed=0, repeat=True), epochs=1, steps_per_epoch=4000)
+    images = model.generate(["a dark pullover", "a light, wide sandal"], seed=0)
+    ```
     """
 
     default_batch_size = 64
@@ -160,7 +175,8 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
 
     def __init__(self, image_shape=(28, 28, 1), vocabulary=("a",), latent_dim=100, embedding_dim=64, condition_dim=16,
                  width=64, conditioning_augmentation=True, kl_weight=1.0, mismatch_weight=0.5, real_label=0.9,
-                 temperature=0.1, encoder_steps=None, stage1_steps=None, seed=None, **kwargs):
+                 temperature=0.1, encoder_steps=None, stage1_steps=None, precomputed_embeddings=False, seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3 or image_shape[0] % 4 or image_shape[1] % 4:
@@ -177,6 +193,10 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
                 raise ValueError(f"`{name}` must be at least 0 or None. Received: {name}={value}")
         if not 0.0 < real_label <= 1.0:
             raise ValueError(f"`real_label` must be in (0, 1]. Received: real_label={real_label}")
+        if precomputed_embeddings and encoder_steps:
+            raise ValueError("With precomputed embeddings there is no text encoder to train. "
+                             f"Received: encoder_steps={encoder_steps}")
+        self.precomputed_embeddings = bool(precomputed_embeddings)
         self.image_shape = image_shape
         self.stage1_shape = (image_shape[0] // 2, image_shape[1] // 2, image_shape[2])
         self.vocabulary = tuple(str(word) for word in vocabulary)
@@ -185,13 +205,15 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         self.conditioning_augmentation = bool(conditioning_augmentation)
         self.kl_weight, self.mismatch_weight = float(kl_weight), float(mismatch_weight)
         self.real_label, self.temperature = float(real_label), float(temperature)
-        self.encoder_steps = None if encoder_steps is None else int(encoder_steps)
+        self.encoder_steps = 0 if self.precomputed_embeddings else None if encoder_steps is None else int(encoder_steps)
         self.stage1_steps = None if stage1_steps is None else int(stage1_steps)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
-        vectorizer = text.caption_vectorizer(None, vocabulary=list(self.vocabulary))
-        self.text_encoder = text.text_encoder(vectorizer, self.embedding_dim)
-        self.image_encoder = text.image_encoder(image_shape, self.embedding_dim)
+        self.text_encoder = self.image_encoder = None
+        if not self.precomputed_embeddings:
+            vectorizer = text.caption_vectorizer(None, vocabulary=list(self.vocabulary))
+            self.text_encoder = text.text_encoder(vectorizer, self.embedding_dim)
+            self.image_encoder = text.image_encoder(image_shape, self.embedding_dim)
         self.augmentation_1 = augmentation_network(self.embedding_dim, self.condition_dim, "augmentation_1")
         self.augmentation_2 = augmentation_network(self.embedding_dim, self.condition_dim, "augmentation_2")
         self.stage1_generator = stage1_generator(self.latent_dim, self.condition_dim, self.stage1_shape, self.width)
@@ -210,14 +232,19 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     @classmethod
     def from_data(cls, info, **model_args):
         """StackGAN for captioned images (`fashion_mnist_captions`, `captions:PATH`): their vocabulary
-        and held-out examples; ValueError for data of another kind."""
+        and held-out examples, or with precomputed embeddings (`embeddings.npy`) their size;
+        ValueError for data of another kind."""
         cls.check_modality(info)
+        if info.examples.embeddings is not None:
+            model_args = {**model_args, "precomputed_embeddings": True,
+                          "embedding_dim": int(info.examples.embeddings.shape[1])}
         model = cls(image_shape=tuple(info.image_shape), vocabulary=info.examples.vocabulary, **model_args)
         model.examples = info.examples
         return model
 
     def optimizer_networks(self):
-        return {"encoder": [self.text_encoder, self.image_encoder],
+        encoder = {} if self.precomputed_embeddings else {"encoder": [self.text_encoder, self.image_encoder]}
+        return {**encoder,
                 "stage1_discriminator": [self.stage1_discriminator],
                 "stage1_generator": [self.stage1_generator, self.augmentation_1],
                 "stage2_discriminator": [self.stage2_discriminator],
@@ -232,11 +259,12 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         return self.train_steps
 
     def plan_training(self, total_steps):
-        """The encoder takes the first 10% of the run and Stage I the next 45%, unless set."""
+        """The encoder takes the first 10% of the run and Stage I the next 45%, unless set (with
+        precomputed embeddings, Stage I the first 50%)."""
         if self.encoder_steps is None:
             self.encoder_steps = max(1, int(total_steps) // 10)
         if self.stage1_steps is None:
-            self.stage1_steps = int(total_steps) * 45 // 100
+            self.stage1_steps = int(total_steps) * (50 if self.precomputed_embeddings else 45) // 100
 
     def stage_bounds(self):
         """`(last step of the encoder stage + 1, last step of Stage I + 1)`."""
@@ -253,7 +281,10 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     def embed(self, captions):
         """`phi_t` of caption strings `[N]`: the (after stage 1 frozen) text encoder's embedding, unit
         length (the matching loss compares directions only) times `sqrt(embedding_dim)`, so its
-        entries are about as large as the noise's (raw, they came out about 0.04)."""
+        entries are about as large as the noise's (raw, they came out about 0.04). Precomputed
+        embeddings `[N, embedding_dim]` are used as they are."""
+        if self.precomputed_embeddings:
+            return ops.stop_gradient(ops.cast(captions, "float32"))
         embedding = self.text_encoder(captions, training=False)
         return ops.stop_gradient(ops.normalize(embedding) * float(np.sqrt(self.embedding_dim)))
 
@@ -292,10 +323,12 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         encoder_end, stage1_end = self.stage_bounds()
         step = self.train_steps
         stage = tf.where(step < encoder_end, 0, tf.where(step < stage1_end, 1, 2))
-        values = tf.switch_case(tf.cast(stage, tf.int32), [
-            lambda: self.encoder_step(images, captions),
-            lambda: self.adversarial_step(images, captions, stage=1),
-            lambda: self.adversarial_step(images, captions, stage=2)])
+        branches = [lambda: self.adversarial_step(images, captions, stage=1),
+                    lambda: self.adversarial_step(images, captions, stage=2)]
+        if self.precomputed_embeddings:  # no encoder stage: stage is 1 or 2
+            values = tf.switch_case(tf.cast(stage, tf.int32) - 1, branches)
+        else:
+            values = tf.switch_case(tf.cast(stage, tf.int32), [lambda: self.encoder_step(images, captions)] + branches)
         matching_active = ops.cast(ops.equal(stage, 0), "float32")
         for name, value in values.items():
             weight = matching_active if name.startswith("match") else 1.0 - matching_active
@@ -303,6 +336,12 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         self.trackers["stage"].update_state(ops.cast(stage, "float32"))
         self.train_steps.assign_add(1)
         return self.train_step_logs()
+
+    def differs(self, captions, others):
+        """bool `[B]`: whether each caption (or precomputed embedding) differs from the other's."""
+        if self.precomputed_embeddings:
+            return ops.any(ops.not_equal(captions, others), axis=1)
+        return ops.not_equal(captions, others)
 
     def _zeros(self, images):
         return ops.zeros_like(images[:, 0, 0, 0])
@@ -323,7 +362,7 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         batch_size = ops.shape(images)[0]
         embedding = self.embed(captions)
         wrong_embedding = ops.roll(embedding, 1, axis=0)
-        wrong = ops.cast(ops.not_equal(captions, ops.roll(captions, 1, axis=0)), "float32")
+        wrong = ops.cast(self.differs(captions, ops.roll(captions, 1, axis=0)), "float32")
         discriminator = self.stage1_discriminator if stage == 1 else self.stage2_discriminator
         real = pyramid.downsample(images) if stage == 1 else images
         z, eps_1, eps_2 = self.sample_noise(batch_size)
@@ -372,42 +411,73 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         """`(Stage-I, Stage-II)` images of caption strings with the given noise (a graph)."""
         return self.generate_images(self.embed(captions), z, eps_1, eps_2)
 
-    def generate(self, captions, seed=None, stage1=False):
-        """Images in [-1, 1] (numpy) for caption strings, reproducibly from `seed` (random when
-        None): the Stage-II images, or with `stage1` the pair `(Stage I, Stage II)`."""
+    def text_input(self, captions):
+        """The model's text input as a tensor: caption strings `[N]`, or precomputed embeddings
+        float32 `[N, embedding_dim]`; ValueError for empty captions or embeddings of another size."""
+        if self.precomputed_embeddings:
+            try:
+                embeddings = np.asarray(captions, np.float32)
+            except (TypeError, ValueError):
+                embeddings = np.asarray(captions, dtype=object)
+            if embeddings.dtype != np.float32 or embeddings.ndim != 2 or embeddings.shape[1] != self.embedding_dim:
+                raise ValueError(f"This StackGAN takes precomputed embeddings [N, {self.embedding_dim}]. "
+                                 f"Received: shape {list(embeddings.shape)}")
+            if not np.all(np.isfinite(embeddings)):
+                raise ValueError("Embeddings must be finite.")
+            return tf.constant(embeddings)
         captions = [str(caption) for caption in np.asarray(captions, dtype=object).reshape(-1)]
         if any(not caption.strip() for caption in captions):
             raise ValueError("Captions must be non-empty text.")
+        return tf.constant(captions, tf.string)
+
+    def generate(self, captions, seed=None, stage1=False):
+        """Images in [-1, 1] (numpy) for caption strings (or precomputed embeddings `[N, D]`),
+        reproducibly from `seed` (random when None): the Stage-II images, or with `stage1` the
+        pair `(Stage I, Stage II)`."""
+        text_input = self.text_input(captions)
         seed = np.random.randint(0, 2**31 - 1) if seed is None else int(seed)
-        noise = draw_noise(len(captions), self.latent_dim, self.condition_dim, seed)
-        low, images = (ops.convert_to_numpy(x) for x in self.draw(tf.constant(captions, tf.string), *noise))
+        noise = draw_noise(int(text_input.shape[0]), self.latent_dim, self.condition_dim, seed)
+        low, images = (ops.convert_to_numpy(x) for x in self.draw(text_input, *noise))
         return (low, images) if stage1 else images
 
+    @property
+    def condition_key(self):
+        """The `sample` condition that drives the images: "captions", or "embeddings"."""
+        return "embeddings" if self.precomputed_embeddings else "captions"
+
     def example_conditions(self, num_samples):
-        """`{"captions", "labels"}` of `num_samples` held-out examples (cycled): the default of `sample`."""
+        """`{"captions", "labels"}` (and `"embeddings"` when precomputed) of `num_samples` held-out
+        examples (cycled): the default of `sample`."""
         if self.examples is None:
-            raise ValueError("StackGAN.sample needs conditions={'captions': [...]} (this model has no held-out "
-                             "examples; from_data gives it its data's).")
+            raise ValueError(f"StackGAN.sample needs conditions={{'{self.condition_key}': [...]}} (this model has no "
+                             "held-out examples; from_data gives it its data's).")
         rows = np.resize(np.arange(len(self.examples.captions)), int(num_samples))
         conditions = {"captions": np.asarray(self.examples.captions, dtype=object)[rows],
                       "labels": np.asarray(self.examples.labels)[rows]}
+        if self.precomputed_embeddings:
+            conditions["embeddings"] = np.asarray(self.examples.embeddings)[rows]
         if self.examples.attributes is not None:
             conditions["attributes"] = np.asarray(self.examples.attributes)[rows]
         return conditions
 
     def sample(self, num_samples, seed=None, conditions=None, stage=2):
         """`Samples(images, conditions)`: images for `conditions["captions"]` (one caption for all,
-        or one per image, cycled), by default the held-out examples' captions (with their labels,
-        so label accuracy can be measured). `stage=1` returns Stage I's images, upsampled."""
+        or one per image, cycled; `conditions["embeddings"]` `[N, D]` with precomputed embeddings),
+        by default the held-out examples' (with their labels, so label accuracy can be measured).
+        `stage=1` returns Stage I's images, upsampled."""
         conditions = dict(conditions or {})
-        unknown = set(conditions) - {"captions", "labels", "attributes"}
-        if unknown:
-            raise ValueError(f"StackGAN is conditioned on captions. Received: {sorted(unknown)}")
-        if conditions.get("captions") is None:
+        key = self.condition_key
+        unknown = set(conditions) - {"captions", "labels", "attributes", "embeddings"}
+        if unknown or (not self.precomputed_embeddings and conditions.get("embeddings") is not None):
+            raise ValueError(f"StackGAN is conditioned on {key}. Received: {sorted(conditions)}")
+        if conditions.get(key) is None:
             conditions = {**self.example_conditions(num_samples), **{k: v for k, v in conditions.items() if v is not None}}
-        captions = np.resize(np.asarray(conditions["captions"], dtype=object).reshape(-1), int(num_samples))
-        conditions["captions"] = captions
-        low, images = self.generate(captions, seed=seed, stage1=True)
+        if self.precomputed_embeddings:
+            given = np.asarray(conditions[key], np.float32).reshape(-1, self.embedding_dim)
+            conditions[key] = given[np.resize(np.arange(len(given)), int(num_samples))]
+        else:
+            conditions[key] = np.resize(np.asarray(conditions[key], dtype=object).reshape(-1), int(num_samples))
+        low, images = self.generate(conditions[key], seed=seed, stage1=True)
         if stage == 1:
             images = np.clip(ops.convert_to_numpy(pyramid.upsample(tf.constant(low))), -1.0, 1.0)
         return Samples(images, conditions)
@@ -419,13 +489,15 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
 
         per_row = max(1, columns // 2)
         if self.examples is None:
-            captions = ["a"] * rows
+            texts = np.zeros((rows, self.embedding_dim), np.float32) if self.precomputed_embeddings else ["a"] * rows
         else:
             labels = np.asarray(self.examples.labels)
-            captions = [self.examples.captions[int(np.flatnonzero(labels == row % max(1, labels.max() + 1))[0])]
-                        if np.any(labels == row % max(1, labels.max() + 1)) else self.examples.captions[row % len(labels)]
-                        for row in range(rows)]
-        low, images = self.generate(np.repeat(captions, per_row), seed=seed, stage1=True)
+            classes = max(1, labels.max() + 1)
+            shown = [int(np.flatnonzero(labels == row % classes)[0]) if np.any(labels == row % classes)
+                     else row % len(labels) for row in range(rows)]
+            texts = (np.asarray(self.examples.embeddings)[shown] if self.precomputed_embeddings
+                     else [self.examples.captions[i] for i in shown])
+        low, images = self.generate(np.repeat(texts, per_row, axis=0), seed=seed, stage1=True)
         enlarged = np.repeat(np.repeat(low, 2, axis=1), 2, axis=2)
         return grouped_cells([enlarged, images], rows, columns, np.full(self.image_shape, -1.0, np.float32))
 
@@ -463,4 +535,5 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
                 "conditioning_augmentation": self.conditioning_augmentation, "kl_weight": self.kl_weight,
                 "mismatch_weight": self.mismatch_weight, "real_label": self.real_label,
                 "temperature": self.temperature, "encoder_steps": self.encoder_steps,
-                "stage1_steps": self.stage1_steps, "seed": self.seed}
+                "stage1_steps": self.stage1_steps, "precomputed_embeddings": self.precomputed_embeddings,
+                "seed": self.seed}
