@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from gan_tf import losses
+from gan_tf import likelihoods, losses
 from gan_tf.models import StackGAN
 from gan_tf.models.stackgan import augmentation_network
 from gan_tf.sources import open_source
@@ -53,10 +53,13 @@ def test_conditioning_augmentation_and_its_kl_against_the_closed_form():
     np.testing.assert_allclose(condition, mean + np.exp(0.5 * log_variance) * eps, rtol=1e-5, atol=1e-6)
     model = StackGAN(**TINY)
     closed_form = 0.5 * np.sum(mean ** 2 + np.exp(log_variance) - 1.0 - log_variance, axis=1)
-    np.testing.assert_allclose(model.kl_term(mean, log_variance), closed_form, rtol=1e-5)
-    # KL(N(0, 1) || N(0, 1)) = 0; KL(N(1, e) || N(0, 1)) = 0.5 (1 + e - 1 - 1) per dimension.
-    np.testing.assert_allclose(model.kl_term(np.zeros((1, 3)), np.zeros((1, 3))), [0.0], atol=1e-7)
-    np.testing.assert_allclose(model.kl_term(np.ones((1, 1)), np.ones((1, 1))), [0.5 * (math.e - 1)], rtol=1e-6)
+    np.testing.assert_allclose(likelihoods.gaussian_kl_divergence(mean, log_variance), closed_form, rtol=1e-5)
+    # The model's term is per dimension of c (3 here), as the authors' code takes it.
+    np.testing.assert_allclose(model.kl_term(mean, log_variance), closed_form / 3, rtol=1e-5)
+    # KL(N(0, 1) || N(0, 1)) = 0; KL(N(1, e) || N(0, 1)) = 0.5 (1 + e - 1 - 1) per dimension, so
+    # 0.5 (e - 1) for each of 8 such dimensions, and the same per dimension.
+    np.testing.assert_allclose(model.kl_term(np.zeros((1, 8)), np.zeros((1, 8))), [0.0], atol=1e-7)
+    np.testing.assert_allclose(model.kl_term(np.ones((1, 8)), np.ones((1, 8))), [0.5 * (math.e - 1)], rtol=1e-6)
     # Without augmentation c is the mean and there is no KL term.
     plain = StackGAN(**TINY, conditioning_augmentation=False)
     embedding_16, eps_8 = np.tile(embedding, (1, 3))[:, :16], np.tile(eps, (1, 3))[:, :8]
