@@ -7,8 +7,8 @@
     python bench/quality.py --seconds=300 --models=dcgan,lapgan --grids_dir=docs
 
 The budget is `--epochs` per model, or with `--seconds` the same wall-clock time for every model
-(training stops after the first train step past it; evaluation is not counted and runs only at
-the end). Columns: model, epochs begun, generator updates (optimizer steps of the busiest
+(training stops after the first train step past it; `--epochs`, when given too, caps it;
+evaluation is not counted and runs only at the end). Columns: model, epochs begun, generator updates (optimizer steps of the busiest
 optimizer), wall time, FID, KID, precision, recall, sharpness (Laplacian energy over the real
 images'), classes covered (each class at least 4% of the samples), smallest class share, label
 accuracy (conditional models), bits per dimension on `--likelihood_images` held-out images
@@ -43,7 +43,7 @@ flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"],
                  "average), `+name=value` a TrainConfig field (batch_size=32) or else a model argument, as "
                  "train.py's --model_arg (e.g. cgan+mismatch_weight=0).")
 flags.DEFINE_string("dataset", "mnist_5k", "Dataset to train and evaluate on.")
-flags.DEFINE_integer("epochs", 20, "Epochs per model (the quickstart's 20); the cap when --seconds is set.")
+flags.DEFINE_integer("epochs", 20, "Epochs per model (the quickstart's 20); with --seconds, a cap only when given.")
 flags.DEFINE_integer("seconds", None, "Wall-clock training budget per model (then --epochs is only a cap).")
 flags.DEFINE_integer("num_samples", 2000, "Samples evaluated per model.")
 flags.DEFINE_integer("likelihood_images", 1000, "Held-out images for bits per dimension (models with a likelihood).")
@@ -73,6 +73,14 @@ def _row(name, epochs, seconds, report, updates=0, bits_per_dim=None, sample_ms=
     }
 
 
+def _epoch_cap():
+    """`--epochs`; with `--seconds` and no `--epochs` given, no cap (the clock alone ends training:
+    the default 20 would stop fast models early and make the budget unequal)."""
+    if FLAGS.seconds and not FLAGS["epochs"].present:
+        return 10**6
+    return FLAGS.epochs
+
+
 def main(argv):
     from gan_tf import evaluation
     from gan_tf.models import MODELS
@@ -98,7 +106,7 @@ def main(argv):
     for name in FLAGS.models:
         model, overrides = _parse_entry(name)
         with tempfile.TemporaryDirectory() as workdir:
-            config = TrainConfig(model=model, dataset=dataset, epochs=FLAGS.epochs,
+            config = TrainConfig(model=model, dataset=dataset, epochs=_epoch_cap(),
                                  workdir=os.path.join(workdir, "run"), export_dir=os.path.join(workdir, "export"),
                                  eval_every=0 if FLAGS.seconds else 5, verbose=0, **overrides)
             start = time.time()
