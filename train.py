@@ -43,6 +43,7 @@ with _quiet_native_stderr():
     from gan_tf.distribute import STRATEGIES
     from gan_tf.generative import parse_model_args
     from gan_tf.models import MODELS
+    from gan_tf.monitoring import quality_summary
     from gan_tf.sources import CROPS
     from gan_tf.training import MIXED_PRECISION, TrainConfig, train
 
@@ -161,8 +162,7 @@ def main(argv):
         return _fail(f"{error}. The checkpoints written before it are intact; rerun to resume.", exit_code=1)
     print(f"Trained in {result.seconds:.0f}s.")
     if result.metrics:
-        generated, floor = result.metrics["generated"], result.metrics["floor"]
-        print(f"FID after epoch {result.metrics['epoch']}: {generated['fid']:.1f} (real data: {floor['fid']:.1f}).")
+        print(quality_summary(result.metrics))
     print(f"Samples:    {result.samples_dir}/")
     print(f"TensorBoard: tensorboard --logdir {config.resolved().workdir}")
     print(f"Checkpoint: {result.checkpoint_path}")

@@ -200,3 +200,16 @@ def test_samples_monitor_without_evaluator_logs_only_grids(tmp_path):
     assert monitor.latest_metrics is None
     with pytest.raises(ValueError, match="eval_every must be >= 0"):
         monitoring.TensorBoardSamples(str(tmp_path), eval_every=-1)
+
+
+def test_quality_summary_names_fid_for_images_and_every_metric_otherwise():
+    from gan_tf.monitoring import quality_summary
+
+    images = {"epoch": 20, "generated": {"fid": 86.71, "kid": 3.2, "class_histogram": [0.1] * 10},
+              "floor": {"fid": 10.24}}
+    assert quality_summary(images) == "FID after epoch 20: 86.7 (real data: 10.2)."
+    # A melody model's report (MelodyEvaluator) has no FID: every scalar, next to the real bars'.
+    melodies = {"epoch": 20, "generated": {"scale_consistency": 0.8431, "chord_tone_ratio": 0.431, "pitch_histogram": [0.5]},
+                "floor": {"scale_consistency": 0.971, "chord_tone_ratio": 0.505}, "baseline": {}}
+    assert quality_summary(melodies) == ("Quality after epoch 20 (model / real data): scale_consistency 0.843 / 0.971, "
+                                         "chord_tone_ratio 0.431 / 0.505.")
