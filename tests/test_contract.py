@@ -137,7 +137,8 @@ def test_a_model_that_is_not_a_gan_trains_logs_evaluates_checkpoints_and_exports
     assert images.shape == (5, 8, 8, 1) and images.dtype == tf.uint8
     assert os.path.getsize(os.path.join(path, "assets.extra", "tf_serving_warmup_requests")) > 0
     assert sampling.describe_model(path) == {"conditional": False, "num_classes": None, "image_shape": [8, 8, 1],
-                                             "translation": None, "melody": None, "captions": False}
+                                             "translation": None, "melody": None, "captions": False,
+                                             "embeddings": None}
     assert sampling.read_metadata(path)["model"] == "MeanImage"
     assert os.path.exists(os.path.join(path, METADATA_FILE))
 

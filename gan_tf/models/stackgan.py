@@ -162,7 +162,7 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     Example:
 
     ```python
-    source = gan_tf.sources.open_source("fashion_mnist_captions")
+    source = gan_tf.open_source("fashion_mnist_captions")
     model = StackGAN.from_data(source.info, seed=0)
     model.plan_training(4000)
     model.compile_optimizers(model.default_optimizers())
