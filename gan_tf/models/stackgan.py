@@ -298,11 +298,11 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
 
     def kl_term(self, mean, log_variance):
         """Per-example KL of the augmentation to N(0, I), per dimension of `c`: the closed form
-        divided by the number of dimensions (`condition_dim`), as the authors' code takes it (`KL_loss`: a mean over batch and
-        dimensions), so `kl_weight` means what it does there (0 without augmentation). Summed over
-        the 16 dimensions instead, the term outweighed the caption and G drew nearly the same
-        images for every caption (label accuracy 0.32 after 4,000 steps, against 0.89 without
-        augmentation)."""
+        divided by the number of dimensions (`condition_dim`), as the authors' code takes it
+        (`KL_loss`: a mean over batch and dimensions), so `kl_weight` means what it does there (0
+        without augmentation). Summed over the 16 dimensions instead, the term outweighed the
+        caption and G drew nearly the same images for every caption (label accuracy 0.32 after
+        4,000 steps, against 0.89 without augmentation)."""
         if not self.conditioning_augmentation:
             return ops.zeros_like(mean[:, 0])
         return likelihoods.gaussian_kl_divergence(mean, log_variance) / float(ops.shape(mean)[-1])
