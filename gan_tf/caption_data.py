@@ -278,6 +278,20 @@ def read_caption_file(root, captions_required=True):
 EMBEDDINGS_FILE = "embeddings.npy"
 
 
+def as_embeddings(values, size, what="This model"):
+    """float32 `[N, size]` text embeddings from `values`, or ValueError naming the shape expected
+    (for strings, a wrong rank or size) and refusing NaN or infinite values."""
+    try:
+        embeddings = np.asarray(values, np.float32)
+    except (TypeError, ValueError):
+        embeddings = np.asarray(values, dtype=object)
+    if embeddings.dtype != np.float32 or embeddings.ndim != 2 or embeddings.shape[1] != size:
+        raise ValueError(f"{what} takes text embeddings [N, {size}]. Received: shape {list(embeddings.shape)}")
+    if not np.all(np.isfinite(embeddings)):
+        raise ValueError("Embeddings must be finite.")
+    return embeddings
+
+
 def read_embeddings(root, entries):
     """float32 `[N, K, D]` from `root/embeddings.npy` (`[N, D]` or `[N, K, D]`), one row per entry
     of `captions.jsonl`, or DatasetError saying what is wrong with it."""

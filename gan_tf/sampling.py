@@ -73,14 +73,9 @@ def caption_local(model_path, captions, seed=None):
     """
     description = describe_model(model_path)
     if description["embeddings"]:
-        try:
-            embeddings = np.asarray(captions, np.float32)
-        except (TypeError, ValueError):
-            embeddings = np.asarray(captions, dtype=object)
-        if embeddings.dtype != np.float32 or embeddings.ndim != 2 or embeddings.shape[1] != description["embeddings"]:
-            raise ValueError(f"{model_path} takes text embeddings [N, {description['embeddings']}]. "
-                             f"Received: shape {list(embeddings.shape)}")
-        captions = embeddings
+        from gan_tf.caption_data import as_embeddings
+
+        captions = as_embeddings(captions, description["embeddings"], what=model_path)
     elif not description["captions"]:
         raise ValueError(f"{model_path} does not take captions")
     if seed is None:

@@ -231,7 +231,7 @@ def test_precomputed_embeddings_train_export_and_generate(tmp_path):
     assert caption_local(result.export_path, two, seed=5).shape == (2, 16, 16, 1)
     with pytest.raises(ValueError, match=r"takes text embeddings \[N, 6\]"):
         caption_local(result.export_path, ["a band"], seed=5)
-    with pytest.raises(ValueError, match="precomputed embeddings"):
+    with pytest.raises(ValueError, match=r"This model takes text embeddings \[N, 6\]"):
         model.generate(["a band"])
 
     np.save(tmp_path / "query.npy", two)

@@ -421,16 +421,9 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         """The model's text input as a tensor: caption strings `[N]`, or precomputed embeddings
         float32 `[N, embedding_dim]`; ValueError for empty captions or embeddings of another size."""
         if self.precomputed_embeddings:
-            try:
-                embeddings = np.asarray(captions, np.float32)
-            except (TypeError, ValueError):
-                embeddings = np.asarray(captions, dtype=object)
-            if embeddings.dtype != np.float32 or embeddings.ndim != 2 or embeddings.shape[1] != self.embedding_dim:
-                raise ValueError(f"This StackGAN takes precomputed embeddings [N, {self.embedding_dim}]. "
-                                 f"Received: shape {list(embeddings.shape)}")
-            if not np.all(np.isfinite(embeddings)):
-                raise ValueError("Embeddings must be finite.")
-            return tf.constant(embeddings)
+            from gan_tf.caption_data import as_embeddings
+
+            return tf.constant(as_embeddings(captions, self.embedding_dim))
         captions = [str(caption) for caption in np.asarray(captions, dtype=object).reshape(-1)]
         if any(not caption.strip() for caption in captions):
             raise ValueError("Captions must be non-empty text.")
