@@ -138,15 +138,19 @@ class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel
         low, high = self.value_range
         return np.asarray(images_uint8).astype(np.float32) / 255.0 * (high - low) + low
 
-    def _held_out(self, count, reverse=False):
-        """`(inputs, labels, targets or None)`: `count` held-out examples (cycled); with `reverse`
-        the target domain's held-out images, for a direction that maps it back."""
+    def _held_out(self, count, reverse=False, spread=False):
+        """`(inputs, labels, targets or None)`: the first `count` held-out examples (cycled), or with
+        `spread` `count` taken at even intervals across them (held-out sets sorted by class, as
+        thin2bold_mnist's, then show every class); with `reverse` the target domain's held-out
+        images, for a direction that maps it back."""
         if self.examples is None:
             raise ValueError(f"{type(self).__name__} translates images: pass conditions={{'images': uint8 images}} "
                              "(this model was loaded without its dataset's held-out examples).")
         examples = self.examples
         images, labels = (examples.targets, examples.target_labels) if reverse else (examples.inputs, examples.input_labels)
         take = np.resize(np.arange(len(images)), count)
+        if spread and count < len(images):
+            take = np.arange(count) * len(images) // count
         targets = examples.targets[take] if examples.aligned and not reverse else None
         return images[take], None if labels is None else labels[take], targets
 
@@ -182,13 +186,15 @@ class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel
 
     def preview(self, rows, columns, seed):
         """`rows * columns` images: each row holds `columns // k` held-out examples, each as its
-        `preview_columns` (k images), the rest of the row blank."""
+        `preview_columns` (k images), the rest of the row blank. The examples are spread evenly over
+        the held-out set."""
         if self.examples is None:
             return np.full((rows * columns,) + self.image_shape, self.value_range[0], np.float32)
-        inputs, _, targets = self._held_out(rows * columns)
-        width = len(self.preview_columns(self.scaled(inputs[:1]), None if targets is None else self.scaled(targets[:1]), seed))
+        inputs, _, targets = self._held_out(1)
+        width = len(self.preview_columns(self.scaled(inputs), None if targets is None else self.scaled(targets), seed))
         per_row = max(1, columns // width)
         count = rows * per_row
+        inputs, _, targets = self._held_out(count, spread=True)
         groups = self.preview_columns(self.scaled(inputs[:count]), None if targets is None else self.scaled(targets[:count]), seed)
         groups = [as_display(group, self.image_shape, self.value_range) for group in groups]
         from gan_tf.callbacks import grouped_cells

@@ -390,6 +390,12 @@ def test_cyclegan_through_train_and_its_two_serving_directions(tmp_path):
     metadata = json.loads(signatures["metadata"]()["metadata_json"].numpy())
     assert metadata["translation"]["directions"]["b_to_a"]["reverse"] is True
     assert os.path.exists(tmp_path / "run" / "samples" / "epoch_0001.png")
+    # The held-out digits are sorted by class (25 each): the preview takes every 25th, one per class.
+    _, labels, _ = result.model._held_out(10, spread=True)
+    np.testing.assert_array_equal(labels, np.arange(10))
+    preview = result.model.preview(2, 6, seed=0)  # 2 rows of 2 groups (A | A->B | A->B->A)
+    first_of_groups = preview[[0, 3, 6, 9]]
+    np.testing.assert_allclose(first_of_groups, result.model.scaled(examples.inputs[[0, 62, 125, 187]]), atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- srgan
