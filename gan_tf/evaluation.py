@@ -163,11 +163,26 @@ def load_classifier(dataset, data_dir=None, cache_dir=None, seed=0):
 
 # The most images of a dataset that its classifier trains and is tested on.
 SOURCE_CLASSIFIER_EXAMPLES = 20_000
+# Its training: at least this many updates (batch 128), in 10 to 100 epochs. Ten epochs alone
+# were 150 updates on thin2bold_mnist's 1,800 bold digits: 95.3% held out, against 96.2% now.
+SOURCE_CLASSIFIER_UPDATES = 1_000
+SOURCE_CLASSIFIER_EPOCHS = (10, 100)
+# Bumped when the source classifiers' training changes, so that cached ones are retrained.
+SOURCE_CLASSIFIER_VERSION = 2
 
 
-def train_source_classifier(source, seed=0, epochs=10):
-    """Trains a classifier on a labelled `DataSource`: 80% of (up to 20,000 of) its images,
-    tested on the other 20%; returns `(model, held-out accuracy)`."""
+def source_classifier_epochs(num_train, batch_size=128):
+    """Epochs for `num_train` images: enough for `SOURCE_CLASSIFIER_UPDATES` updates, within
+    `SOURCE_CLASSIFIER_EPOCHS`."""
+    steps = -(-int(num_train) // batch_size)
+    low, high = SOURCE_CLASSIFIER_EPOCHS
+    return int(np.clip(-(-SOURCE_CLASSIFIER_UPDATES // max(1, steps)), low, high))
+
+
+def train_source_classifier(source, seed=0, epochs=None):
+    """Trains a classifier on a labelled `DataSource`: 80% of (up to 20,000 of) its images
+    (for `epochs`, default `source_classifier_epochs`), tested on the other 20%; returns
+    `(model, held-out accuracy)`."""
     images, labels = source.arrays(max_examples=SOURCE_CLASSIFIER_EXAMPLES, seed=seed)
     order = np.random.default_rng(seed).permutation(len(images))
     test = order[: max(1, len(order) // 5)]
@@ -176,14 +191,15 @@ def train_source_classifier(source, seed=0, epochs=10):
     model = build_classifier(source.info.image_shape, source.info.num_classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(images[train].astype(np.float32) / 255.0, labels[train], batch_size=128, epochs=epochs, verbose=0)
+    model.fit(images[train].astype(np.float32) / 255.0, labels[train], batch_size=128,
+              epochs=epochs or source_classifier_epochs(len(train)), verbose=0)
     _, accuracy = model.evaluate(images[test].astype(np.float32) / 255.0, labels[test], batch_size=512, verbose=0)
     return model, float(accuracy)
 
 
 def load_source_classifier(source, cache_dir=None, seed=0):
     """The classifier of a labelled `DataSource`, cached by the data's content key and image size."""
-    key = f"source-{source.content_key}"
+    key = f"source-v{SOURCE_CLASSIFIER_VERSION}-{source.content_key}"
     stem = _cache_stem(key, cache_dir)
     if os.path.exists(stem + ".keras") and os.path.exists(stem + ".json"):
         with open(stem + ".json") as f:

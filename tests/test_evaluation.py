@@ -142,3 +142,11 @@ def test_evaluate_cli_reports_bits_per_dim_for_a_vae_and_none_for_a_gan(classifi
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert json.load(open(tmp_path / "gan.json"))["likelihood"]["bits_per_dim"] is None
     assert "the model defines no likelihood" in completed.stdout
+
+
+def test_source_classifiers_train_for_at_least_a_thousand_updates_in_10_to_100_epochs():
+    from gan_tf.evaluation import source_classifier_epochs
+
+    assert source_classifier_epochs(1800) == 67  # 15 batches of 128: 67 epochs are 1,005 updates
+    assert source_classifier_epochs(16000) == 10  # 125 batches: 10 epochs are already 1,250
+    assert source_classifier_epochs(50) == 100  # one batch: capped at 100 epochs
