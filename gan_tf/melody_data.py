@@ -1,10 +1,12 @@
 """Melody data: the Bach chorales inside the music21 wheel, or a folder of the user's MIDI files.
 
-A melody dataset yields `((bars, previous_bars), chords)` batches: `bars` and `previous_bars`
-float32 `[batch, 16, 24, 2]` in [0, 1] (`gan_tf.music`'s piano roll with onsets), `chords` int32
-`[batch]` chord classes (C, Cm, C#, ...: `gan_tf.music.CHORD_NAMES`). Each example is one bar of
-a piece's melody, the bar before it (MidiNet's 2-D condition; silence before a piece's first
-bar) and the bar's chord (its 1-D condition).
+A melody dataset yields `((bars, previous_bars, song_chords), chords)` batches: `bars` and
+`previous_bars` float32 `[batch, 16, 24, 2]` in [0, 1] (`gan_tf.music`'s piano roll with onsets),
+`chords` int32 `[batch]` chord classes (C, Cm, C#, ...: `gan_tf.music.CHORD_NAMES`),
+`song_chords` int32 `[batch, SONG_BARS]` the chords of the `SONG_BARS`-bar song the bar is in
+(-1 past a piece's end). Each example is one bar of a piece's melody, the bar before it
+(MidiNet's 2-D condition; silence before a piece's first bar), the bar's chord (its 1-D
+condition) and the progression around it (what tells the key, which one chord leaves open).
 
 Sources (`--dataset`):
 
@@ -344,20 +346,36 @@ def split_pieces(corpus_arrays):
     return train, held_out
 
 
+def song_windows(chords, song_bars=SONG_BARS):
+    """int32 `[len(chords) - 1, song_bars]`: for each bar after a piece's first, the chords of the
+    `song_bars`-bar song it falls in (songs start at bar 1, as `held_out_songs` cuts them; -1 pads
+    the piece's last, shorter song): the progression a bar is written within."""
+    chords = np.asarray(chords, np.int32)
+    windows = np.full((max(0, len(chords) - 1), song_bars), -1, np.int32)
+    for index in range(1, len(chords)):
+        start = 1 + (index - 1) // song_bars * song_bars
+        window = chords[start : start + song_bars]
+        windows[index - 1, : len(window)] = window
+    return windows
+
+
 def training_examples(pieces, transpositions=TRANSPOSITIONS):
-    """`(bars, previous_bars, chords)` of every full bar of `pieces` in every transposition that
-    keeps the bar and its previous bar inside the range."""
+    """`(bars, previous_bars, chords, song_chords)` of every full bar of `pieces` in every
+    transposition that keeps the bar and its previous bar inside the range; `song_chords` int32
+    `[N, SONG_BARS]` are the chords of each bar's song (`song_windows`)."""
     bars = np.concatenate([b[1:] for b, _ in pieces])
     previous = np.concatenate([b[:-1] for b, _ in pieces])
     chords = np.concatenate([c[1:] for _, c in pieces])
+    windows = np.concatenate([song_windows(c) for _, c in pieces])
     low = np.minimum(*[music.pitch_span(x)[0] for x in (bars, previous)])
     high = np.maximum(*[music.pitch_span(x)[1] for x in (bars, previous)])
-    found = ([], [], [])
+    found = ([], [], [], [])
     for shift in transpositions:
         keep = (low + shift >= 0) & (high + shift < music.NUM_PITCHES)
         found[0].append(music.transpose_bars(bars[keep], shift))
         found[1].append(music.transpose_bars(previous[keep], shift))
         found[2].append(music.transpose_chords(chords[keep], shift))
+        found[3].append(np.where(windows[keep] < 0, -1, music.transpose_chords(np.maximum(windows[keep], 0), shift)))
     return tuple(np.concatenate(parts) for parts in found)
 
 
@@ -386,7 +404,7 @@ def open_melody_source(spec, cache_dir=None):
 def source_from_corpus(spec, corpus_arrays):
     """The `MelodySource` of encoded pieces (`load_chorales` / `load_midi_folder`'s dict)."""
     train, held_out = split_pieces(corpus_arrays)
-    bars, previous, chords = training_examples(train)
+    bars, previous, chords, song_chords = training_examples(train)
     examples = held_out_songs(held_out)
     info = DatasetInfo(music.BAR_SHAPE, music.NUM_CHORDS, music.CHORD_NAMES, examples=examples, modality="melody")
     skipped = corpus_arrays["skipped"]
@@ -397,18 +415,22 @@ def source_from_corpus(spec, corpus_arrays):
     logger.info(summary)
     return MelodySource(spec=spec, info=info, num_examples=len(bars), in_memory=True, summary=summary,
                         images=bars, labels=chords.astype(np.int32), previous=previous,
+                        song_chords=song_chords.astype(np.int32),
                         content_key=f"{spec}-{len(bars)}-{int(bars.sum())}")
 
 
 @dataclasses.dataclass
 class MelodySource(DataSource):
     """A `DataSource` of melody bars: `images` the bars (uint8 0/1 `[N, 16, 24, 2]`), `labels` their
-    chords, `previous` the bar before each; `info.examples` the held-out songs."""
+    chords, `previous` the bar before each, `song_chords` the chords of each bar's song (int32
+    `[N, SONG_BARS]`, -1 padded); `info.examples` the held-out songs."""
 
     previous: np.ndarray = None
+    song_chords: np.ndarray = None
 
     def dataset(self, batch_size, value_range=(0.0, 1.0), seed=None, repeat=False, start_batch=0):
-        """`((bars, previous_bars), chords)` batches, full batches only (see the module docstring)."""
+        """`((bars, previous_bars, song_chords), chords)` batches, full batches only (see the module
+        docstring)."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1. Received: {batch_size}")
         if batch_size > self.num_examples:
@@ -416,12 +438,13 @@ class MelodySource(DataSource):
                              "with the remainder dropped no batch would be left")
         low, high = value_range
         bars, previous, chords = tf.constant(self.images), tf.constant(self.previous), tf.constant(self.labels)
+        song_chords = tf.constant(self.song_chords)
 
         def gather(indices):
             def scaled(x):
                 return tf.cast(tf.gather(x, indices), tf.float32) * (high - low) + low
 
-            return (scaled(bars), scaled(previous)), tf.gather(chords, indices)
+            return (scaled(bars), scaled(previous), tf.gather(song_chords, indices)), tf.gather(chords, indices)
 
         order = gan_data.index_batches(self.num_examples, batch_size, seed=seed, repeat=repeat, start_batch=start_batch)
         return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

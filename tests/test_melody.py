@@ -84,7 +84,7 @@ def test_chords_by_hand():
 def test_training_bars_are_every_transposition_that_fits(chorales):
     train, _ = melody_data.split_pieces(chorales)
     piece_bars, piece_chords = train[0]
-    bars, previous, chords = melody_data.training_examples([train[0]])
+    bars, previous, chords, song_chords = melody_data.training_examples([train[0]])
     # By hand: a (bar, previous bar) pair is kept at a shift when both stay inside the 24 rows.
     rows = [np.nonzero(bar[..., 0].any(axis=0))[0] for bar in piece_bars]
     expected = sum(all(0 <= r + shift < 24 for k in (i, i - 1) for r in rows[k])
@@ -96,6 +96,30 @@ def test_training_bars_are_every_transposition_that_fits(chorales):
     up_two = (bars == music.transpose_bars(piece_bars[1], 2)).all(axis=(1, 2, 3))
     up_two &= (previous == music.transpose_bars(piece_bars[0], 2)).all(axis=(1, 2, 3))
     assert up_two.any() and chords[np.argmax(up_two)] == music.transpose_chords(piece_chords[1], 2)
+    # Bar 1 opens the first song (bars 1..8), transposed with it.
+    np.testing.assert_array_equal(song_chords[np.argmax(up_two)], music.transpose_chords(piece_chords[1:9], 2))
+
+
+def test_song_windows_are_the_songs_held_out_songs_are_cut_into():
+    # Bars 1..8 form the first song and bars 9..10 the shorter last one; bar 0 has no window.
+    windows = melody_data.song_windows(np.arange(11), song_bars=8)
+    assert windows.shape == (10, 8)
+    np.testing.assert_array_equal(windows[0], np.arange(1, 9))
+    np.testing.assert_array_equal(windows[7], np.arange(1, 9))
+    np.testing.assert_array_equal(windows[8], [9, 10, -1, -1, -1, -1, -1, -1])
+    np.testing.assert_array_equal(windows[9], windows[8])
+
+
+def test_the_progression_profile_by_hand():
+    from gan_tf.models.midinet import progression_profile
+
+    # C (C E G) and G (G B D): six tones, G twice; Cm alone: C Eb G; -1 is no chord.
+    profile = progression_profile(tf.constant([[0, 14, -1], [1, -1, -1]])).numpy()
+    expected = np.zeros((2, 12))
+    expected[0, [0, 2, 4, 11]] = 1 / 6
+    expected[0, 7] = 2 / 6
+    expected[1, [0, 3, 7]] = 1 / 3
+    np.testing.assert_allclose(profile, expected, atol=1e-6)
 
 
 def test_the_chorale_source_batches_and_resumes(chorales):
@@ -105,8 +129,11 @@ def test_the_chorale_source_batches_and_resumes(chorales):
     songs = source.info.examples
     assert songs.songs.shape[1:] == (8, 16, 24, 2) and songs.chords.shape == songs.songs.shape[:2]
     batches = list(source.dataset(16, seed=3, repeat=True).take(3))
-    (bars, previous), chords = batches[0]
+    (bars, previous, song_chords), chords = batches[0]
     assert bars.shape == (16, 16, 24, 2) and previous.dtype == tf.float32 and chords.dtype == tf.int32
+    assert song_chords.shape == (16, 8) and song_chords.dtype == tf.int32
+    # Each bar's chord is one of its song's chords.
+    assert all(c in row for c, row in zip(chords.numpy(), song_chords.numpy()))
     assert set(np.unique(bars.numpy())) <= {0.0, 1.0}
     resumed = next(iter(source.dataset(16, seed=3, repeat=True, start_batch=2)))
     np.testing.assert_array_equal(resumed[0][0].numpy(), batches[2][0][0].numpy())
@@ -214,10 +241,20 @@ def test_training_moves_both_networks_and_the_previous_bar_matters(chorales):
     plain = model.compose(chords, seed=4)
     assert primed.shape == (1, 4, 16, 24, 2) and np.array_equal(plain, model.compose(chords, seed=4))
     # G reads the previous bar: the first bars differ with another primer (same noise, same chord).
-    first_probabilities = [model.generator([np.asarray(noise), music.chord_vectors([0]), primer], training=False)
+    first_probabilities = [model.generator([np.asarray(noise), model.condition(tf.constant([0])).numpy(), primer], training=False)
                            for noise, primer in [(np.ones((1, 8)), np.zeros((1, 16, 24, 2))),
                                                  (np.ones((1, 8)), source.info.examples.songs[:1, 0].astype("float32"))]]
     assert np.abs(np.subtract(*first_probabilities)).max() > 1e-3
+    # ...and the song's progression: the same chord (C) within C-G-Am-F and within Eb-Bb-Cm-Ab.
+    within = [model.generator([np.ones((1, 8)), model.condition(tf.constant([0]), tf.constant([progression])).numpy(),
+                               np.zeros((1, 16, 24, 2))], training=False) for progression in ([0, 14, 19, 10], [6, 20, 1, 16])]
+    assert np.abs(np.subtract(*within)).max() > 1e-3
+    config = model.get_config()
+    assert config["progression"] is True and MidiNet.from_config(config).generator.count_params() == \
+        model.generator.count_params()
+    # A model saved before `progression` existed was conditioned on the chord alone.
+    old = MidiNet.from_config({k: v for k, v in config.items() if k != "progression"})
+    assert old.progression is False and old.generator.get_layer("g_dense0").kernel.shape[0] == 8 + 13
     samples = model.sample(20, seed=0)
     assert samples.images.shape == (20, 16, 24, 2)
     np.testing.assert_array_equal(samples.conditions["labels"], source.info.examples.chords.reshape(-1)[:20])

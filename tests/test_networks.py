@@ -44,8 +44,9 @@ TRANSLATION_PARAMETERS_AT_32 = {"pix2pix": (16657217, 2766401), "cyclegan": (782
 # SRGAN x4 at 28x28x1 (7x7 inputs): SRResNet with 16 blocks of 64 channels, the paper's D.
 SRGAN_PARAMETERS_AT_28 = {"srgan": (1532033, 6788993)}
 # MidiNet on bars of 16 steps x 24 pitches x (roll, onsets): the authors' layer sizes (G with its
-# conditioner CNN).
-MIDINET_PARAMETERS = {"midinet": (520242, 275838)}
+# conditioner CNN), with the progression's 12 values beside the chord's 13 (the authors': 13 alone).
+MIDINET_PARAMETERS = {"midinet": (545394, 300474)}
+MIDINET_AUTHORS_PARAMETERS = (520242, 275838)
 # StackGAN at 28x28x1 with its defaults: (Stage-I G, Stage-II G, Stage-I D, Stage-II D) (the text
 # encoder's size follows the data's vocabulary).
 STACKGAN_PARAMETERS_AT_28 = {"stackgan": (1875265, 983329, 154385, 733329)}
@@ -67,6 +68,8 @@ def test_stackgan_parameter_counts():
 def test_midinet_parameter_counts():
     model = MODELS["midinet"](seed=0)
     assert (model.generator.count_params(), model.discriminator.count_params()) == MIDINET_PARAMETERS["midinet"]
+    authors = MODELS["midinet"](progression=False, seed=0)
+    assert (authors.generator.count_params(), authors.discriminator.count_params()) == MIDINET_AUTHORS_PARAMETERS
 
 
 def test_srgan_parameter_counts_at_28():

@@ -19,6 +19,8 @@ from gan_tf.layers import ConcatConditionPlanes
 from gan_tf.noise import replica_slice
 
 CHORD_DIM = 13
+# The progression's pitch-class profile appended to the chord when `progression=True`.
+PROFILE_DIM = 12
 # The chord progression a model without its data's held-out songs previews: I V vi IV I IV V I.
 DEFAULT_PROGRESSION = ("C", "G", "Am", "F", "C", "F", "G", "C")
 
@@ -37,8 +39,9 @@ def conditioner_network(bar_shape, width=16):
     return keras.Model(bar, maps, name="conditioner")
 
 
-def midinet_generator(latent_dim, bar_shape, width=64, conditioner_width=16):
-    """G: `[z, chord (13), previous bar]` -> a bar `[16, P, 2]` in [0, 1] (sigmoid).
+def midinet_generator(latent_dim, bar_shape, width=64, conditioner_width=16, condition_dim=CHORD_DIM):
+    """G: `[z, chord (13, or 25 with the progression), previous bar]` -> a bar `[16, P, 2]` in
+    [0, 1] (sigmoid).
 
     z and the chord through Dense 1024 and Dense `2 * 2 width`, reshaped to 2 steps; three
     transposed convolutions (2x1, stride 2) up to 16 steps, the chord (and the conditioner's map of
@@ -46,7 +49,7 @@ def midinet_generator(latent_dim, bar_shape, width=64, conditioner_width=16):
     over the pitches. Batch norm and ReLU after every layer but the last.
     """
     z = keras.Input((latent_dim,), name="z")
-    chord = keras.Input((CHORD_DIM,), name="chord")
+    chord = keras.Input((condition_dim,), name="chord")
     previous = keras.Input(bar_shape, name="previous_bar")
     prev_maps = conditioner_network(bar_shape, conditioner_width)(previous)
     x = layers.Concatenate()([z, chord])
@@ -64,15 +67,16 @@ def midinet_generator(latent_dim, bar_shape, width=64, conditioner_width=16):
     return keras.Model([z, chord, previous], bar, name="generator")
 
 
-def midinet_discriminator(bar_shape, width=64, dense_width=1024):
-    """D: `[bar, chord]` -> `[logit [B, 1], first-layer features [B, 8, 1, C + 13]]`.
+def midinet_discriminator(bar_shape, width=64, dense_width=1024, condition_dim=CHORD_DIM):
+    """D: `[bar, chord]` -> `[logit [B, 1], first-layer features [B, 8, 1, C + 13]]` (the chord
+    condition is 13 values, or 25 with the progression).
 
     The chord is appended to the bar and to each layer; a (2 x P, stride 2) convolution reads two
     steps of every pitch (its LeakyReLU output is what G's feature matching compares), a (4 x 1,
     stride 2) one with batch norm, Dense 1024 with batch norm, Dense 1.
     """
     bar = keras.Input(bar_shape, name="bar")
-    chord = keras.Input((CHORD_DIM,), name="chord")
+    chord = keras.Input((condition_dim,), name="chord")
     x = ConcatConditionPlanes()([bar, chord])
     features = layers.LeakyReLU(0.2)(layers.Conv2D(bar_shape[2] + CHORD_DIM, (2, bar_shape[1]), strides=(2, 1),
                                                    name="d_conv0")(x))
@@ -90,6 +94,19 @@ def chord_condition(chords):
     """float `[..., 13]` of int chord classes, in TensorFlow (as `music.chord_vectors`)."""
     chords = tf.cast(chords, tf.int32)
     return tf.concat([tf.one_hot(chords // 2, 12), tf.cast(chords % 2, tf.float32)[..., None]], axis=-1)
+
+
+def progression_profile(song_chords):
+    """float `[..., 12]`: the share of a progression's chord tones on each pitch class, of int
+    chord classes `song_chords` `[..., bars]` (-1: no chord, left out). The key the chords imply,
+    which a single chord leaves open (G major is the tonic of G and the dominant of C)."""
+    song_chords = tf.cast(song_chords, tf.int32)
+    present = tf.cast(song_chords >= 0, tf.float32)
+    chords = tf.maximum(song_chords, 0)
+    roots, minor = chords // 2, chords % 2
+    tones = tf.stack([roots, (roots + 4 - minor) % 12, (roots + 7) % 12], axis=-1)  # [..., bars, 3]
+    counts = tf.reduce_sum(tf.one_hot(tones, 12) * present[..., None, None], axis=[-3, -2])
+    return counts / tf.maximum(tf.reduce_sum(counts, axis=-1, keepdims=True), 1.0)
 
 
 def melody_bars(probabilities, previous):
@@ -114,9 +131,11 @@ def melody_bars(probabilities, previous):
 @keras.saving.register_keras_serializable(package="gan_tf")
 class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     """MidiNet: G writes a bar from noise, its chord (1-D condition) and the previous bar (2-D
-    condition, through the conditioner CNN); D judges bars given their chords.
+    condition, through the conditioner CNN); D judges bars given their chords. By default both also
+    see the song's chord progression (`progression`), which tells the key.
 
-    `train_step` per batch `((bars, previous_bars), chords)`: draws z; one D update on
+    `train_step` per batch `((bars, previous_bars[, song_chords]), chords)` (c: the chord, with
+    the profile of `song_chords` when given, else of the chord alone): draws z; one D update on
     `BCE(D(x, c), real_label) + BCE(D(G(z, c, x_prev), c), 0)`; `generator_steps` G updates on
     the same z, each on `BCE(D(G(.), c), 1) + feature_weight * ||mean f(x) - mean f(G(.))||^2 / 2
     + mean_weight * ||mean x - mean G(.)||^2 / 2` (f: D's first layer; `losses.
@@ -136,6 +155,11 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         latent_dim: size of z (100).
         width: G's and D's base channels (64; G's layers have twice as many).
         previous_bar: whether G sees the previous bar (False: chords only, the paper's "model 1").
+        progression: whether G and D also see the song's chord progression, as its pitch-class
+            profile (`progression_profile`) appended to the chord: the key, which one chord leaves
+            open, so that the bars of a song keep to one scale. The paper's condition is the
+            chord alone (False). Training bars see the chords of their 8-bar song
+            (`melody_data.song_windows`), `compose` the whole progression it is given.
         feature_weight: weight of feature matching on D's first layer (0.1).
         mean_weight: weight of feature matching on the bars themselves (0.01).
         generator_steps: G updates per D update (2, as the authors' code).
@@ -157,7 +181,7 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     modality = "melody"
 
     def __init__(self, image_shape=music.BAR_SHAPE, num_classes=music.NUM_CHORDS, latent_dim=100, width=64,
-                 previous_bar=True, feature_weight=0.1, mean_weight=0.01, generator_steps=2, real_label=0.9,
+                 previous_bar=True, progression=True, feature_weight=0.1, mean_weight=0.01, generator_steps=2, real_label=0.9,
                  song_bars=8, seed=None, **kwargs):
         super().__init__(**kwargs)
         if tuple(image_shape) != music.BAR_SHAPE:
@@ -180,6 +204,7 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         self.latent_dim = int(latent_dim)
         self.width = int(width)
         self.previous_bar = bool(previous_bar)
+        self.progression = bool(progression)
         self.feature_weight = float(feature_weight)
         self.mean_weight = float(mean_weight)
         self.generator_steps = int(generator_steps)
@@ -187,8 +212,9 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         self.song_bars = int(song_bars)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
-        self.generator = midinet_generator(self.latent_dim, self.image_shape, self.width)
-        self.discriminator = midinet_discriminator(self.image_shape, self.width)
+        condition_dim = CHORD_DIM + (PROFILE_DIM if self.progression else 0)
+        self.generator = midinet_generator(self.latent_dim, self.image_shape, self.width, condition_dim=condition_dim)
+        self.discriminator = midinet_discriminator(self.image_shape, self.width, condition_dim=condition_dim)
         self.examples = None
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -206,6 +232,22 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         model.examples = info.examples
         return model
 
+    @classmethod
+    def from_config(cls, config):
+        # Models saved before `progression` existed were conditioned on the chord alone.
+        return cls(**{"progression": False, **config})
+
+    def condition(self, chords, song_chords=None):
+        """float `[..., 13]` (chord) or `[..., 25]` (chord, then the profile of `song_chords`
+        `[..., bars]`, default the chord alone) of int chord classes `chords` `[...]`: what G and D
+        are conditioned on."""
+        condition = chord_condition(chords)
+        if not self.progression:
+            return condition
+        if song_chords is None:
+            song_chords = tf.cast(chords, tf.int32)[..., None]
+        return tf.concat([condition, progression_profile(song_chords)], axis=-1)
+
     def optimizer_networks(self):
         return {"discriminator": [self.discriminator], "generator": [self.generator]}
 
@@ -217,9 +259,9 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     # --------------------------------------------------------------------------------- train
 
     def train_step(self, data):
-        (bars, previous), chords, _ = keras.utils.unpack_x_y_sample_weight(data)
+        (bars, previous, *song_chords), chords, _ = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = ops.shape(bars)[0]
-        condition = chord_condition(chords)
+        condition = self.condition(chords, song_chords[0] if song_chords else None)
         if not self.previous_bar:
             previous = ops.zeros_like(previous)
         z = replica_slice(lambda size: keras.random.normal((size, self.latent_dim), seed=self.seed_generator), batch_size)
@@ -268,8 +310,10 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     @tf.function(reduce_retracing=True)
     def compose_bars(self, chords, noise, primers):
         """0/1 bars `[N, B, 16, P, 2]` of songs over int `chords` `[N, B]` with `noise` `[N, B, z]`,
-        each bar after the one before it (the first after `primers` `[N, 16, P, 2]`)."""
-        condition = chord_condition(chords)
+        each bar after the one before it (the first after `primers` `[N, 16, P, 2]`); with
+        `progression`, every bar of a song also sees its whole progression."""
+        song_chords = tf.repeat(tf.cast(chords, tf.int32)[:, None, :], tf.shape(chords)[1], axis=1)
+        condition = self.condition(chords, song_chords)
 
         def next_bar(previous, inputs):
             z, chord = inputs
@@ -375,6 +419,7 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     def get_config(self):
         return {"name": self.name, "image_shape": list(self.image_shape), "num_classes": self.num_classes,
                 "latent_dim": self.latent_dim, "width": self.width, "previous_bar": self.previous_bar,
+                "progression": self.progression,
                 "feature_weight": self.feature_weight, "mean_weight": self.mean_weight,
                 "generator_steps": self.generator_steps, "real_label": self.real_label, "song_bars": self.song_bars,
                 "seed": self.seed}
