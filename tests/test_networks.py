@@ -49,7 +49,7 @@ MIDINET_PARAMETERS = {"midinet": (545394, 300474)}
 MIDINET_AUTHORS_PARAMETERS = (520242, 275838)
 # StackGAN at 28x28x1 with its defaults: (Stage-I G, Stage-II G, Stage-I D, Stage-II D) (the text
 # encoder's size follows the data's vocabulary).
-STACKGAN_PARAMETERS_AT_28 = {"stackgan": (1875265, 983329, 154385, 733329)}
+STACKGAN_PARAMETERS_AT_28 = {"stackgan": (3280193, 1112353, 176001, 769281)}
 
 
 def test_every_model_is_pinned():
