@@ -3,8 +3,8 @@ on `edges2fashion`.
 
     python bench/edge_information.py --epochs=8
 
-Trains the quality metrics' classifier architecture (`gan_tf.evaluation.build_classifier`, seed 0,
-Adam 1e-3, batch 128) twice on Fashion-MNIST's 60,000 training items padded to 32x32: once on the
+Trains the quality metrics' classifier (`gan_tf.evaluation.fit_classifier`: their architecture,
+seed 0, Adam 1e-3, batch 128) twice on Fashion-MNIST's 60,000 training items padded to 32x32: once on the
 items, once on their edge maps (`gan_tf.translation_data.edge_map`, what `edges2fashion` feeds
 Pix2Pix), and prints each one's accuracy on the 10,000 test items. A translation G(edges) is
 judged by a classifier of items, so its label preservation can only pass the edge classifier's
@@ -24,21 +24,8 @@ flags.DEFINE_integer("epochs", 8, "Epochs of each classifier (the fashion_mnist 
 FLAGS = flags.FLAGS
 
 
-def test_accuracy(train_images, train_labels, test_images, test_labels, epochs):
-    import keras
-
-    from gan_tf.evaluation import build_classifier
-
-    keras.utils.set_random_seed(0)
-    model = build_classifier(train_images.shape[1:], 10)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(train_images.astype("float32") / 255.0, train_labels, batch_size=128, epochs=epochs, verbose=0)
-    _, accuracy = model.evaluate(test_images.astype("float32") / 255.0, test_labels, batch_size=512, verbose=0)
-    return accuracy
-
-
 def main(argv):
+    from gan_tf.evaluation import fit_classifier
     from gan_tf.translation_data import _edges2fashion
 
     train_edges, train_labels, train_items, _ = _edges2fashion("train", None)
@@ -50,7 +37,7 @@ def main(argv):
     for name, train_images, test_images in (("the items", train_items, test_items),
                                             ("their edge maps (edges2fashion's inputs)", train_edges, test_edges)):
         start = time.time()
-        accuracy = test_accuracy(train_images, train_labels, test_images, test_labels, FLAGS.epochs)
+        _, accuracy = fit_classifier(train_images, train_labels, test_images, test_labels, 10, FLAGS.epochs)
         print(f"| {name} | {accuracy:.3f} | {time.time() - start:.0f} |", flush=True)
 
 

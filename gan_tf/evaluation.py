@@ -113,26 +113,24 @@ class Classifier:
         return self.embed(images)[1]
 
 
+def fit_classifier(train_images, train_labels, test_images, test_labels, num_classes, epochs, seed=0):
+    """`build_classifier` trained reproducibly on uint8 images (Adam 1e-3, batch 128, `epochs`)
+    and tested; returns `(model, test accuracy)`. Every classifier here is trained by it."""
+    keras.utils.set_random_seed(seed)
+    model = build_classifier(train_images.shape[1:], num_classes)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    model.fit(train_images.astype(np.float32) / 255.0, train_labels, batch_size=128, epochs=epochs, verbose=0)
+    _, accuracy = model.evaluate(test_images.astype(np.float32) / 255.0, test_labels, batch_size=512, verbose=0)
+    return model, float(accuracy)
+
+
 def train_classifier(dataset, data_dir=None, seed=0, epochs=None):
     """Trains the dataset's classifier reproducibly; returns `(model, held-out accuracy)`."""
     info = gan_data.dataset_info(dataset)
     train_images, train_labels, test_images, test_labels = classifier_splits(dataset, data_dir, seed)
-    keras.utils.set_random_seed(seed)
-    model = build_classifier(info.image_shape, info.num_classes)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    model.fit(
-        train_images.astype(np.float32) / 255.0,
-        train_labels,
-        batch_size=128,
-        epochs=epochs or _EPOCHS[dataset],
-        verbose=0,
-    )
-    _, accuracy = model.evaluate(test_images.astype(np.float32) / 255.0, test_labels, batch_size=512, verbose=0)
-    return model, float(accuracy)
+    return fit_classifier(train_images, train_labels, test_images, test_labels, info.num_classes,
+                          epochs or _EPOCHS[dataset], seed)
 
 
 def _cache_stem(dataset, cache_dir):
@@ -187,14 +185,8 @@ def train_source_classifier(source, seed=0, epochs=None):
     order = np.random.default_rng(seed).permutation(len(images))
     test = order[: max(1, len(order) // 5)]
     train = order[len(test):]
-    keras.utils.set_random_seed(seed)
-    model = build_classifier(source.info.image_shape, source.info.num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(images[train].astype(np.float32) / 255.0, labels[train], batch_size=128,
-              epochs=epochs or source_classifier_epochs(len(train)), verbose=0)
-    _, accuracy = model.evaluate(images[test].astype(np.float32) / 255.0, labels[test], batch_size=512, verbose=0)
-    return model, float(accuracy)
+    return fit_classifier(images[train], labels[train], images[test], labels[test], source.info.num_classes,
+                          epochs or source_classifier_epochs(len(train)), seed)
 
 
 def load_source_classifier(source, cache_dir=None, seed=0):

@@ -195,7 +195,7 @@ class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel
         per_row = max(1, columns // width)
         count = rows * per_row
         inputs, _, targets = self._held_out(count, spread=True)
-        groups = self.preview_columns(self.scaled(inputs[:count]), None if targets is None else self.scaled(targets[:count]), seed)
+        groups = self.preview_columns(self.scaled(inputs), None if targets is None else self.scaled(targets), seed)
         groups = [as_display(group, self.image_shape, self.value_range) for group in groups]
         from gan_tf.callbacks import grouped_cells
 
