@@ -61,8 +61,10 @@ flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Passes over the data.")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: the whole dataset).")
 flags.DEFINE_integer("batch_size", None, "Global batch size, split across replicas (default: the model's, 64; 128 for mlp_gan).")
 flags.DEFINE_integer("latent_dim", None, "Size of the noise vector z (default: the model's; 100, or 120 for biggan).")
-flags.DEFINE_float("d_learning_rate", None, "Discriminator learning rate (default: the model's).")
-flags.DEFINE_float("g_learning_rate", None, "Generator learning rate (default: the model's).")
+flags.DEFINE_float("d_learning_rate", None, "Learning rate of every discriminator (default: the model's; "
+                   "a schedule starts from it).")
+flags.DEFINE_float("g_learning_rate", None, "Learning rate of every generator (default: the model's; "
+                   "a schedule starts from it).")
 flags.DEFINE_float("real_label", None, "Shorthand for --model_arg=real_label=X: D's target on real images, in (0, 1] (default: the model's, 0.9: one-sided smoothing; critics have none).")
 flags.DEFINE_integer("d_steps", None, "Shorthand for --model_arg=d_steps=N: discriminator updates per generator update (default: the model's; 1, or 5 for wgan_gp).")
 flags.DEFINE_float("ema_decay", None, "Shorthand for --model_arg=ema_decay=D: sample and export from a moving average of G's weights, e.g. 0.999 (default: the model's: 0.999 for cgan and biggan, off for the others; 0 samples from G's own weights).")

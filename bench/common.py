@@ -21,6 +21,31 @@ def stop_after(seconds):
     return StopAfterSeconds()
 
 
+def report_at(seconds, report):
+    """A callback that calls `report(model, trained_seconds)` after the first train step past each
+    of `seconds` (of training: the time spent reporting is not counted) and ends `fit` after the
+    last, so that one run gives a model's figures at several budgets."""
+    import keras
+
+    class ReportAtSeconds(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.start = time.time()
+            self.pending = sorted(seconds)
+
+        def on_train_batch_end(self, batch, logs=None):
+            trained = time.time() - self.start
+            if not self.pending or trained <= self.pending[0]:
+                return
+            self.pending.pop(0)
+            began = time.time()
+            report(self.model, trained)
+            self.start += time.time() - began
+            if not self.pending:
+                self.model.stop_training = True
+
+    return ReportAtSeconds()
+
+
 def parse_entry(entry):
     """`"cgan+ema_decay=0+mismatch_weight=0"` -> `("cgan", {"model_args": {...}})`.
 

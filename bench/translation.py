@@ -7,7 +7,8 @@
         --models=srgan+width=32+adversarial_weight=0,srgan+width=32
 
 Each model trains through `gan_tf.training.train` (as `train.py` does; epochs of
-`--steps_per_epoch` steps) until the first step past `--seconds`, then translates up to
+`--steps_per_epoch` steps) until the first step past `--seconds` (and past each of the earlier
+budgets `--report_seconds`, with the clock paused while it is judged), then translates up to
 `--num_samples` held-out inputs of the data (seed 1) along each of its directions, and is judged
 against the direction's target domain with the data's own classifier (`gan_tf.evaluation.
 evaluate_translation`). Every direction also gets the do-nothing baseline (its inputs, resized
@@ -30,12 +31,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from absl import app, flags
 
-from bench.common import parse_entry, stop_after  # noqa: E402
+from bench.common import parse_entry, report_at  # noqa: E402
 
 flags.DEFINE_list("models", ["pix2pix+width=32", "pix2pix+width=32+gan_weight=0"],
                   "Models, each `name[+option...]` as bench/quality.py's (model arguments or TrainConfig fields).")
 flags.DEFINE_string("dataset", "edges2fashion", "Image-to-image data (edges2fashion, thin2bold_mnist, pairs:PATH, ...).")
 flags.DEFINE_integer("seconds", 480, "Wall-clock training budget per model.")
+flags.DEFINE_list("report_seconds", [], "Earlier training budgets (seconds) at which each model is also judged.")
 flags.DEFINE_integer("steps_per_epoch", 500, "Train steps per epoch (the budget usually ends one mid-way).")
 flags.DEFINE_integer("num_samples", 1000, "Held-out inputs translated and judged per direction.")
 flags.DEFINE_string("output", None, "Optional JSON output.")
@@ -59,21 +61,9 @@ def main(argv):
         raise app.UsageError(f"{FLAGS.dataset} is not image-to-image data")
     classifiers = {}
     rows, baselines = [], {}
-    for entry in FLAGS.models:
-        model_name, overrides = parse_entry(entry)
-        with tempfile.TemporaryDirectory() as workdir:
-            config = TrainConfig(model=model_name, dataset=FLAGS.dataset, epochs=10_000, steps_per_epoch=FLAGS.steps_per_epoch,
-                                 workdir=os.path.join(workdir, "run"), export_dir=os.path.join(workdir, "export"),
-                                 eval_every=0, verbose=0, **overrides)
-            start = time.time()
-            result = train(config, callbacks=[stop_after(FLAGS.seconds)])
-            seconds = time.time() - start
-        model = result.model
-        if FLAGS.grids_dir:
-            from gan_tf.callbacks import sample_grid, save_image
 
-            save_image(os.path.join(FLAGS.grids_dir, f"{entry.replace('+', '_').replace('=', '')}.png"),
-                       sample_grid(model, 8, 8, seed=1234))
+    def judge(model, entry, seconds):
+        """Appends `model`'s rows (one per direction) after `seconds` of training."""
         updates = int(max(int(o.iterations) for o in model.optimizer_roles().values()))
         for name, direction in model.directions().items():
             judged = reversed_source(source) if direction.reverse else source
@@ -94,7 +84,31 @@ def main(argv):
             baselines[f"{name} floor"] = report["floor"]
             rows.append({"model": entry, "direction": name, "updates": updates, "seconds": round(seconds),
                          "ms_per_image": ms, "parameters": int(model.count_params()), **report["generated"]})
-        print(f"{entry}: {updates} updates in {seconds:.0f}s", flush=True)
+            print(f"{entry} after {seconds:.0f} s ({updates} updates), {name}: label preserved "
+                  f"{report['generated'].get('label_accuracy')}, FID {report['generated']['fid']:.1f}", flush=True)
+
+    budgets = sorted({int(seconds) for seconds in FLAGS.report_seconds if int(seconds) < FLAGS.seconds} | {FLAGS.seconds})
+    for entry in FLAGS.models:
+        model_name, overrides = parse_entry(entry)
+        with tempfile.TemporaryDirectory() as workdir:
+            config = TrainConfig(model=model_name, dataset=FLAGS.dataset, epochs=10_000, steps_per_epoch=FLAGS.steps_per_epoch,
+                                 workdir=os.path.join(workdir, "run"), export_dir=os.path.join(workdir, "export"),
+                                 eval_every=0, verbose=0, **overrides)
+            trained = []  # the training seconds at each budget
+
+            def report(model, seconds):
+                trained.append(seconds)
+                if len(trained) < len(budgets):  # the last is judged after `train` has exported
+                    judge(model, entry, seconds)
+
+            result = train(config, callbacks=[report_at(budgets, report)])
+        model = result.model
+        if FLAGS.grids_dir:
+            from gan_tf.callbacks import sample_grid, save_image
+
+            save_image(os.path.join(FLAGS.grids_dir, f"{entry.replace('+', '_').replace('=', '')}.png"),
+                       sample_grid(model, 8, 8, seed=1234))
+        judge(model, entry, trained[-1])
     for name, values in baselines.items():
         label = f"real {name.split()[0]} (floor)" if name.endswith("floor") else f"inputs as outputs ({name} baseline)"
         rows.append({"model": label, "direction": name.split()[0], **values})

@@ -222,16 +222,41 @@ def build_model(config, dataset_info, total_steps=None):
     if total_steps:
         model.plan_training(int(total_steps))
     optimizers = model.default_optimizers()
-    for role, rate in (("discriminator", config.d_learning_rate), ("generator", config.g_learning_rate)):
+    for kind, rate in (("discriminator", config.d_learning_rate), ("generator", config.g_learning_rate)):
         if rate is None:
             continue
-        if role not in optimizers:
-            raise ValueError(f"{config.model} has no {role} optimizer (its roles: {', '.join(optimizers)}).")
-        optimizers[role].learning_rate = rate
+        roles = [role for role in optimizers if kind in role]
+        if not roles:
+            raise ValueError(f"{config.model} has no {kind} optimizer (its roles: {', '.join(optimizers)}).")
+        for role in roles:
+            optimizers[role] = with_learning_rate(optimizers[role], rate)
     model.compile_optimizers(
         optimizers, steps_per_execution=config.steps_per_execution, jit_compile=config.jit_compile
     )
     return model
+
+
+def with_learning_rate(optimizer, rate):
+    """A new `optimizer` like this one whose learning rate starts at `rate`: a constant rate is
+    replaced; a schedule keeps its shape from the new start (CycleGAN's constant-then-decay, or a
+    Keras schedule with an `initial_learning_rate`).
+
+    `--d_learning_rate` and `--g_learning_rate` set every optimizer role whose name has
+    "discriminator" or "generator" in it: a GAN's one of each, CycleGAN's two of each, StackGAN's
+    per stage.
+
+    Raises:
+        ValueError: for a schedule without a starting rate to set.
+    """
+    config = optimizer.get_config()
+    if isinstance(config["learning_rate"], dict):  # a serialized LearningRateSchedule
+        schedule = keras.saving.deserialize_keras_object(config["learning_rate"])
+        schedule_config = schedule.get_config()
+        start = next((key for key in ("learning_rate", "initial_learning_rate") if key in schedule_config), None)
+        if start is None:
+            raise ValueError(f"{type(schedule).__name__} has no starting learning rate to set to {rate}.")
+        rate = type(schedule).from_config({**schedule_config, start: rate})
+    return type(optimizer).from_config({**config, "learning_rate": rate})
 
 
 def train(config, callbacks=()):

@@ -398,6 +398,26 @@ def test_cyclegan_through_train_and_its_two_serving_directions(tmp_path):
     np.testing.assert_allclose(first_of_groups, result.model.scaled(examples.inputs[[0, 62, 125, 187]]), atol=1e-6)
 
 
+def test_learning_rate_flags_set_every_role_of_their_kind_and_keep_cyclegans_schedule(side_by_side):
+    from gan_tf.training import TrainConfig, build_model
+
+    info = open_source("thin2bold_mnist").info
+    config = TrainConfig(model="cyclegan", d_learning_rate=1e-3, g_learning_rate=5e-4,
+                         model_args={"width": 4, "residual_blocks": 1}).resolved()
+    model = build_model(config, info, total_steps=100)
+    rates = {role: optimizer._learning_rate for role, optimizer in model.optimizer_roles().items()}
+    for role, start in (("discriminator_a", 1e-3), ("discriminator_b", 1e-3), ("generator_ab", 5e-4), ("generator_ba", 5e-4)):
+        # Constant for the first 50 of the 100 steps from the flag's rate, then down to 0, as by default.
+        assert [float(rates[role](step)) for step in (0, 50, 75, 100)] == pytest.approx([start, start, start / 2, 0.0])
+        assert model.optimizer_roles()[role].beta_1 == 0.5 and model.optimizer_roles()[role].name == f"{role}_adam"
+    pix2pix = build_model(TrainConfig(model="pix2pix", d_learning_rate=1e-3, model_args={"width": 4}).resolved(),
+                          open_source(f"pairs:{side_by_side}").info)
+    assert float(pix2pix.discriminator_optimizer.learning_rate) == pytest.approx(1e-3)
+    assert float(pix2pix.generator_optimizer.learning_rate) == pytest.approx(2e-4)
+    with pytest.raises(ValueError, match="vae has no discriminator optimizer \\(its roles: model\\)"):
+        build_model(TrainConfig(model="vae", d_learning_rate=1e-3).resolved(), gan_data.dataset_info("mnist_5k"))
+
+
 # ------------------------------------------------------------------------------- srgan
 
 
