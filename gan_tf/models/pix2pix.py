@@ -30,11 +30,12 @@ class Pix2Pix(TranslationModel):
     With `gan_weight=0` it is the paper's "L1 only" ablation: a U-Net trained on L1 alone
     (D is not trained), blurry where the mapping is uncertain.
 
-    Measured on `edges2fashion` (32x32, width 32; README "The image-to-image table"): D pulls
-    ahead once L1 has converged (about 20,000 steps) and the FID to the real items drifts up from
-    there. A D four times slower (`train.py --d_learning_rate=5e-5`, or `compile_optimizers(
-    {"discriminator": keras.optimizers.Adam(5e-5, beta_1=0.5)})`) cuts that drift to a third; the
-    default stays the paper's.
+    Measured on `edges2fashion` (32x32, width 32; README "The image-to-image table",
+    `bench/pix2pix_balance.py`): D pulls ahead once L1 has converged, and from about 25,000 steps
+    on the FID to the real items drifts up (more with batch norm's moving averages than with the
+    batch's own statistics). A D four times slower (`train.py --d_learning_rate=5e-5`, or
+    `compile_optimizers({"discriminator": keras.optimizers.Adam(5e-5, beta_1=0.5)})`) cuts that
+    drift to a third; the default stays the paper's.
 
     Args:
         source_shape: `(H, W, C)` of the inputs; H and W divisible by 4 (best: by 32).
