@@ -34,11 +34,12 @@ def level_channels(width, level):
     return width * min(2**level, 8)
 
 
-def unet_generator(source_shape, target_channels, width=64, dropout=0.5, dropout_blocks=3):
+def unet_generator(source_shape, target_channels, width=64, dropout=0.5, dropout_blocks=3, batch_norm_momentum=0.9):
     """The U-Net: encoder levels of 4x4 stride-2 convolutions (LeakyReLU 0.2, batch norm except at
     the first and the innermost level), decoder levels of 4x4 stride-2 transposed convolutions
     (batch norm, seeded dropout in the first `dropout_blocks`, ReLU) each concatenated with the
     encoder level of its size, then a transposed convolution to `target_channels` and tanh.
+    `batch_norm_momentum` is Keras's (0.9 is PyTorch's `momentum=0.1`, the reference code's).
 
     Inputs `[images, seeds]`: `seeds` int32 `[batch, 2]` key each example's dropout masks.
     """
@@ -52,13 +53,13 @@ def unet_generator(source_shape, target_channels, width=64, dropout=0.5, dropout
         x = layers.Conv2D(level_channels(width, level), 4, strides=2, padding="same", use_bias=not normalised,
                           kernel_initializer=INITIALIZER, name=f"down_{level}")(x)
         if normalised:
-            x = layers.BatchNormalization(momentum=0.9, name=f"down_{level}_bn")(x)
+            x = layers.BatchNormalization(momentum=batch_norm_momentum, name=f"down_{level}_bn")(x)
         x = layers.LeakyReLU(0.2, name=f"down_{level}_lrelu")(x)
         skips.append(x)
     for block, level in enumerate(range(depth - 2, -1, -1)):  # up to the size of encoder level `level`
         x = layers.Conv2DTranspose(level_channels(width, level), 4, strides=2, padding="same", use_bias=False,
                                    kernel_initializer=INITIALIZER, name=f"up_{level}")(x)
-        x = layers.BatchNormalization(momentum=0.9, name=f"up_{level}_bn")(x)
+        x = layers.BatchNormalization(momentum=batch_norm_momentum, name=f"up_{level}_bn")(x)
         if block < dropout_blocks and dropout > 0:
             x = SeededDropout(dropout, salt=block, name=f"up_{level}_dropout")([x, seeds])
         x = layers.ReLU(name=f"up_{level}_relu")(x)

@@ -251,9 +251,13 @@ def test_pix2pix_refuses_data_it_cannot_learn_from():
 
 
 def test_pix2pix_config_round_trips_and_seeded_translation_is_reproducible():
-    model = _tiny_pix2pix(l1_weight=50.0, dropout=0.25)
+    model = _tiny_pix2pix(l1_weight=50.0, dropout=0.25, batch_norm_momentum=0.99)
     clone = Pix2Pix.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
+    momenta = {layer.momentum for layer in clone.generator.layers if isinstance(layer, keras.layers.BatchNormalization)}
+    assert momenta == {0.99}
+    with pytest.raises(ValueError, match="`batch_norm_momentum` must be in \\[0, 1\\)"):
+        _tiny_pix2pix(batch_norm_momentum=1.0)
     images = np.random.default_rng(0).uniform(-1, 1, (5, 32, 32, 1)).astype(np.float32)
     np.testing.assert_array_equal(model.translate(images, seed=4), model.translate(images, seed=4))
     assert not np.array_equal(model.translate(images, seed=4), model.translate(images, seed=5))

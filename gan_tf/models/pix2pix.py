@@ -46,6 +46,8 @@ class Pix2Pix(TranslationModel):
         real_label: D's target for real pairs (0.9: one-sided label smoothing).
         dropout: rate of the decoder's first three blocks (0.5 in the paper).
         patch_layers: stride-2 levels of D (3: 70x70 patches at 256 px).
+        batch_norm_momentum: of G's batch norm moving averages, which translate and export
+            (0.9: the reference code's PyTorch `momentum=0.1`).
         seed: seed of the dropout stream.
 
     Example:
@@ -59,7 +61,7 @@ class Pix2Pix(TranslationModel):
     pairing = "paired"
 
     def __init__(self, source_shape=(32, 32, 1), image_shape=(32, 32, 1), width=64, l1_weight=100.0, gan_weight=1.0,
-                 real_label=0.9, dropout=0.5, patch_layers=3, seed=None, **kwargs):
+                 real_label=0.9, dropout=0.5, patch_layers=3, batch_norm_momentum=0.9, seed=None, **kwargs):
         super().__init__(source_shape=source_shape, image_shape=image_shape, seed=seed, **kwargs)
         if tuple(source_shape[:2]) != tuple(image_shape[:2]):
             raise ValueError(f"Pix2Pix maps images to images of the same size. Received: {source_shape} -> {image_shape}")
@@ -74,13 +76,17 @@ class Pix2Pix(TranslationModel):
             raise ValueError(f"`real_label` must be in (0, 1]. Received: real_label={real_label}")
         if patch_layers < 1:
             raise ValueError(f"`patch_layers` must be at least 1. Received: patch_layers={patch_layers}")
+        if not 0.0 <= batch_norm_momentum < 1.0:
+            raise ValueError(f"`batch_norm_momentum` must be in [0, 1). Received: batch_norm_momentum={batch_norm_momentum}")
         self.width = int(width)
         self.l1_weight = float(l1_weight)
         self.gan_weight = float(gan_weight)
         self.real_label = float(real_label)
         self.dropout = float(dropout)
         self.patch_layers = int(patch_layers)
-        self.generator = unet_generator(self.source_shape, self.image_shape[-1], self.width, self.dropout)
+        self.batch_norm_momentum = float(batch_norm_momentum)
+        self.generator = unet_generator(self.source_shape, self.image_shape[-1], self.width, self.dropout,
+                                        batch_norm_momentum=self.batch_norm_momentum)
         self.discriminator = patch_discriminator(self.image_shape, self.width, self.patch_layers, source_shape=self.source_shape)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
@@ -151,4 +157,5 @@ class Pix2Pix(TranslationModel):
 
     def get_config(self):
         return {**super().get_config(), "width": self.width, "l1_weight": self.l1_weight, "gan_weight": self.gan_weight,
-                "real_label": self.real_label, "dropout": self.dropout, "patch_layers": self.patch_layers}
+                "real_label": self.real_label, "dropout": self.dropout, "patch_layers": self.patch_layers,
+                "batch_norm_momentum": self.batch_norm_momentum}
