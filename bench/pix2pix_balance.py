@@ -3,6 +3,7 @@ moving averages, epoch by epoch.
 
     python bench/pix2pix_balance.py --epochs=10
     python bench/pix2pix_balance.py --epochs=10 --d_learning_rate=5e-5
+    python bench/pix2pix_balance.py --epochs=10 --model_arg=batch_norm_momentum=0.99
 
 Trains Pix2Pix (width 32, seed 0) through `gan_tf.training.train` for `--epochs` epochs of
 `--steps_per_epoch` steps and after each prints D's mean P(real) on real pairs (`d_real`) and on
@@ -27,6 +28,7 @@ from absl import app, flags
 flags.DEFINE_integer("epochs", 10, "Epochs to train.")
 flags.DEFINE_integer("steps_per_epoch", 4000, "Train steps per epoch.")
 flags.DEFINE_float("d_learning_rate", None, "D's learning rate (default: Pix2Pix's 2e-4).")
+flags.DEFINE_multi_string("model_arg", [], "NAME=VALUE: a Pix2Pix constructor argument besides width=32 (repeatable).")
 flags.DEFINE_integer("num_samples", 1000, "Held-out inputs translated and judged after each epoch.")
 FLAGS = flags.FLAGS
 
@@ -35,6 +37,7 @@ def main(argv):
     import keras
 
     from gan_tf.evaluation import evaluate_translation, features_for
+    from gan_tf.generative import parse_model_args
     from gan_tf.sampling import _to_uint8
     from gan_tf.sources import open_source
     from gan_tf.training import TrainConfig, train
@@ -63,7 +66,8 @@ def main(argv):
                   f"{logs['g_gan']:.2f} | {logs['l1']:.4f} | {judged(model, samples.images, samples)} | "
                   f"{judged(model, batch_statistics, samples)} |", flush=True)
 
-    print(f"Pix2Pix width 32 on edges2fashion, D learning rate {FLAGS.d_learning_rate or 2e-4:g}, "
+    model_args = {"width": 32, **parse_model_args(FLAGS.model_arg)}
+    print(f"Pix2Pix {model_args} on edges2fashion, D learning rate {FLAGS.d_learning_rate or 2e-4:g}, "
           f"{FLAGS.num_samples} held-out inputs, {os.cpu_count()} cores")
     print("| epoch | steps | d_real | d_fake | g_gan | train L1 | FID | label | sharpness | L1 "
           "| FID (batch stats) | label | sharpness | L1 |")
@@ -73,7 +77,7 @@ def main(argv):
         config = TrainConfig(model="pix2pix", dataset="edges2fashion", epochs=FLAGS.epochs,
                              steps_per_epoch=FLAGS.steps_per_epoch, workdir=os.path.join(workdir, "run"),
                              export_dir=os.path.join(workdir, "export"), eval_every=0, verbose=0,
-                             model_args={"width": 32}, **learning_rate)
+                             model_args=model_args, **learning_rate)
         train(config, callbacks=[JudgeEachEpoch()])
 
 

@@ -251,7 +251,7 @@ def test_pix2pix_refuses_data_it_cannot_learn_from():
 
 
 def test_pix2pix_config_round_trips_and_seeded_translation_is_reproducible():
-    model = _tiny_pix2pix(l1_weight=50.0, dropout=0.25, batch_norm_momentum=0.99)
+    model = _tiny_pix2pix(l1_weight=50.0, dropout=0.25, batch_norm_momentum=0.99, decay_fraction=0.5)
     clone = Pix2Pix.from_config(model.get_config())
     assert clone.get_config() == model.get_config()
     momenta = {layer.momentum for layer in clone.generator.layers if isinstance(layer, keras.layers.BatchNormalization)}
@@ -262,6 +262,26 @@ def test_pix2pix_config_round_trips_and_seeded_translation_is_reproducible():
     np.testing.assert_array_equal(model.translate(images, seed=4), model.translate(images, seed=4))
     assert not np.array_equal(model.translate(images, seed=4), model.translate(images, seed=5))
     np.testing.assert_array_equal(model.translate(images[:2], seed=4), model.translate(images, seed=4)[:2])
+
+
+def test_pix2pix_decay_fraction_decays_both_rates_over_the_planned_runs_end():
+    from gan_tf.translation import ConstantThenLinearDecay
+
+    def rates(model):
+        return [optimizer._learning_rate for optimizer in model.default_optimizers().values()]
+
+    never_told = Pix2Pix(width=4, decay_fraction=0.25)  # no run length: the paper's constant rate
+    paper = Pix2Pix(width=4)
+    paper.plan_training(400)
+    for rate in rates(never_told) + rates(paper):
+        assert not isinstance(rate, ConstantThenLinearDecay)
+        assert float(keras.ops.convert_to_numpy(rate)) == pytest.approx(2e-4)
+    model = Pix2Pix(width=4, decay_fraction=0.25)
+    model.plan_training(400)  # 300 constant steps, then 100 down to 0
+    for schedule in rates(model):
+        assert [float(schedule(step)) for step in (0, 300, 350, 400)] == pytest.approx([2e-4, 2e-4, 1e-4, 0.0])
+    with pytest.raises(ValueError, match="`decay_fraction` must be in \\[0, 1\\]"):
+        Pix2Pix(width=4, decay_fraction=1.5)
 
 
 def _run(script, *flags, cwd):

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 from gan_tf import losses
-from gan_tf.translation import Direction, TranslationModel
+from gan_tf.translation import ConstantThenLinearDecay, Direction, TranslationModel
 from gan_tf.translation_networks import patch_discriminator, unet_depth, unet_generator  # noqa: F401 (unet_depth re-exported)
 
 @keras.saving.register_keras_serializable(package="gan_tf")
@@ -48,6 +48,9 @@ class Pix2Pix(TranslationModel):
         patch_layers: stride-2 levels of D (3: 70x70 patches at 256 px).
         batch_norm_momentum: of G's batch norm moving averages, which translate and export
             (0.9: the reference code's PyTorch `momentum=0.1`).
+        decay_fraction: share of the planned run (`plan_training`; `train.py` plans `--epochs` x
+            `--steps_per_epoch`) over which both learning rates fall linearly to 0 (0: constant, the
+            paper's; 0.5: the reference code's `--n_epochs 100 --n_epochs_decay 100`).
         seed: seed of the dropout stream.
 
     Example:
@@ -61,7 +64,7 @@ class Pix2Pix(TranslationModel):
     pairing = "paired"
 
     def __init__(self, source_shape=(32, 32, 1), image_shape=(32, 32, 1), width=64, l1_weight=100.0, gan_weight=1.0,
-                 real_label=0.9, dropout=0.5, patch_layers=3, batch_norm_momentum=0.9, seed=None, **kwargs):
+                 real_label=0.9, dropout=0.5, patch_layers=3, batch_norm_momentum=0.9, decay_fraction=0.0, seed=None, **kwargs):
         super().__init__(source_shape=source_shape, image_shape=image_shape, seed=seed, **kwargs)
         if tuple(source_shape[:2]) != tuple(image_shape[:2]):
             raise ValueError(f"Pix2Pix maps images to images of the same size. Received: {source_shape} -> {image_shape}")
@@ -84,7 +87,11 @@ class Pix2Pix(TranslationModel):
         self.real_label = float(real_label)
         self.dropout = float(dropout)
         self.patch_layers = int(patch_layers)
+        if not 0.0 <= decay_fraction <= 1.0:
+            raise ValueError(f"`decay_fraction` must be in [0, 1]. Received: decay_fraction={decay_fraction}")
         self.batch_norm_momentum = float(batch_norm_momentum)
+        self.decay_fraction = float(decay_fraction)
+        self.planned_steps = None
         self.generator = unet_generator(self.source_shape, self.image_shape[-1], self.width, self.dropout,
                                         batch_norm_momentum=self.batch_norm_momentum)
         self.discriminator = patch_discriminator(self.image_shape, self.width, self.patch_layers, source_shape=self.source_shape)
@@ -98,6 +105,19 @@ class Pix2Pix(TranslationModel):
 
     def optimizer_networks(self):
         return {"discriminator": [self.discriminator], "generator": [self.generator]}
+
+    def plan_training(self, total_steps):
+        """The run's length: the last `decay_fraction` of it decays the learning rates."""
+        self.planned_steps = int(total_steps)
+
+    def default_optimizers(self):
+        """Adam(2e-4, beta_1=0.5) for D and G; with `decay_fraction` and a planned run, constant and
+        then linearly down to 0 over the run's last `decay_fraction` (`ConstantThenLinearDecay`)."""
+        rate = 2e-4
+        if self.decay_fraction > 0 and self.planned_steps:
+            decay_steps = max(1, round(self.decay_fraction * self.planned_steps))
+            rate = ConstantThenLinearDecay(2e-4, self.planned_steps - decay_steps, decay_steps)
+        return {role: keras.optimizers.Adam(rate, beta_1=0.5, name=f"{role}_adam") for role in self.optimizer_networks()}
 
     @property
     def metrics(self):
@@ -158,4 +178,4 @@ class Pix2Pix(TranslationModel):
     def get_config(self):
         return {**super().get_config(), "width": self.width, "l1_weight": self.l1_weight, "gan_weight": self.gan_weight,
                 "real_label": self.real_label, "dropout": self.dropout, "patch_layers": self.patch_layers,
-                "batch_norm_momentum": self.batch_norm_momentum}
+                "batch_norm_momentum": self.batch_norm_momentum, "decay_fraction": self.decay_fraction}
