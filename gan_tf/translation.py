@@ -21,6 +21,7 @@ role gets its own optimizer: `gan_tf.generative.OptimizersByRole`), and writes `
 """
 
 import collections
+import math
 
 import keras
 import numpy as np
@@ -243,3 +244,13 @@ class ConstantThenLinearDecay(keras.optimizers.schedules.LearningRateSchedule):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "constant_steps": self.constant_steps, "decay_steps": self.decay_steps}
+
+
+def decaying_rate(learning_rate, total_steps, decay_fraction):
+    """`learning_rate`, falling linearly to 0 over the last `decay_fraction` of a run of
+    `total_steps` (at least one step; CycleGAN's 0.5: the second half); the constant
+    `learning_rate` when the run's length is unknown or `decay_fraction` is 0."""
+    if not total_steps or decay_fraction <= 0:
+        return learning_rate
+    decay_steps = max(1, math.ceil(decay_fraction * total_steps))
+    return ConstantThenLinearDecay(learning_rate, total_steps - decay_steps, decay_steps)

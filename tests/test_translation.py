@@ -373,6 +373,17 @@ def test_constant_then_linear_decay_schedule():
     assert float(clone(125)) == pytest.approx(1e-4)
 
 
+def test_decaying_rate_decays_over_the_runs_last_fraction():
+    from gan_tf.translation import decaying_rate
+
+    odd = decaying_rate(2e-4, 7, 0.5)  # CycleGAN's halves of an odd run: 3 constant steps, 4 decaying
+    assert (odd.constant_steps, odd.decay_steps) == (3, 4)
+    assert [float(odd(step)) for step in (3, 5, 7)] == pytest.approx([2e-4, 1e-4, 0.0])
+    whole = decaying_rate(1e-3, 10, 1.0)
+    assert (whole.constant_steps, whole.decay_steps) == (0, 10)
+    assert decaying_rate(2e-4, None, 0.5) == 2e-4 and decaying_rate(2e-4, 400, 0.0) == 2e-4
+
+
 def test_cyclegan_trains_saves_and_resumes_its_pools_optimizers_and_schedule(tmp_path):
     from gan_tf.models import CycleGAN
 

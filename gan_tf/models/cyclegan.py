@@ -12,7 +12,7 @@ from keras import ops
 
 from gan_tf import losses
 from gan_tf.layers import ImagePool
-from gan_tf.translation import ConstantThenLinearDecay, Direction, TranslationModel
+from gan_tf.translation import Direction, TranslationModel, decaying_rate
 from gan_tf.translation_networks import patch_discriminator, resnet_generator
 
 
@@ -101,10 +101,7 @@ class CycleGAN(TranslationModel):
         self.planned_steps = int(total_steps)
 
     def default_optimizers(self):
-        rate = 2e-4
-        if self.planned_steps:
-            constant = self.planned_steps // 2
-            rate = ConstantThenLinearDecay(2e-4, constant, max(1, self.planned_steps - constant))
+        rate = decaying_rate(2e-4, self.planned_steps, 0.5)
         return {role: keras.optimizers.Adam(rate, beta_1=0.5, name=f"{role}_adam") for role in self.optimizer_networks()}
 
     @property

@@ -11,7 +11,7 @@ import tensorflow as tf
 from keras import ops
 
 from gan_tf import losses
-from gan_tf.translation import ConstantThenLinearDecay, Direction, TranslationModel
+from gan_tf.translation import Direction, TranslationModel, decaying_rate
 from gan_tf.translation_networks import patch_discriminator, unet_depth, unet_generator  # noqa: F401 (unet_depth re-exported)
 
 @keras.saving.register_keras_serializable(package="gan_tf")
@@ -85,14 +85,14 @@ class Pix2Pix(TranslationModel):
             raise ValueError(f"`patch_layers` must be at least 1. Received: patch_layers={patch_layers}")
         if not 0.0 <= batch_norm_momentum < 1.0:
             raise ValueError(f"`batch_norm_momentum` must be in [0, 1). Received: batch_norm_momentum={batch_norm_momentum}")
+        if not 0.0 <= decay_fraction <= 1.0:
+            raise ValueError(f"`decay_fraction` must be in [0, 1]. Received: decay_fraction={decay_fraction}")
         self.width = int(width)
         self.l1_weight = float(l1_weight)
         self.gan_weight = float(gan_weight)
         self.real_label = float(real_label)
         self.dropout = float(dropout)
         self.patch_layers = int(patch_layers)
-        if not 0.0 <= decay_fraction <= 1.0:
-            raise ValueError(f"`decay_fraction` must be in [0, 1]. Received: decay_fraction={decay_fraction}")
         self.batch_norm_momentum = float(batch_norm_momentum)
         self.decay_fraction = float(decay_fraction)
         self.planned_steps = None
@@ -117,10 +117,7 @@ class Pix2Pix(TranslationModel):
     def default_optimizers(self):
         """Adam(2e-4, beta_1=0.5) for D and G; with `decay_fraction` and a planned run, constant and
         then linearly down to 0 over the run's last `decay_fraction` (`ConstantThenLinearDecay`)."""
-        rate = 2e-4
-        if self.decay_fraction > 0 and self.planned_steps:
-            decay_steps = max(1, round(self.decay_fraction * self.planned_steps))
-            rate = ConstantThenLinearDecay(2e-4, self.planned_steps - decay_steps, decay_steps)
+        rate = decaying_rate(2e-4, self.planned_steps, self.decay_fraction)
         return {role: keras.optimizers.Adam(rate, beta_1=0.5, name=f"{role}_adam") for role in self.optimizer_networks()}
 
     @property
