@@ -1,9 +1,9 @@
 """Measures a trained generator: FID, KID, classifier score, precision/recall, sharpness, mode
 coverage and (conditional models) label accuracy, each next to its floor (the same metric between
 two halves of real data), and, for models with a likelihood (the VAEs), bits per dimension on
-held-out images; for melody models (MidiNet), the melody metrics of gan_tf/melody_metrics.py
+held-out images; for melody models (MidiNet), the melody metrics of gan_tf/metrics/melody_metrics.py
 next to held-out real bars and a random baseline. Features come from our own classifier for the dataset (trained and cached on
-first use; see gan_tf/evaluation.py).
+first use; see gan_tf/metrics/evaluation.py).
 
     python evaluate.py --model_path=saved_models/dcgan/1 --dataset=mnist_5k --num_samples=2000 \\
         --output=metrics.json
@@ -19,12 +19,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from absl import app, flags, logging
 
-from gan_tf import data as gan_data
-from gan_tf.evaluation import baseline_images, evaluate_samples, evaluate_translation, load_inception
-from gan_tf.translation_data import bicubic_downsample, reversed_source
-from gan_tf.melody_metrics import METRICS as MELODY_METRICS
-from gan_tf.sampling import compose_local, describe_model, log_likelihood_local, sample_local, translate_local
-from gan_tf.sources import open_source
+from gan_tf.data import builtin as gan_data
+from gan_tf.metrics.evaluation import baseline_images, evaluate_samples, evaluate_translation, load_inception
+from gan_tf.data.pairs import bicubic_downsample, reversed_source
+from gan_tf.metrics.melody_metrics import METRICS as MELODY_METRICS
+from gan_tf.serving.sampling import compose_local, describe_model, log_likelihood_local, sample_local, translate_local
+from gan_tf.data.source import open_source
 
 flags.DEFINE_string("model_path", None, "A SavedModel version directory (train.py's export) or a .keras file.")
 flags.DEFINE_string("dataset", "mnist_5k", "The data the model was trained to imitate: a built-in name, folder:PATH or tfds:NAME[:SPLIT].")
@@ -155,7 +155,7 @@ def _print_translation(report):
 
 def _evaluate_melody(source):
     """The melody metrics of songs written over the held-out songs' chord progressions, next to
-    the real held-out bars and the random baseline (`gan_tf.melody_metrics`)."""
+    the real held-out bars and the random baseline (`gan_tf.metrics.melody_metrics`)."""
     if source.info.modality != "melody":
         raise ValueError(f"{FLAGS.model_path} writes melodies; {FLAGS.dataset} holds {source.info.modality} "
                          "(use bach_chorales or midi:PATH)")

@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras
 from absl import app, flags, logging
 
-from gan_tf.export import export_model
+from gan_tf.serving.export import export_model
 
 flags.DEFINE_string("checkpoint", None, "A .keras file saved by gan_tf (train.py's checkpoints/epoch_NNNN.keras).")
 flags.DEFINE_string("export_dir", None, "The model's base path; the export goes to <export_dir>/<next version>.")

@@ -31,9 +31,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from absl import app, flags
 
-from gan_tf.callbacks import image_grid, save_image
-from gan_tf.client import ServingError
-from gan_tf.sampling import sample_local, sample_remote
+from gan_tf.training.callbacks import image_grid, save_image
+from gan_tf.serving.client import ServingError
+from gan_tf.serving.sampling import sample_local, sample_remote
 
 flags.DEFINE_string("model_path", None, "A SavedModel version directory or a .keras file (local sampling).")
 flags.DEFINE_string("server", None, "TF Serving host:port (8500 for grpc, 8501 for rest) instead of --model_path.")
@@ -70,7 +70,7 @@ def _read_inputs(path, shape):
     """`(names, uint8 images at shape, count fitted)` of the image file(s) at `path`."""
     import tensorflow as tf
 
-    from gan_tf.sources import IMAGE_EXTENSIONS, convert_channels, fit_to_size
+    from gan_tf.data.source import IMAGE_EXTENSIONS, convert_channels, fit_to_size
 
     if os.path.isdir(path):
         files = sorted(os.path.join(path, n) for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
@@ -93,7 +93,7 @@ def _read_inputs(path, shape):
 
 
 def _translate(model_path):
-    from gan_tf.sampling import describe_model, translate_local
+    from gan_tf.serving.sampling import describe_model, translate_local
 
     translation = describe_model(model_path)["translation"]
     if not translation:
@@ -117,8 +117,8 @@ def _translate(model_path):
 
 def _compose(model_path):
     """Writes one song of a melody model as a MIDI file (see the module docstring)."""
-    from gan_tf import music
-    from gan_tf.sampling import compose_local
+    from gan_tf.data import music
+    from gan_tf.serving.sampling import compose_local
 
     if not FLAGS.output.lower().endswith((".mid", ".midi")):
         raise ValueError(f"{model_path} writes melodies: give --output=FILE.mid. Received: {FLAGS.output}")
@@ -150,7 +150,7 @@ def _read_embeddings(path, size):
 def _draw_captions(model_path, embedding_dim=None):
     """Writes a grid of a text-to-image model's images for `--caption` (or `--embeddings`, for a
     model trained on precomputed embeddings of `embedding_dim` values; see the module docstring)."""
-    from gan_tf.sampling import caption_local
+    from gan_tf.serving.sampling import caption_local
 
     if embedding_dim:
         if FLAGS.caption or not FLAGS.embeddings:
@@ -175,7 +175,7 @@ def main(argv):
     if len(argv) > 1:
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}")
     if FLAGS.model_path and not FLAGS.input and not FLAGS.server:
-        from gan_tf.sampling import describe_model
+        from gan_tf.serving.sampling import describe_model
 
         try:
             description = describe_model(FLAGS.model_path)

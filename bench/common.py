@@ -43,8 +43,8 @@ def parse_entry(entry):
     field (`batch_size=32`), and any other `name=value` is a model argument, parsed and checked
     exactly as train.py's `--model_arg` is.
     """
-    from gan_tf.generative import parse_model_args
-    from gan_tf.training import TrainConfig
+    from gan_tf.models.generative import parse_model_args
+    from gan_tf.training.run import TrainConfig
 
     config_fields = {field.name for field in dataclasses.fields(TrainConfig)} - {"model", "model_args", "epochs", "eval_every"}
     model, *options = entry.split("+")

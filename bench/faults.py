@@ -96,7 +96,7 @@ def weights_of(checkpoint):
 
 
 def final_checkpoint(workdir):
-    from gan_tf.callbacks import latest_checkpoint
+    from gan_tf.training.callbacks import latest_checkpoint
 
     latest = latest_checkpoint(os.path.join(workdir, "checkpoints"))
     return latest[1] if latest and latest[0] == (FLAGS.epochs, 0) else None
@@ -208,7 +208,7 @@ def campaign(model, root, rng):
         return "temporary file left (killed mid-write)" if temporary_checkpoint(workdir) else "write had finished"
 
     def during_training(process, workdir, checkpoints=1):
-        from gan_tf.callbacks import list_checkpoints
+        from gan_tf.training.callbacks import list_checkpoints
 
         wait_for(lambda: len(list_checkpoints(os.path.join(workdir, "checkpoints"))) >= checkpoints, process)
         delay = rng.uniform(0.0, 1.0)
@@ -221,7 +221,7 @@ def campaign(model, root, rng):
         return "mid-export" if caught and exporting(workdir) else "export not caught"
 
     def cut_newest(workdir):
-        from gan_tf.callbacks import latest_checkpoint
+        from gan_tf.training.callbacks import latest_checkpoint
 
         latest = latest_checkpoint(os.path.join(workdir, "checkpoints"))
         if latest is None:

@@ -5,7 +5,7 @@
 
 Each model trains on `--dataset` (default `bach_chorales`) through `gan_tf.training.train` (as
 `train.py` does) until the first step past `--seconds`, then writes one song over each held-out
-song's chord progression (seed 1, from silence) and is scored by `gan_tf.melody_metrics` next to
+song's chord progression (seed 1, from silence) and is scored by `gan_tf.metrics.melody_metrics` next to
 the held-out real bars and the random baseline (the same chords). With `--roll_png` / `--song`
 the first model also writes `--chords` (8 bars by default) as a piano-roll picture and a MIDI
 file. A benchmark, not a test: run nothing else meanwhile.
@@ -38,11 +38,11 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     logging.set_verbosity(logging.WARNING)
-    from gan_tf import music
-    from gan_tf.callbacks import image_grid, save_image
-    from gan_tf.melody_metrics import METRICS
-    from gan_tf.sources import open_source
-    from gan_tf.training import TrainConfig, train
+    from gan_tf.data import music
+    from gan_tf.training.callbacks import image_grid, save_image
+    from gan_tf.metrics.melody_metrics import METRICS
+    from gan_tf.data.source import open_source
+    from gan_tf.training.run import TrainConfig, train
 
     source = open_source(FLAGS.dataset)
     if source.info.modality != "melody":

@@ -36,12 +36,12 @@ FLAGS = flags.FLAGS
 def main(argv):
     import keras
 
-    from gan_tf.evaluation import evaluate_translation, features_for
-    from gan_tf.generative import parse_model_args
-    from gan_tf.sampling import _to_uint8
-    from gan_tf.sources import open_source
-    from gan_tf.training import TrainConfig, train
-    from gan_tf.translation import example_seeds
+    from gan_tf.metrics.evaluation import evaluate_translation, features_for
+    from gan_tf.models.generative import parse_model_args
+    from gan_tf.serving.sampling import _to_uint8
+    from gan_tf.data.source import open_source
+    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.models.translation import example_seeds
 
     source = open_source("edges2fashion")
     classifier = features_for(source)

@@ -82,13 +82,13 @@ def _epoch_cap():
 
 
 def main(argv):
-    from gan_tf import evaluation
+    from gan_tf.metrics import evaluation
     from gan_tf.models import MODELS
-    from gan_tf.sampling import _to_uint8
-    from gan_tf.training import TrainConfig, train
+    from gan_tf.serving.sampling import _to_uint8
+    from gan_tf.training.run import TrainConfig, train
 
-    from gan_tf import data as gan_data
-    from gan_tf.sources import open_source
+    from gan_tf.data import builtin as gan_data
+    from gan_tf.data.source import open_source
 
     dataset = FLAGS.dataset
     classifier = evaluation.load_classifier(dataset)
@@ -116,7 +116,7 @@ def main(argv):
             updates = int(max(int(o.iterations) for o in gan.optimizer_roles().values()))
             epochs = len(next(iter(result.history.values())))  # begun (the last may be cut short)
         if FLAGS.grids_dir:
-            from gan_tf.callbacks import sample_grid, save_image
+            from gan_tf.training.callbacks import sample_grid, save_image
 
             save_image(os.path.join(FLAGS.grids_dir, f"{dataset}_{name.replace('+', '_').replace('=', '')}.png"),
                        sample_grid(gan, 8, 9, seed=1234))

@@ -52,7 +52,7 @@ def mean_pairwise_distance(features):
 
 def property_accuracy(images, captions, labels, medians):
     """`{"brightness": acc, "width": acc}` over the captions naming each property."""
-    from gan_tf import caption_data
+    from gan_tf.data import captions as caption_data
 
     brightness, width = caption_data.measure_properties(images)
     measured = {"brightness": (brightness, medians[0], caption_data.BRIGHTNESS_WORDS),
@@ -69,11 +69,12 @@ def property_accuracy(images, captions, labels, medians):
 
 
 def main(argv):
-    from gan_tf import caption_data, evaluation
-    from gan_tf.callbacks import sample_grid, save_image
-    from gan_tf.sampling import _to_uint8
-    from gan_tf.sources import open_source
-    from gan_tf.training import TrainConfig, train
+    from gan_tf.data import captions as caption_data
+    from gan_tf.metrics import evaluation
+    from gan_tf.training.callbacks import sample_grid, save_image
+    from gan_tf.serving.sampling import _to_uint8
+    from gan_tf.data.source import open_source
+    from gan_tf.training.run import TrainConfig, train
 
     source = open_source("fashion_mnist_captions")
     brightness, width = caption_data.measure_properties(source.images)

@@ -24,7 +24,7 @@ For each model, in one run and on the same data, batch size and networks, it pri
 
 `--folder_pipeline` adds the rows for users' own images: Fashion-MNIST's test images written as
 64x64 JPEG files in class folders (`bench/fashion_folder.py`), read by the streaming
-`folder:` pipeline (`gan_tf.sources`, no cache, decode and resize on every read) at batch 64:
+`folder:` pipeline (`gan_tf.data.source`, no cache, decode and resize on every read) at batch 64:
 its images/s, DCGAN-64's `fit` images/s on the same pipeline and their ratio; and the peak
 resident memory of a process that streams one epoch of 2,000 and of 20,000 such files.
 
@@ -49,10 +49,10 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from gan_tf import data as gan_data
+from gan_tf.data import builtin as gan_data
 from gan_tf.models import MODELS, get_model_class
-from gan_tf.profiling import matmul_flops_per_second, trained_flops_per_image
-from gan_tf.training import dtype_policy
+from gan_tf.nn.profiling import matmul_flops_per_second, trained_flops_per_image
+from gan_tf.training.run import dtype_policy
 
 flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"], f"Models to time, from {list(MODELS)}.")
 flags.DEFINE_float("seconds", 2.0, "Length of each timing window, at the default fit's speed.")
@@ -271,7 +271,7 @@ _STREAM_MEMORY_SCRIPT = """
 import os, resource, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 sys.path.insert(0, {root!r})
-from gan_tf import sources
+from gan_tf.data import source as sources
 source = sources.open_source("folder:" + {folder!r}, image_size=64, in_memory={in_memory!r})
 count = sum(int(images.shape[0]) for images, _ in source.dataset(64, seed=0))
 print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
@@ -297,7 +297,7 @@ def folder_pipeline(seconds=10.0):
     import tempfile
 
     from bench.fashion_folder import write_folder
-    from gan_tf import sources
+    from gan_tf.data import source as sources
 
     with tempfile.TemporaryDirectory() as root:
         small, large = os.path.join(root, "small"), os.path.join(root, "large")

@@ -10,7 +10,7 @@ Each model trains through `gan_tf.training.train` (as `train.py` does; epochs of
 `--steps_per_epoch` steps) until the first step past `--seconds` (and past each of the earlier
 budgets `--report_seconds`, with the clock paused while it is judged), then translates up to
 `--num_samples` held-out inputs of the data (seed 1) along each of its directions, and is judged
-against the direction's target domain with the data's own classifier (`gan_tf.evaluation.
+against the direction's target domain with the data's own classifier (`gan_tf.metrics.evaluation.
 evaluate_translation`). Every direction also gets the do-nothing baseline (its inputs, resized
 bicubically when the sizes differ) and the real floor. Columns: FID, KID, precision, recall,
 sharpness, label preservation (the classifier's label of the output equals the input's, where
@@ -50,11 +50,11 @@ _COLUMNS = [("fid", "FID", ".1f"), ("kid", "KID", ".2f"), ("precision", "precisi
 
 
 def main(argv):
-    from gan_tf.evaluation import baseline_images, evaluate_translation, features_for
-    from gan_tf.sampling import _to_uint8
-    from gan_tf.sources import open_source
-    from gan_tf.training import TrainConfig, train
-    from gan_tf.translation_data import reversed_source
+    from gan_tf.metrics.evaluation import baseline_images, evaluate_translation, features_for
+    from gan_tf.serving.sampling import _to_uint8
+    from gan_tf.data.source import open_source
+    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.data.pairs import reversed_source
 
     source = open_source(FLAGS.dataset)
     if source.info.examples is None:
@@ -104,7 +104,7 @@ def main(argv):
             result = train(config, callbacks=[report_at(budgets, report)])
         model = result.model
         if FLAGS.grids_dir:
-            from gan_tf.callbacks import sample_grid, save_image
+            from gan_tf.training.callbacks import sample_grid, save_image
 
             save_image(os.path.join(FLAGS.grids_dir, f"{entry.replace('+', '_').replace('=', '')}.png"),
                        sample_grid(model, 8, 8, seed=1234))

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from gan_tf.distribute import split_cpu
+from gan_tf.training.distribute import split_cpu
 
 # Two logical CPU devices for the MirroredStrategy tests; must happen before TensorFlow
 # initialises its devices, so here, before any test runs an op.

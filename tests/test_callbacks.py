@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from conftest import tiny_batches
 from gan_tf import CGAN, DCGAN, MLPGAN
-from gan_tf.callbacks import (
+from gan_tf.training.callbacks import (
     NonFiniteLossError,
     Position,
     RunCheckpoint,

@@ -10,10 +10,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from gan_tf import caption_data, losses, text
-from gan_tf import data as gan_data
-from gan_tf.data import DatasetError
-from gan_tf.sources import open_source
+from gan_tf.data import captions as caption_data
+from gan_tf.nn import losses
+from gan_tf.nn import text
+from gan_tf.data import builtin as gan_data
+from gan_tf.data.builtin import DatasetError
+from gan_tf.data.source import open_source
 
 _FASHION = pytest.mark.skipif(not os.path.isdir(gan_data.DEBIAN_FASHION_MNIST_DIR),
                               reason="Debian's dataset-fashion-mnist is not installed")

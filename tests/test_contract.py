@@ -1,4 +1,4 @@
-"""The model contract (`gan_tf.generative`): model arguments, and a tiny model that is not a GAN
+"""The model contract (`gan_tf.models.generative`): model arguments, and a tiny model that is not a GAN
 trained through the same callbacks, evaluation and export as every GAN."""
 
 import os
@@ -8,13 +8,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import MODELS, callbacks, monitoring, sampling, sources
-from gan_tf.evaluation import Evaluator
-from gan_tf.export import METADATA_FILE, export_model
-from gan_tf.generative import (GenerativeModel, Samples, check_model_args, constructor_arguments,
+from gan_tf import MODELS
+from gan_tf.training import callbacks
+from gan_tf.training import monitoring
+from gan_tf.serving import sampling
+from gan_tf.data import source as sources
+from gan_tf.metrics.evaluation import Evaluator
+from gan_tf.serving.export import METADATA_FILE, export_model
+from gan_tf.models.generative import (GenerativeModel, Samples, check_model_args, constructor_arguments,
                                parse_model_args, parse_value)
-from gan_tf.profiling import trained_flops_per_image
-from gan_tf.training import TrainConfig
+from gan_tf.nn.profiling import trained_flops_per_image
+from gan_tf.training.run import TrainConfig
 
 
 @keras.saving.register_keras_serializable(package="gan_tf_tests")
@@ -168,7 +172,7 @@ def test_unknown_model_args_are_refused_with_the_valid_names():
 
 
 def test_model_args_reach_the_constructor_through_train(tmp_path):
-    from gan_tf.training import train
+    from gan_tf.training.run import train
 
     config = TrainConfig(model="wgan_gp", epochs=1, steps_per_epoch=1, batch_size=8, latent_dim=8,
                          model_args={"gp_weight": 5, "d_steps": 1, "width": 8}, eval_every=0,

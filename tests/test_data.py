@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from gan_tf import data
+from gan_tf.data import builtin as data
 
 
 def write_idx(path, array, compress=True):

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from gan_tf import CGAN, DCGAN, data, evaluation
-from gan_tf.export import export_generator
+from gan_tf import CGAN, DCGAN
+from gan_tf.data import builtin as data
+from gan_tf.metrics import evaluation
+from gan_tf.serving.export import export_generator
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +122,7 @@ def test_inception_without_weights_says_what_to_do(tmp_path):
 
 def test_evaluate_cli_reports_bits_per_dim_for_a_vae_and_none_for_a_gan(classifier, cache_dir, tmp_path):
     from gan_tf import VAE
-    from gan_tf.export import export_model
+    from gan_tf.serving.export import export_model
 
     vae = VAE(latent_dim=4, width=8, importance_samples=4, seed=0)
     vae.compile_optimizers(vae.default_optimizers())
@@ -145,7 +147,7 @@ def test_evaluate_cli_reports_bits_per_dim_for_a_vae_and_none_for_a_gan(classifi
 
 
 def test_source_classifiers_train_for_at_least_a_thousand_updates_in_10_to_100_epochs():
-    from gan_tf.evaluation import source_classifier_epochs
+    from gan_tf.metrics.evaluation import source_classifier_epochs
 
     assert source_classifier_epochs(1800) == 67  # 15 batches of 128: 67 epochs are 1,005 updates
     assert source_classifier_epochs(16000) == 10  # 125 batches: 10 epochs are already 1,250

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from gan_tf import CGAN, DCGAN, MLPGAN
-from gan_tf.export import existing_versions, export_generator
+from gan_tf.serving.export import existing_versions, export_generator
 
 
 def test_export_loads_and_serves_the_generator(tmp_path):

@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import ema, losses
-from gan_tf.layers import ClassProjection, ConditionalBatchNormalization, SelfAttention2D, SpectralNormalization
+from gan_tf.nn import ema
+from gan_tf.nn import losses
+from gan_tf.nn.layers import ClassProjection, ConditionalBatchNormalization, SelfAttention2D, SpectralNormalization
 
 
 def _dense_sn(kernel, power_iterations=1):

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from gan_tf import likelihoods
+from gan_tf.nn import likelihoods
 
 LEVELS = np.linspace(-1.0, 1.0, 256, dtype=np.float32)  # the 256 levels of 8-bit data in [-1, 1]
 

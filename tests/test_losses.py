@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gan_tf import losses
+from gan_tf.nn import losses
 
 
 def _log_sigmoid(x):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gan_tf import metrics
+from gan_tf.metrics import image_metrics as metrics
 
 
 def test_fid_of_a_set_with_itself_is_zero():

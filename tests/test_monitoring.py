@@ -14,10 +14,11 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import tiny_batches
-from gan_tf import evaluation, monitoring
+from gan_tf.metrics import evaluation
+from gan_tf.training import monitoring
 from conftest import GANS
 from gan_tf.models import MODELS
-from gan_tf.training import TrainConfig, train
+from gan_tf.training.run import TrainConfig, train
 
 
 def _events(run_dir):
@@ -203,7 +204,7 @@ def test_samples_monitor_without_evaluator_logs_only_grids(tmp_path):
 
 
 def test_quality_summary_names_fid_for_images_and_every_metric_otherwise():
-    from gan_tf.monitoring import quality_summary
+    from gan_tf.training.monitoring import quality_summary
 
     images = {"epoch": 20, "generated": {"fid": 86.71, "kid": 3.2, "class_histogram": [0.1] * 10},
               "floor": {"fid": 10.24}}

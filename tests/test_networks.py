@@ -4,8 +4,8 @@ import pytest
 
 from conftest import GANS
 from gan_tf import MODELS
-from gan_tf import networks
-from gan_tf.layers import SelfAttention2D
+from gan_tf.nn import networks
+from gan_tf.nn.layers import SelfAttention2D
 
 # Parameter counts (G, D) at 28x28x1 with each model's defaults: the networks as they were
 # before they were grown by resolution (the tutorial's), so a change here is a change of model.

@@ -10,9 +10,9 @@ import tensorflow as tf
 
 from conftest import eight_bit_stripes
 from gan_tf import ConditionalPixelCNN, PixelCNN
-from gan_tf.data import DatasetInfo
-from gan_tf.export import export_model
-from gan_tf.sampling import log_likelihood_local, sample_local
+from gan_tf.data.builtin import DatasetInfo
+from gan_tf.serving.export import export_model
+from gan_tf.serving.sampling import log_likelihood_local, sample_local
 
 TINY = dict(filters=4, layers=3, kernel_size=3, seed=0)
 

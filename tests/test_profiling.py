@@ -4,7 +4,7 @@ import keras
 import pytest
 
 from gan_tf import DCGAN, MLPGAN
-from gan_tf.profiling import (
+from gan_tf.nn.profiling import (
     forward_flops_per_example,
     layer_flops_per_example,
     matmul_flops_per_second,

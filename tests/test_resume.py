@@ -18,11 +18,13 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from gan_tf import DCGAN, data, sources
-from gan_tf.callbacks import CheckpointWriteError, Position, TrainingPreempted, latest_checkpoint, list_checkpoints
-from gan_tf.monitoring import rewind_logs
-from gan_tf.training import TrainConfig, train
-from gan_tf.workdir_lock import WorkdirUnwritableError
+from gan_tf import DCGAN
+from gan_tf.data import builtin as data
+from gan_tf.data import source as sources
+from gan_tf.training.callbacks import CheckpointWriteError, Position, TrainingPreempted, latest_checkpoint, list_checkpoints
+from gan_tf.training.monitoring import rewind_logs
+from gan_tf.training.run import TrainConfig, train
+from gan_tf.training.workdir_lock import WorkdirUnwritableError
 
 # -------------------------------------------------------------------------------- the parts
 
@@ -128,7 +130,7 @@ def test_rewinding_the_logs_drops_what_later_epochs_and_earlier_starts_wrote(tmp
 _RUN = """
 import json, os, signal, sys
 import keras, numpy as np
-from gan_tf.training import TrainConfig, train
+from gan_tf.training.run import TrainConfig, train
 config, kill_at, out = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 
 class Kill(keras.callbacks.Callback):
@@ -199,7 +201,7 @@ def test_sigterm_saves_the_current_step_and_the_next_start_continues(tmp_path):
 
 
 def test_a_signal_before_training_began_stops_it_before_the_first_step(tmp_path):
-    from gan_tf.callbacks import PreemptionSignals, RunCheckpoint
+    from gan_tf.training.callbacks import PreemptionSignals, RunCheckpoint
 
     gan = DCGAN(latent_dim=8, seed=0)
     gan.compile()

@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from gan_tf import CGAN, DCGAN, MLPGAN, client
-from gan_tf.export import MAX_SAMPLES, METADATA_FILE, WARMUP_FILE, export_generator
+from gan_tf import CGAN, DCGAN, MLPGAN
+from gan_tf.serving import client
+from gan_tf.serving.export import MAX_SAMPLES, METADATA_FILE, WARMUP_FILE, export_generator
 from serving_standins import GrpcStandIn, RestStandIn
 
 LATENT = 8

@@ -6,8 +6,10 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from gan_tf import CGAN, DCGAN, data, sources
-from gan_tf.data import DatasetError
+from gan_tf import CGAN, DCGAN
+from gan_tf.data import builtin as data
+from gan_tf.data import source as sources
+from gan_tf.data.builtin import DatasetError
 
 
 def write_image(path, array, image_format=None):

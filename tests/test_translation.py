@@ -11,12 +11,12 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from gan_tf import data as gan_data
-from gan_tf import translation_data
-from gan_tf.data import DatasetError, DatasetInfo
-from gan_tf.layers import SeededDropout
+from gan_tf.data import builtin as gan_data
+from gan_tf.data import pairs as translation_data
+from gan_tf.data.builtin import DatasetError, DatasetInfo
+from gan_tf.nn.layers import SeededDropout
 from gan_tf.models.pix2pix import Pix2Pix, unet_depth
-from gan_tf.sources import open_source
+from gan_tf.data.source import open_source
 
 _FASHION = pytest.mark.skipif(not os.path.isdir(gan_data.DEBIAN_FASHION_MNIST_DIR),
                               reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
@@ -265,7 +265,7 @@ def test_pix2pix_config_round_trips_and_seeded_translation_is_reproducible():
 
 
 def test_pix2pix_decay_fraction_decays_both_rates_over_the_planned_runs_end():
-    from gan_tf.translation import ConstantThenLinearDecay
+    from gan_tf.models.translation import ConstantThenLinearDecay
 
     def rates(model):
         return [optimizer._learning_rate for optimizer in model.default_optimizers().values()]
@@ -307,7 +307,7 @@ def test_pix2pix_through_train_export_serving_generate_and_evaluate(tmp_path, si
     # A seeded translation sent in chunks ([seed, first_index]) gives the images of one Keras call.
     later = signatures["translate_seeded"](images_uint8=tf.constant(images[1:]), seed=tf.constant([7, 1], tf.int64))
     np.testing.assert_array_equal(later["images_uint8"].numpy(), seeded["images_uint8"].numpy()[1:])
-    from gan_tf.sampling import translate_local
+    from gan_tf.serving.sampling import translate_local
 
     np.testing.assert_array_equal(translate_local(export, images, seed=7, batch_size=2), seeded["images_uint8"].numpy())
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"seed must be an int64 scalar or \[seed, first_index\]"):
@@ -337,7 +337,7 @@ def test_pix2pix_through_train_export_serving_generate_and_evaluate(tmp_path, si
 
 
 def test_a_translation_model_refuses_plain_images_before_training(tmp_path):
-    from gan_tf.training import TrainConfig, train
+    from gan_tf.training.run import TrainConfig, train
 
     with pytest.raises(ValueError, match="needs image-to-image data"):
         train(TrainConfig(model="pix2pix", epochs=1, steps_per_epoch=1, verbose=0, workdir=str(tmp_path / "run"),
@@ -349,7 +349,7 @@ def test_a_translation_model_refuses_plain_images_before_training(tmp_path):
 
 
 def test_image_pool_by_hand():
-    from gan_tf.layers import ImagePool
+    from gan_tf.nn.layers import ImagePool
 
     pool = ImagePool(2, (1, 1, 1))
     x = lambda *values: np.array(values, np.float32).reshape(-1, 1, 1, 1)  # noqa: E731
@@ -365,7 +365,7 @@ def test_image_pool_by_hand():
 
 
 def test_constant_then_linear_decay_schedule():
-    from gan_tf.translation import ConstantThenLinearDecay
+    from gan_tf.models.translation import ConstantThenLinearDecay
 
     schedule = ConstantThenLinearDecay(2e-4, constant_steps=100, decay_steps=50)
     assert [float(schedule(step)) for step in (0, 100, 125, 150, 400)] == pytest.approx([2e-4, 2e-4, 1e-4, 0.0, 0.0])
@@ -374,7 +374,7 @@ def test_constant_then_linear_decay_schedule():
 
 
 def test_decaying_rate_decays_over_the_runs_last_fraction():
-    from gan_tf.translation import decaying_rate
+    from gan_tf.models.translation import decaying_rate
 
     odd = decaying_rate(2e-4, 7, 0.5)  # CycleGAN's halves of an odd run: 3 constant steps, 4 decaying
     assert (odd.constant_steps, odd.decay_steps) == (3, 4)
@@ -409,7 +409,7 @@ def test_cyclegan_trains_saves_and_resumes_its_pools_optimizers_and_schedule(tmp
 
 
 def test_cyclegan_through_train_and_its_two_serving_directions(tmp_path):
-    from gan_tf.training import TrainConfig, train
+    from gan_tf.training.run import TrainConfig, train
 
     result = train(TrainConfig(model="cyclegan", dataset="thin2bold_mnist", epochs=1, steps_per_epoch=2, batch_size=2,
                                model_args={"width": 4, "residual_blocks": 1}, eval_every=0, verbose=0,
@@ -434,7 +434,7 @@ def test_cyclegan_through_train_and_its_two_serving_directions(tmp_path):
 
 
 def test_learning_rate_flags_set_every_role_of_their_kind_and_keep_cyclegans_schedule(side_by_side):
-    from gan_tf.training import TrainConfig, build_model
+    from gan_tf.training.run import TrainConfig, build_model
 
     info = open_source("thin2bold_mnist").info
     config = TrainConfig(model="cyclegan", d_learning_rate=1e-3, g_learning_rate=5e-4,
@@ -533,7 +533,7 @@ def labelled_folder(tmp_path_factory):
 
 
 def test_srgan_through_train_with_the_datas_classifier_as_features(tmp_path, labelled_folder, monkeypatch):
-    from gan_tf.training import TrainConfig, train
+    from gan_tf.training.run import TrainConfig, train
 
     monkeypatch.setenv("GAN_TF_CACHE", str(tmp_path / "cache"))
     result = train(TrainConfig(model="srgan", dataset=f"folder:{labelled_folder}", epochs=1, steps_per_epoch=2,

@@ -10,10 +10,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT, eight_bit_stripes
-from gan_tf import CVAE, VAE, data
-from gan_tf.data import DatasetInfo
-from gan_tf.export import export_model
-from gan_tf.sampling import sample_local
+from gan_tf import CVAE, VAE
+from gan_tf.data import builtin as data
+from gan_tf.data.builtin import DatasetInfo
+from gan_tf.serving.export import export_model
+from gan_tf.serving.sampling import sample_local
 
 SMALL = dict(latent_dim=4, width=8, seed=0)
 
@@ -143,7 +144,7 @@ def test_config_and_keras_file_round_trip_weights_optimizer_and_stream(trained, 
 def test_one_step_on_two_replicas_equals_one_device():
     images = data.make_dataset(*data.load_arrays("mnist_5k"), batch_size=16, seed=1)
     batch = next(iter(images))
-    from gan_tf.distribute import make_strategy
+    from gan_tf.training.distribute import make_strategy
 
     weights, initial = {}, CVAE(**SMALL).get_weights()
     for devices, strategy in ((1, tf.distribute.get_strategy()), (2, make_strategy("mirrored", cpu_devices=2))):

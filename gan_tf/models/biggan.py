@@ -1,7 +1,7 @@
 """BigGAN-style: a class-conditional SN-GAN with conditional batch norm from a shared class
 embedding, a hierarchical latent, a projection discriminator, orthogonal regularization, a moving
 average of G for sampling, and the truncation trick; one residual block per doubling of the image
-(`gan_tf.networks.num_upsamplings`: two at 28x28, three at 32x32, four at 64x64).
+(`gan_tf.nn.networks.num_upsamplings`: two at 28x28, three at 32x32, four at 64x64).
 
 Reference:
     Brock, Donahue & Simonyan 2018, "Large Scale GAN Training for High Fidelity Natural Image
@@ -12,10 +12,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_tf import losses
-from gan_tf.gan import ConditionalGAN, check_num_classes
-from gan_tf.layers import ClassProjection, ConditionalBatchNormalization, SpectralNormalization
-from gan_tf.networks import channels, check_image_shape, num_upsamplings
+from gan_tf.nn import losses
+from gan_tf.models.gan import ConditionalGAN, check_num_classes
+from gan_tf.nn.layers import ClassProjection, ConditionalBatchNormalization, SpectralNormalization
+from gan_tf.nn.networks import channels, check_image_shape, num_upsamplings
 
 
 def latent_chunks(image_shape):
@@ -78,7 +78,7 @@ def projection_discriminator(image_shape, num_classes, width=32):
 
     phi: SN Conv(2 width, 4, s2) -> LeakyReLU(0.1) -> SN Conv(4 width, 4, s2) -> LeakyReLU(0.1)
     -> ... (one convolution per up-sampling of G, channels capped at `16 width`) -> flatten;
-    psi: SN Dense(1); the class term is `gan_tf.layers.ClassProjection`.
+    psi: SN Dense(1); the class term is `gan_tf.nn.layers.ClassProjection`.
     """
     images = keras.Input(image_shape, name="images")
     labels = keras.Input((), dtype="int32", name="labels")

@@ -1,5 +1,5 @@
 """DCGAN: the deep convolutional GAN, with TensorFlow's DCGAN tutorial network (grown by
-resolution as in the DCGAN paper, see `gan_tf.networks`).
+resolution as in the DCGAN paper, see `gan_tf.nn.networks`).
 
 Reference:
     Radford, Metz & Chintala 2015, "Unsupervised Representation Learning with Deep
@@ -8,8 +8,8 @@ Reference:
 
 import keras
 
-from gan_tf.gan import GAN
-from gan_tf.networks import check_dropout, check_image_shape, check_width, dcgan_discriminator, dcgan_generator
+from gan_tf.models.gan import GAN
+from gan_tf.nn.networks import check_dropout, check_image_shape, check_width, dcgan_discriminator, dcgan_generator
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
@@ -22,7 +22,7 @@ class DCGAN(GAN):
     Args:
         image_shape: `(H, W, C)`, e.g. (28, 28, 1) for MNIST, (32, 32, 3) for CIFAR-10 or
             (64, 64, 3); the networks get one stride-2 block per doubling
-            (`gan_tf.networks.num_upsamplings`).
+            (`gan_tf.nn.networks.num_upsamplings`).
         latent_dim: size of z.
         dropout: dropout rate after each of D's convolutions.
         width: channel unit: G's last hidden map and D's first have `width` channels, and

@@ -11,11 +11,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf import losses, pyramid
-from gan_tf.callbacks import grouped_cells
-from gan_tf.gan import GAN, ConditionalGAN, check_num_classes, mismatched_labels
-from gan_tf.layers import ConcatConditionPlanes
-from gan_tf.networks import check_dropout, check_width
+from gan_tf.nn import losses
+from gan_tf.nn import pyramid
+from gan_tf.training.callbacks import grouped_cells
+from gan_tf.models.gan import GAN, ConditionalGAN, check_num_classes, mismatched_labels
+from gan_tf.nn.layers import ConcatConditionPlanes
+from gan_tf.nn.networks import check_dropout, check_width
 
 
 def _labels_input(num_classes):
@@ -140,7 +141,7 @@ class LAPGAN(GAN):
     """A Laplacian pyramid of GANs: level 0 draws a coarse image, each finer level k draws the
     band-pass residual that, added to the upsampled coarser image, makes the next image.
 
-    `train_step` per batch of real images: builds the batch's Laplacian pyramid (`gan_tf.pyramid`:
+    `train_step` per batch of real images: builds the batch's Laplacian pyramid (`gan_tf.nn.pyramid`:
     coarsest `I_0`, residuals `h_k = I_k - u(I_{k-1})`); `d_steps` D updates, where level 0's D
     judges real `I_0` against `G_0(z)` and level k's D judges `(u(I_{k-1}), h_k)` against `(u(I_{k-1}),
     G_k(u(I_{k-1}), noise))` on the *real* coarser image, as the paper trains its levels; then one G

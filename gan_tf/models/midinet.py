@@ -12,11 +12,12 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from gan_tf import losses, music
-from gan_tf.distribute import MultiWorkerWorkarounds
-from gan_tf.generative import GenerativeModel, OptimizersByRole, Samples
-from gan_tf.layers import ConcatConditionPlanes
-from gan_tf.noise import replica_slice
+from gan_tf.nn import losses
+from gan_tf.data import music
+from gan_tf.training.distribute import MultiWorkerWorkarounds
+from gan_tf.models.generative import GenerativeModel, OptimizersByRole, Samples
+from gan_tf.nn.layers import ConcatConditionPlanes
+from gan_tf.nn.noise import replica_slice
 
 CHORD_DIM = 13
 # The progression's pitch-class profile appended to the chord when `progression=True`.
@@ -144,13 +145,13 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
 
     Songs are written bar by bar (`compose`): each bar from fresh noise, its chord and the bar
     written before it (read as a melody, `melody_bars`), the first after silence or a priming bar.
-    Bars use `gan_tf.music`'s representation (`[16, 24, 2]`: piano roll and onsets, C4-B5); chords
+    Bars use `gan_tf.data.music`'s representation (`[16, 24, 2]`: piano roll and onsets, C4-B5); chords
     are the data's labels (24 classes). `sample` and `preview` without chords use the held-out
     songs' chord progressions (the model keeps its data's `MelodyExamples`, not saved), or
     `DEFAULT_PROGRESSION`.
 
     Args:
-        image_shape: the bar shape, `gan_tf.music.BAR_SHAPE`.
+        image_shape: the bar shape, `gan_tf.data.music.BAR_SHAPE`.
         num_classes: chord classes (24).
         latent_dim: size of z (100).
         width: G's and D's base channels (64; G's layers have twice as many).
@@ -394,24 +395,24 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     # -------------------------------------------------------------------------------- export
 
     def export_metadata(self):
-        from gan_tf import melody_signatures
+        from gan_tf.serving import melody_signatures
 
         return melody_signatures.melody_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf import melody_signatures
+        from gan_tf.serving import melody_signatures
 
         return melody_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf import melody_signatures
+        from gan_tf.serving import melody_signatures
 
         return melody_signatures.warmup_inputs(self)
 
     def train_step_flops_per_image(self):
         """D forward and backward on a real and a fake bar (6 F_D); per G step, G forward and
         backward (3 F_G) and D forward plus input-gradient (2 F_D); G's D-step forward (F_G)."""
-        from gan_tf.profiling import forward_flops_per_example
+        from gan_tf.nn.profiling import forward_flops_per_example
 
         g, d = forward_flops_per_example(self.generator), forward_flops_per_example(self.discriminator)
         return g + 6 * d + self.generator_steps * (3 * g + 2 * d)

@@ -8,7 +8,7 @@ import math
 
 import keras
 
-from gan_tf.gan import GAN
+from gan_tf.models.gan import GAN
 
 
 def mlp_generator(latent_dim, image_shape, hidden_units=128):

@@ -8,7 +8,7 @@ Reference:
 import keras
 
 from gan_tf.models.sngan import SNGAN, self_attention, sngan_discriminator, spectral_norm
-from gan_tf.networks import generator_layers
+from gan_tf.nn.networks import generator_layers
 
 
 def sagan_generator(latent_dim, image_shape, width=64):
@@ -16,7 +16,7 @@ def sagan_generator(latent_dim, image_shape, width=64):
 
     SN Dense -> BN -> ReLU -> SN ConvT(s1) -> BN -> ReLU -> SN ConvT(s2) -> BN -> ReLU -> ...
     -> SN ConvT(C, s2, tanh), with the attention block after the map of side
-    `gan_tf.networks.attention_side` (H/2 at 28x28: just before the output layer); the output
+    `gan_tf.nn.networks.attention_side` (H/2 at 28x28: just before the output layer); the output
     layer is float32 under any policy.
     """
     noise = keras.Input((latent_dim,), name="z")
@@ -30,7 +30,7 @@ def sagan_generator(latent_dim, image_shape, width=64):
 class SAGAN(SNGAN):
     """SAGAN: self-attention at the middle resolution of G and D, spectral norm in both, hinge loss.
 
-    The attention block (`gan_tf.layers.SelfAttention2D`, its gain `gamma` starting at 0) lets
+    The attention block (`gan_tf.nn.layers.SelfAttention2D`, its gain `gamma` starting at 0) lets
     each position of a feature map draw on every other position, so distant parts of an image
     can agree (left and right halves of a symmetric garment) where convolutions see only a
     neighbourhood. Spectral norm on G too conditions its training; and the two time-scale

@@ -9,14 +9,14 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_tf import losses
-from gan_tf.gan import GAN
-from gan_tf.layers import SelfAttention2D, SpectralNormalization
-from gan_tf.networks import check_image_shape, check_width, dcgan_generator, discriminator_features
+from gan_tf.nn import losses
+from gan_tf.models.gan import GAN
+from gan_tf.nn.layers import SelfAttention2D, SpectralNormalization
+from gan_tf.nn.networks import check_image_shape, check_width, dcgan_generator, discriminator_features
 
 
 def spectral_norm(layer, name):
-    """`layer` spectrally normalized, as `gan_tf.networks` builders wrap each layer; the output
+    """`layer` spectrally normalized, as `gan_tf.nn.networks` builders wrap each layer; the output
     layer ("images") stays float32 under any mixed policy."""
     if name == "images":
         return SpectralNormalization(layer, dtype="float32", name=name)
@@ -24,7 +24,7 @@ def spectral_norm(layer, name):
 
 
 def self_attention(x, side):
-    """SAGAN's attention block (spectrally normalized), placed by `gan_tf.networks`."""
+    """SAGAN's attention block (spectrally normalized), placed by `gan_tf.nn.networks`."""
     return SelfAttention2D(spectral_norm=True, name="self_attention")(x)
 
 
@@ -32,8 +32,8 @@ def sngan_discriminator(image_shape, self_attention_block=False, width=64):
     """DCGAN's discriminator with every layer spectrally normalized and no dropout.
 
     SN Conv(w, 5, s2) -> LeakyReLU(0.1) -> SN Conv(2w, 5, s2) -> ... (one convolution per
-    up-sampling of the generator, `gan_tf.networks`) -> SN Dense(1) score. With
-    `self_attention_block`, SAGAN's block goes on the map `gan_tf.networks.attention_side`
+    up-sampling of the generator, `gan_tf.nn.networks`) -> SN Dense(1) score. With
+    `self_attention_block`, SAGAN's block goes on the map `gan_tf.nn.networks.attention_side`
     names (H/2 at 28x28). The score layer is float32 under any mixed policy.
     """
     images = keras.Input(image_shape, name="images")

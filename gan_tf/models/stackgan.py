@@ -4,7 +4,7 @@ Reference:
     Zhang, Xu, Li, Zhang, Wang, Huang & Metaxas 2017, "StackGAN: Text to Photo-realistic Image
     Synthesis with Stacked Generative Adversarial Networks", https://arxiv.org/abs/1612.03242
     (section 3; reference code hanzhanggit/StackGAN). Text embeddings: Reed et al. 2016,
-    https://arxiv.org/abs/1605.05395 (here `gan_tf.text`, trained as the run's first stage).
+    https://arxiv.org/abs/1605.05395 (here `gan_tf.nn.text`, trained as the run's first stage).
 """
 
 import keras
@@ -12,11 +12,14 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf import likelihoods, losses, pyramid, text
-from gan_tf.distribute import MultiWorkerWorkarounds
-from gan_tf.generative import GenerativeModel, OptimizersByRole, Samples
-from gan_tf.layers import ConcatConditionPlanes
-from gan_tf.noise import replica_slice
+from gan_tf.nn import likelihoods
+from gan_tf.nn import losses
+from gan_tf.nn import pyramid
+from gan_tf.nn import text
+from gan_tf.training.distribute import MultiWorkerWorkarounds
+from gan_tf.models.generative import GenerativeModel, OptimizersByRole, Samples
+from gan_tf.nn.layers import ConcatConditionPlanes
+from gan_tf.nn.noise import replica_slice
 
 # The three stages of a run, in order (`StackGAN.stage`).
 STAGES = ("text encoder", "stage I", "stage II")
@@ -121,7 +124,7 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     A run has three stages, switched by the model's own step count (`train_steps`, saved with
     the weights, so a checkpoint of any stage resumes in it):
 
-    1. the text encoder (`gan_tf.text`), trained with an image encoder on the symmetric matching
+    1. the text encoder (`gan_tf.nn.text`), trained with an image encoder on the symmetric matching
        loss for `encoder_steps` steps, then frozen: `phi_t` is its embedding of a caption;
     2. Stage I for `stage1_steps` steps: `c_1 ~ N(mu_1(phi_t), Sigma_1(phi_t))` (conditioning
        augmentation), `G_1(z, c_1)` makes a half-size image; the matching-aware `D_1` is trained on
@@ -424,7 +427,7 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         """The model's text input as a tensor: caption strings `[N]`, or precomputed embeddings
         float32 `[N, embedding_dim]`; ValueError for empty captions or embeddings of another size."""
         if self.precomputed_embeddings:
-            from gan_tf.caption_data import as_embeddings
+            from gan_tf.data.captions import as_embeddings
 
             return tf.constant(as_embeddings(captions, self.embedding_dim))
         captions = [str(caption) for caption in np.asarray(captions, dtype=object).reshape(-1)]
@@ -487,7 +490,7 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     def preview(self, rows, columns, seed):
         """Row k: one held-out caption of class k (or the k-th caption), drawn `columns // 2` times
         with different noise, each as its Stage-I image (enlarged) and its Stage-II image."""
-        from gan_tf.callbacks import grouped_cells
+        from gan_tf.training.callbacks import grouped_cells
 
         per_row = max(1, columns // 2)
         if self.examples is None:
@@ -506,17 +509,17 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     # ---------------------------------------------------------------------------- export
 
     def export_metadata(self):
-        from gan_tf import stackgan_signatures
+        from gan_tf.serving import stackgan_signatures
 
         return stackgan_signatures.stackgan_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf import stackgan_signatures
+        from gan_tf.serving import stackgan_signatures
 
         return stackgan_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf import stackgan_signatures
+        from gan_tf.serving import stackgan_signatures
 
         return stackgan_signatures.warmup_inputs(self)
 
@@ -524,7 +527,7 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         """A Stage-II step (the longest stage, and the most costly): Stage I forward twice (F_1),
         D_2 forward and backward on three images (9 F_D) and again forward plus input gradient in
         the G step (2 F_D), G_2 forward twice and backward once (4 F_2)."""
-        from gan_tf.profiling import forward_flops_per_example
+        from gan_tf.nn.profiling import forward_flops_per_example
 
         g1, g2 = forward_flops_per_example(self.stage1_generator), forward_flops_per_example(self.stage2_generator)
         d2 = forward_flops_per_example(self.stage2_discriminator)

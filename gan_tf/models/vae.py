@@ -2,7 +2,7 @@
 
 The baseline the GAN material contrasts GANs with ("VAEs give blurrier samples"), built so the
 claim can be measured with the same tools: the encoder is the DCGAN discriminator's trunk, the
-decoder the DCGAN generator (both grown with the image size, `gan_tf.networks`), and the pixel
+decoder the DCGAN generator (both grown with the image size, `gan_tf.nn.networks`), and the pixel
 likelihood is a discretised logistic over the 256 levels of 8-bit data, so the ELBO and the
 importance-weighted bound are bounds on a true log-probability, in bits per dimension comparable
 with any other model of 8-bit images.
@@ -20,12 +20,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf import likelihoods
-from gan_tf.gan import check_num_classes
-from gan_tf.generative import Samples
-from gan_tf.likelihood_model import LikelihoodModel
-from gan_tf.noise import replica_slice
-from gan_tf.networks import check_image_shape, check_width, discriminator_features, generator_layers
+from gan_tf.nn import likelihoods
+from gan_tf.models.gan import check_num_classes
+from gan_tf.models.generative import Samples
+from gan_tf.models.likelihood_model import LikelihoodModel
+from gan_tf.nn.noise import replica_slice
+from gan_tf.nn.networks import check_image_shape, check_width, discriminator_features, generator_layers
 
 
 # The pixel log-scale's starting value.
@@ -102,7 +102,7 @@ class VAE(LikelihoodModel):
         https://arxiv.org/abs/1509.00519
     """
 
-    # The prior, as the GANs' exported signatures draw it (`gan_tf.noise.stateless_noise`).
+    # The prior, as the GANs' exported signatures draw it (`gan_tf.nn.noise.stateless_noise`).
     noise = "gaussian"
     exports_truncation = False
 
@@ -242,23 +242,23 @@ class VAE(LikelihoodModel):
         return Samples(images, None if labels is None else {"labels": labels})
 
     def export_metadata(self):
-        from gan_tf import vae_signatures
+        from gan_tf.serving import vae_signatures
 
         return vae_signatures.vae_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf import vae_signatures
+        from gan_tf.serving import vae_signatures
 
         return vae_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf import vae_signatures
+        from gan_tf.serving import vae_signatures
 
         return vae_signatures.warmup_inputs(self)
 
     def train_step_flops_per_image(self):
         """Encoder forward + backward (3 F_E) and decoder forward + backward (3 F_D)."""
-        from gan_tf.profiling import forward_flops_per_example
+        from gan_tf.nn.profiling import forward_flops_per_example
 
         return 3 * forward_flops_per_example(self.encoder) + 3 * forward_flops_per_example(self.decoder)
 

@@ -11,10 +11,11 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf import ema, losses
-from gan_tf.distribute import MultiWorkerWorkarounds
-from gan_tf.generative import GenerativeModel, RoleOptimizers, Samples
-from gan_tf.noise import NOISE_DISTRIBUTIONS, replica_slice, stateless_noise  # noqa: F401 (re-exported)
+from gan_tf.nn import ema
+from gan_tf.nn import losses
+from gan_tf.training.distribute import MultiWorkerWorkarounds
+from gan_tf.models.generative import GenerativeModel, RoleOptimizers, Samples
+from gan_tf.nn.noise import NOISE_DISTRIBUTIONS, replica_slice, stateless_noise  # noqa: F401 (re-exported)
 
 def check_num_classes(num_classes):
     """`num_classes` as an int, or a ValueError if there are fewer than 2 classes."""
@@ -99,7 +100,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         d_steps: discriminator updates per generator update (the k of Algorithm 1).
         seed: seed of the noise stream (None: a random seed).
         ema_decay: None, or keep an exponential moving average of G's weights with this decay
-            (in [0, 1), with a short warm-up; see `gan_tf.ema`), updated after every train
+            (in [0, 1), with a short warm-up; see `gan_tf.nn.ema`), updated after every train
             step, and sample and export from it (`sampling_generator`): averaged generators
             oscillate less (Yazici et al. 2019) and BigGAN samples from one.
         **kwargs: passed to `keras.Model` (e.g. `name`).
@@ -116,7 +117,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
     # see `GenerativeModel` (the MLP GAN runs 16 steps per call: bench/throughput.py).
     # Whether the generator takes class labels (`[z, labels]`) as well as noise.
     conditional = False
-    # Whether the exported `sample` signatures take a `truncation` input (gan_tf.gan_signatures).
+    # Whether the exported `sample` signatures take a `truncation` input (gan_tf.serving.gan_signatures).
     exports_truncation = False
 
     def __init__(
@@ -384,17 +385,17 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         return Samples(self.generate(num_samples, seed=seed, truncation=truncation), None)
 
     def export_metadata(self):
-        from gan_tf import gan_signatures
+        from gan_tf.serving import gan_signatures
 
         return gan_signatures.gan_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf import gan_signatures
+        from gan_tf.serving import gan_signatures
 
         return gan_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf import gan_signatures
+        from gan_tf.serving import gan_signatures
 
         return gan_signatures.warmup_inputs(self)
 
@@ -412,7 +413,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         So `d_steps * (F_G + 6 F_D) + 3 F_G + 2 F_D`. Models whose step does other work (a
         gradient penalty, an auxiliary classifier) override this.
         """
-        from gan_tf.profiling import forward_flops_per_example
+        from gan_tf.nn.profiling import forward_flops_per_example
 
         generator_flops = forward_flops_per_example(self.generator)
         discriminator_flops = forward_flops_per_example(self.discriminator)

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.callbacks import sample_grid, save_image, write_atomically
+from gan_tf.training.callbacks import sample_grid, save_image, write_atomically
 
 # The metrics logged as `quality/<name>`; label accuracy only for conditional models.
 QUALITY_METRICS = ("fid", "kid", "classifier_score", "precision", "recall", "sharpness", "classes_covered",
@@ -55,7 +55,7 @@ def quality_summary(metrics):
 def evaluation_samples(model, num_samples, seed=4321):
     """`(uint8 images, labels or None)` drawn with a fixed seed (`model.sample`); a
     class-conditional model draws the classes evenly."""
-    from gan_tf.sampling import _to_uint8
+    from gan_tf.serving.sampling import _to_uint8
 
     samples = model.sample(num_samples, seed=seed)
     labels = (samples.conditions or {}).get("labels")
@@ -77,7 +77,7 @@ class TensorBoardSamples(keras.callbacks.Callback):
 
     Args:
         log_dir: the run directory (e.g. `logs/samples`).
-        evaluator: a `gan_tf.evaluation.Evaluator`, or None for grids only.
+        evaluator: a `gan_tf.metrics.evaluation.Evaluator`, or None for grids only.
         eval_every: epochs between evaluations (at epochs eval_every, 2 * eval_every, ...;
             0 never).
         rows, columns, seed: the grid's layout and fixed noise.

@@ -1,7 +1,7 @@
 """Image-to-image data: pairs (input -> target, for Pix2Pix) and two unpaired domains A and B
 (for CycleGAN).
 
-`--dataset` specs (opened by `gan_tf.sources.open_source`, like every other dataset):
+`--dataset` specs (opened by `gan_tf.data.source.open_source`, like every other dataset):
 
 * `edges2fashion` (paired, built-in, offline): each Fashion-MNIST item, padded to 32x32, is the
   target; its input is the item's edge map (`edge_map`: Sobel gradient magnitude of the lightly
@@ -41,9 +41,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import data as gan_data
-from gan_tf.data import DatasetError, DatasetInfo, DatasetUnavailableError
-from gan_tf.sources import DataSource, IMAGE_EXTENSIONS, _probe_image, convert_channels, fit_to_size
+from gan_tf.data import builtin as gan_data
+from gan_tf.data.builtin import DatasetError, DatasetInfo, DatasetUnavailableError
+from gan_tf.data.source import DataSource, IMAGE_EXTENSIONS, _probe_image, convert_channels, fit_to_size
 
 logger = logging.getLogger(__name__)
 
@@ -296,7 +296,7 @@ def open_translation_source(spec, data_dir=None, image_size=None, channels=None,
         DatasetError: for data that cannot be read (missing folder, no pairs, ...).
         DatasetUnavailableError: for data that cannot be had here (tfds offline).
     """
-    from gan_tf.sources import _key, _transform_arrays, parse_image_size
+    from gan_tf.data.source import _key, _transform_arrays, parse_image_size
 
     size = parse_image_size(image_size)
     kind, _, rest = spec.partition(":")

@@ -1,9 +1,9 @@
 """Sample-quality metrics as pure numpy functions of features, probabilities and labels.
 
-The features are a classifier's penultimate activations (`gan_tf.evaluation`): our own small
+The features are a classifier's penultimate activations (`gan_tf.metrics.evaluation`): our own small
 CNN per dataset, as TF-GAN's MNIST evaluation did, since no Inception weights can be had here.
 Every metric should be read next to its floor: the same metric between two disjoint halves of
-real data (`gan_tf.evaluation.evaluate` reports both).
+real data (`gan_tf.metrics.evaluation.evaluate` reports both).
 
 References:
     Heusel et al. 2017, "GANs Trained by a Two Time-Scale Update Rule Converge to a Local Nash

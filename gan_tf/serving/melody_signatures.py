@@ -1,11 +1,11 @@
 """A melody model's serving signatures: chords in, piano rolls out.
 
 What `MidiNet.export_metadata`, `export_archive` and `warmup_requests` return (the model
-contract); `gan_tf.export` writes them out. Inputs and outputs:
+contract); `gan_tf.serving.export` writes them out. Inputs and outputs:
 
 * `compose` (also `serving_default`): `chords` int32 `[songs, bars]` (chord classes, the
   metadata's `chord_names`: C=0, Cm=1, C#=2, ...), `seed` int64 scalar -> `piano_rolls` float32
-  `[songs, bars, 16, 24, 2]` (0/1: roll and onsets, `gan_tf.music`), `pitches` int32
+  `[songs, bars, 16, 24, 2]` (0/1: roll and onsets, `gan_tf.data.music`), `pitches` int32
   `[songs, bars * 16]` (the MIDI pitch sounding at each sixteenth step, -1 for silence) and
   `onsets` int32 `[songs, bars * 16]` (1 where a note starts). The same seed and chords give the
   same songs as `MidiNet.compose(chords, seed=seed)` in Keras.
@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import music
+from gan_tf.data import music
 
 MAX_SONGS = 64
 MAX_BARS = 64

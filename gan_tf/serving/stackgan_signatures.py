@@ -1,7 +1,7 @@
 """StackGAN's serving signatures: caption strings in, images out.
 
 What `StackGAN.export_metadata`, `export_archive` and `warmup_requests` return (the model
-contract); `gan_tf.export` writes them out. The archive holds the text encoder with its
+contract); `gan_tf.serving.export` writes them out. The archive holds the text encoder with its
 vocabulary (the `TextVectorization` layer is tracked with it), so clients send text:
 
 * `serving_default`: `captions` tf.string `[N]`, `seed` int64 scalar -> `images` float32
@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.export import MAX_SAMPLES
+from gan_tf.serving.export import MAX_SAMPLES
 
 
 def stackgan_metadata(model):

@@ -34,7 +34,7 @@ A model implements:
 Every model also saves, with its weights, what Keras leaves out of a `.keras` file: the state of
 each random stream it or its layers draw from (noise, dropout masks, interpolation weights) and
 its metric trackers' running sums, so that a run resumed from a checkpoint taken in the middle
-of an epoch continues exactly (`gan_tf.callbacks.RunCheckpoint`).
+of an epoch continues exactly (`gan_tf.training.callbacks.RunCheckpoint`).
 
 And declares, as class attributes: `value_range`, `default_batch_size`,
 `default_steps_per_execution`, and `needs_labels` (trains on `(images, labels)` batches).

@@ -13,7 +13,7 @@ Users who have Keras's ImageNet weights for Inception-v3 can use its features in
 (`load_inception`), as the FID/IS literature does; then mode coverage and label accuracy,
 which need the dataset's own classes, are not reported.
 
-Any other data (`folder:`, `tfds:`, a built-in at another size; a `gan_tf.sources.DataSource`)
+Any other data (`folder:`, `tfds:`, a built-in at another size; a `gan_tf.data.source.DataSource`)
 get the same treatment when labelled: a classifier trained on (up to 20,000 of) their images,
 cached under a key of the data's content and image size. Unlabelled data have no classes to
 train one on: they use Inception-v3 when its weights are given, otherwise the features of a
@@ -30,9 +30,9 @@ import pathlib
 import keras
 import numpy as np
 
-from gan_tf import data as gan_data
-from gan_tf import metrics
-from gan_tf.callbacks import write_atomically
+from gan_tf.data import builtin as gan_data
+from gan_tf.metrics import image_metrics as metrics
+from gan_tf.training.callbacks import write_atomically
 
 CLASSIFIER_VERSION = 1
 _EPOCHS = {"mnist_5k": 20, "mnist": 3, "fashion_mnist": 8, "cifar10": 15}
@@ -354,11 +354,11 @@ class Evaluator:
 
     Two disjoint halves of the real data are drawn (`seed`): the first is the reference every
     generated set is compared with, the second gives the floor (real vs real). Built once and
-    called every few epochs by `gan_tf.monitoring.TensorBoardSamples`, or once by `evaluate.py`.
+    called every few epochs by `gan_tf.training.monitoring.TensorBoardSamples`, or once by `evaluate.py`.
 
     Args:
         dataset: the dataset the generated images should look like: a built-in name or a
-            `gan_tf.sources.DataSource` (any data).
+            `gan_tf.data.source.DataSource` (any data).
         num_samples: images per comparison (capped at half the real data).
         classifier: a `Classifier` (default: `features_for(source)`: the dataset's own
             classifier, or random CNN features for unlabelled data), an `InceptionEmbedding`
@@ -368,7 +368,7 @@ class Evaluator:
     """
 
     def __init__(self, dataset, num_samples, classifier=None, data_dir=None, seed=0):
-        from gan_tf import sources
+        from gan_tf.data import source as sources
 
         source = dataset if isinstance(dataset, sources.DataSource) else sources.open_source(dataset, data_dir=data_dir)
         self.dataset = source.spec

@@ -1,4 +1,4 @@
-"""The built-in datasets, and the in-memory training pipeline (`gan_tf.sources` adds folders of
+"""The built-in datasets, and the in-memory training pipeline (`gan_tf.data.source` adds folders of
 images and any TFDS dataset, and the streaming pipeline).
 
 Every dataset yields `(images, labels)` batches: images `float32 [batch, H, W, C]` scaled to
@@ -42,7 +42,7 @@ class DatasetUnavailableError(DatasetError):
 class DatasetInfo:
     """What a model needs to know about a dataset before seeing it.
 
-    For image-to-image data (`gan_tf.translation_data`), `image_shape` is the target domain's
+    For image-to-image data (`gan_tf.data.pairs`), `image_shape` is the target domain's
     (what the model makes), `source_shape` the source domain's (what it takes), `pairing`
     "paired" or "unpaired", and `examples` a fixed draw of held-out examples (an `Examples`)
     the model previews and is evaluated on. Plain image data leave all three None.
@@ -54,11 +54,11 @@ class DatasetInfo:
     source_shape: tuple = None
     pairing: str = None
     examples: object = dataclasses.field(default=None, compare=False, repr=False)
-    # () -> the data's own classifier (`gan_tf.evaluation.Classifier`, trained and cached on first
+    # () -> the data's own classifier (`gan_tf.metrics.evaluation.Classifier`, trained and cached on first
     # use) or None for unlabelled data: a feature network for models that need one (SRGAN's
     # content loss) without downloading weights.
     classifier: object = dataclasses.field(default=None, compare=False, repr=False)
-    # What the examples are: "images", or "melody" (`gan_tf.melody_data`: bars of piano roll with
+    # What the examples are: "images", or "melody" (`gan_tf.data.melodies`: bars of piano roll with
     # chords as labels). A model trains only on data of its own `modality`.
     modality: str = "images"
 
@@ -390,7 +390,7 @@ def load_dataset(name, batch_size, value_range=(-1.0, 1.0), data_dir=None, split
     """Opens dataset `name` and returns its training pipeline of `(images, labels)` batches.
 
     `name` is a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`; `image_size`, `channels`,
-    `crop` and `cache_dir` are `gan_tf.sources.open_source`'s (the resize policy is described
+    `crop` and `cache_dir` are `gan_tf.data.source.open_source`'s (the resize policy is described
     there). Small data are served from memory (`make_dataset`), large data stream from disk.
 
     Example:
@@ -398,7 +398,7 @@ def load_dataset(name, batch_size, value_range=(-1.0, 1.0), data_dir=None, split
         >>> images, labels = next(iter(dataset))  # [64, 28, 28, 1] in [-1, 1], [64]
         >>> photos = load_dataset("folder:/data/flowers", 64, image_size=64)  # [64, 64, 64, 3]
     """
-    from gan_tf.sources import open_source
+    from gan_tf.data.source import open_source
 
     source = open_source(name, data_dir=data_dir, split=split, image_size=image_size, channels=channels, crop=crop,
                          cache_dir=cache_dir)

@@ -2,12 +2,12 @@
 `log_likelihood` for images.
 
 What `VAE.export_metadata`, `VAE.export_archive` and `VAE.warmup_requests` return (the model
-contract); `gan_tf.export` writes them out. Inputs and outputs are named; `labels` only for a
+contract); `gan_tf.serving.export` writes them out. Inputs and outputs are named; `labels` only for a
 CVAE:
 
 * `serving_default` and `decode`: `z` float32 `[batch, latent_dim]`, `labels` int32 `[batch]` ->
   `images` float32 `[batch, H, W, C]` in [-1, 1] (the decoder's mean), `images_uint8` uint8.
-* `sample`, `sample_seeded`: as the GANs' (`gan_tf.gan_signatures`): z drawn from the prior.
+* `sample`, `sample_seeded`: as the GANs' (`gan_tf.serving.gan_signatures`): z drawn from the prior.
 * `encode`: `images_uint8` uint8 `[batch, H, W, C]`, `labels` -> `mean`, `log_variance` float32
   `[batch, latent_dim]` of `q(z|x)`.
 * `log_likelihood`: `images_uint8`, `seed` int64 scalar, `labels` -> `elbo`, `log_likelihood`
@@ -23,9 +23,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import likelihoods
-from gan_tf.export import MAX_SAMPLES
-from gan_tf.gan_signatures import LatentEndpoints, _random_seed_pair
+from gan_tf.nn import likelihoods
+from gan_tf.serving.export import MAX_SAMPLES
+from gan_tf.serving.gan_signatures import LatentEndpoints, _random_seed_pair
 
 SIGNATURES = ("serving_default", "decode", "sample", "sample_seeded", "encode", "log_likelihood", "metadata")
 # Images per `log_likelihood` request: each costs `importance_samples` decoder passes.

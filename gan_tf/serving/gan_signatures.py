@@ -1,7 +1,7 @@
 """A GAN's serving signatures: latent vectors (and labels) in, images out.
 
 What `GAN.export_metadata`, `GAN.export_archive` and `GAN.warmup_requests` (the model contract,
-`gan_tf.generative`) return for every GAN; `gan_tf.export` writes them out. Signatures (inputs and
+`gan_tf.models.generative`) return for every GAN; `gan_tf.serving.export` writes them out. Signatures (inputs and
 outputs are named; `labels` only for class-conditional GANs):
 
 * `serving_default`: `z` float32 `[batch, latent_dim]`, `labels` int32 `[batch]`
@@ -28,8 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.export import MAX_SAMPLES
-from gan_tf.noise import stateless_noise
+from gan_tf.serving.export import MAX_SAMPLES
+from gan_tf.nn.noise import stateless_noise
 
 SIGNATURES = ("serving_default", "sample", "sample_seeded", "metadata")
 

@@ -1,9 +1,9 @@
 """`TranslationModel`: what the image-to-image models (Pix2Pix, CycleGAN) share.
 
-They implement the same contract as every model (`gan_tf.generative`), with images where a GAN
+They implement the same contract as every model (`gan_tf.models.generative`), with images where a GAN
 has noise:
 
-* `from_data(info)` needs image-to-image data (`gan_tf.translation_data`: `info.source_shape`
+* `from_data(info)` needs image-to-image data (`gan_tf.data.pairs`: `info.source_shape`
   is set); a model that learns from pairs refuses unpaired data. The model keeps the data's
   held-out `Examples` (`self.examples`, not saved) for its preview grid and for `sample`.
 * `sample(n, seed, conditions={"images": uint8 inputs})` translates the inputs; without
@@ -13,10 +13,10 @@ has noise:
 * `preview(rows, columns, seed)`: one held-out example per row group, as the model's
   `preview_columns` lays it out (Pix2Pix: input | output | target).
 * `directions()`: `{signature name: Direction}`, the mappings the export serves
-  (`gan_tf.translation_signatures`); the first is `serving_default`.
+  (`gan_tf.serving.translation_signatures`); the first is `serving_default`.
 
 A subclass builds its networks, declares `optimizer_networks()` (`{role: [networks]}`, every
-role gets its own optimizer: `gan_tf.generative.OptimizersByRole`), and writes `train_step`,
+role gets its own optimizer: `gan_tf.models.generative.OptimizersByRole`), and writes `train_step`,
 `translate` and `directions`.
 """
 
@@ -27,8 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.distribute import MultiWorkerWorkarounds
-from gan_tf.generative import GenerativeModel, OptimizersByRole, Samples
+from gan_tf.training.distribute import MultiWorkerWorkarounds
+from gan_tf.models.generative import GenerativeModel, OptimizersByRole, Samples
 
 Direction = collections.namedtuple("Direction", ["source_shape", "target_shape", "translate", "stochastic", "reverse"],
                                    defaults=(False,))
@@ -102,12 +102,12 @@ class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel
         """`(inputs, targets), (input_labels, target_labels)` of a translation batch."""
         if not (isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], (tuple, list))):
             raise ValueError("A translation model trains on ((inputs, targets), (input_labels, target_labels)) "
-                             "batches (gan_tf.translation_data); this dataset yields images.")
+                             "batches (gan_tf.data.pairs); this dataset yields images.")
         return data[0]
 
     def training_seeds(self, batch_size):
         """This replica's int32 `[batch, 2]` per-example seeds from the model's noise stream."""
-        from gan_tf.noise import replica_slice
+        from gan_tf.nn.noise import replica_slice
 
         return replica_slice(lambda size: keras.random.randint((size, 2), 0, 2**31 - 1, seed=self.seed_generator,
                                                                dtype="int32"), batch_size)
@@ -198,24 +198,24 @@ class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel
         inputs, _, targets = self._held_out(count, spread=True)
         groups = self.preview_columns(self.scaled(inputs), None if targets is None else self.scaled(targets), seed)
         groups = [as_display(group, self.image_shape, self.value_range) for group in groups]
-        from gan_tf.callbacks import grouped_cells
+        from gan_tf.training.callbacks import grouped_cells
 
         return grouped_cells(groups, rows, columns, np.full(self.image_shape, self.value_range[0], np.float32))
 
     # -------------------------------------------------------------------------------- export
 
     def export_metadata(self):
-        from gan_tf import translation_signatures
+        from gan_tf.serving import translation_signatures
 
         return translation_signatures.translation_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf import translation_signatures
+        from gan_tf.serving import translation_signatures
 
         return translation_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf import translation_signatures
+        from gan_tf.serving import translation_signatures
 
         return translation_signatures.warmup_inputs(self)
 

@@ -22,7 +22,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_tf import losses
+from gan_tf.nn import losses
 
 # Word ids per caption (longer captions are cut, shorter ones padded with 0).
 SEQUENCE_LENGTH = 16

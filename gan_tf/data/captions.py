@@ -38,9 +38,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import data as gan_data
-from gan_tf.data import DatasetError, DatasetInfo
-from gan_tf.sources import DataSource, decode_file
+from gan_tf.data import builtin as gan_data
+from gan_tf.data.builtin import DatasetError, DatasetInfo
+from gan_tf.data.source import DataSource, decode_file
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class CaptionExamples:
 def caption_vocabulary(captions):
     """The words of `captions` as the text encoder's `TextVectorization` splits them (its
     standardisation: lower case, punctuation stripped), most frequent first."""
-    from gan_tf.text import caption_vectorizer
+    from gan_tf.nn.text import caption_vectorizer
 
     return tuple(str(word) for word in caption_vectorizer(sorted(set(captions))).get_vocabulary(include_special_tokens=False))
 
@@ -209,7 +209,7 @@ class CaptionSource(DataSource):
         """`DataSource`'s evaluator; for the built-in, on Fashion-MNIST's own classifier (the same
         images: FID and label accuracy comparable with the fashion_mnist models')."""
         if inception_weights is None and self.spec == "fashion_mnist_captions":
-            from gan_tf.evaluation import Evaluator, load_classifier
+            from gan_tf.metrics.evaluation import Evaluator, load_classifier
 
             return Evaluator(self, num_samples, classifier=load_classifier("fashion_mnist", seed=seed), seed=seed)
         return super().make_evaluator(num_samples, seed=seed, inception_weights=inception_weights)

@@ -10,7 +10,7 @@ References:
 import keras
 from keras import layers, ops
 
-from gan_tf.layers import SeededDropout
+from gan_tf.nn.layers import SeededDropout
 
 # The paper's weights: N(0, 0.02) (appendix 6.2).
 INITIALIZER = keras.initializers.RandomNormal(0.0, 0.02)

@@ -1,6 +1,6 @@
 """Objective measures of generated melodies, each next to held-out real bars and a random baseline.
 
-Computed on bars `[N, 16, 24, 2]` (read as melodies by `gan_tf.music.decode_bars`, each bar on its
+Computed on bars `[N, 16, 24, 2]` (read as melodies by `gan_tf.data.music.decode_bars`, each bar on its
 own: a note held over a bar line counts in the bar it starts in) with each bar's chord, the bars
 in songs of `song_bars` consecutive bars:
 
@@ -28,7 +28,7 @@ bar's first step), its pitch uniform over the 24.
 
 import numpy as np
 
-from gan_tf import music
+from gan_tf.data import music
 
 METRICS = ("empty_bar_rate", "pitch_classes_per_bar", "scale_consistency", "chord_tone_ratio",
            "note_length_distance", "pitch_class_distance", "copy_rate", "phrase_copy_rate")
@@ -131,12 +131,12 @@ def random_bars(count, seed=0, onset_probability=0.25):
 class MelodyEvaluator:
     """Scores generated songs against the held-out real songs and the random baseline.
 
-    The interface of `gan_tf.evaluation.Evaluator` (what `TensorBoardSamples` and evaluate.py
+    The interface of `gan_tf.metrics.evaluation.Evaluator` (what `TensorBoardSamples` and evaluate.py
     call): `num_samples`, `metric_names`, `evaluate(bars, chords)` -> `{"generated", "floor",
     "baseline", "num_samples"}`; `floor` is the real held-out bars' metrics.
 
     Args:
-        source: a `gan_tf.melody_data.MelodySource`.
+        source: a `gan_tf.data.melodies.MelodySource`.
         num_samples: bars per comparison, rounded down to whole songs (at most all held-out songs).
         seed: of the random baseline.
     """

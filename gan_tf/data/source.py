@@ -12,8 +12,8 @@
 * `tfds:NAME[:SPLIT]`: a TensorFlow Datasets image dataset; its image feature (and class label,
   if it has one) are found from the builder's info.
 * image-to-image data (`edges2fashion`, `thin2bold_mnist`, `pairs:PATH`, `unpaired:PATH`,
-  `tfds:cycle_gan/NAME`): `gan_tf.translation_data`.
-* melodies (`bach_chorales`, `midi:PATH`): `gan_tf.melody_data`.
+  `tfds:cycle_gan/NAME`): `gan_tf.data.pairs`.
+* melodies (`bach_chorales`, `midi:PATH`): `gan_tf.data.melodies`.
 
 Resize policy (`image_size`, `S` or `(H, W)`): with `crop="center"` (the default) each image is
 scaled, keeping its aspect ratio, until it covers `H x W` (for a square size: its shorter side
@@ -42,8 +42,8 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import data as gan_data
-from gan_tf.data import DatasetError, DatasetInfo, DatasetUnavailableError
+from gan_tf.data import builtin as gan_data
+from gan_tf.data.builtin import DatasetError, DatasetInfo, DatasetUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +76,9 @@ def parse_image_size(value):
 
 def check_spec(spec):
     """Raises `ValueError` if `spec` is not a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`."""
-    from gan_tf.caption_data import is_caption_spec
-    from gan_tf.melody_data import is_melody_spec
-    from gan_tf.translation_data import BUILT_INS, is_translation_spec
+    from gan_tf.data.captions import is_caption_spec
+    from gan_tf.data.melodies import is_melody_spec
+    from gan_tf.data.pairs import BUILT_INS, is_translation_spec
 
     if spec in gan_data.DATASETS or is_translation_spec(spec) or is_melody_spec(spec) or is_caption_spec(spec):
         return
@@ -209,10 +209,10 @@ class DataSource:
 
     def make_evaluator(self, num_samples, seed=0, inception_weights=None):
         """What scores a model's samples of these data every few epochs and in evaluate.py: a
-        `gan_tf.evaluation.Evaluator` on the dataset's classifier features (Inception-v3's with
+        `gan_tf.metrics.evaluation.Evaluator` on the dataset's classifier features (Inception-v3's with
         `inception_weights`). Data of another kind bring their own (melodies: `gan_tf.
         melody_metrics.MelodyEvaluator`)."""
-        from gan_tf.evaluation import Evaluator, features_for
+        from gan_tf.metrics.evaluation import Evaluator, features_for
 
         features = features_for(self, seed=seed, inception_weights=inception_weights)
         return Evaluator(self, num_samples, classifier=features, seed=seed)
@@ -285,15 +285,15 @@ def open_source(
     options = dict(size=size, channels=channels, crop=crop, cache_dir=cache_dir, in_memory=in_memory,
                    memory_limit_bytes=memory_limit_bytes, shuffle_buffer=shuffle_buffer)
     kind, _, rest = spec.partition(":")
-    from gan_tf.translation_data import is_translation_spec, open_translation_source
+    from gan_tf.data.pairs import is_translation_spec, open_translation_source
 
     if is_translation_spec(spec):
         return open_translation_source(spec, data_dir=data_dir, image_size=size, channels=channels, crop=crop)
-    from gan_tf.melody_data import is_melody_spec, open_melody_source
+    from gan_tf.data.melodies import is_melody_spec, open_melody_source
 
     if is_melody_spec(spec):
         return open_melody_source(spec)
-    from gan_tf.caption_data import is_caption_spec, open_caption_source
+    from gan_tf.data.captions import is_caption_spec, open_caption_source
 
     if is_caption_spec(spec):
         return open_caption_source(spec, data_dir=data_dir, image_size=size, channels=channels, crop=crop)
@@ -312,7 +312,7 @@ def open_source(
 
 
 def _classifier_of(source):
-    from gan_tf.evaluation import features_for
+    from gan_tf.metrics.evaluation import features_for
 
     return features_for(source)
 
@@ -325,7 +325,7 @@ def _image_examples(source, data_dir, split, options):
     """`Examples` of image data: up to `MAX_EXAMPLES` images of a built-in's test split (a seeded
     draw), or, for data without one, of the training images themselves. No inputs: a model that
     derives its inputs from images (SRGAN's downsampling) makes them."""
-    from gan_tf.translation_data import Examples
+    from gan_tf.data.pairs import Examples
 
     held_out = source
     if source.spec in gan_data.DATASETS and split == "train":

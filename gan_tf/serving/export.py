@@ -11,11 +11,11 @@ Versions are integers: each export takes the next free number and never overwrit
 SavedModel is written to a temporary directory beside the versions and renamed into place, so a
 crash never leaves a half-written version for a server to load.
 
-What is exported comes from the model, through the contract (`gan_tf.generative`): its
+What is exported comes from the model, through the contract (`gan_tf.models.generative`): its
 `export_archive` (the signatures), `export_metadata` and `warmup_requests`; this module adds
 the class names, the request cap and the training config to the metadata, writes the warmup
 records and the metadata file, and places the version. A GAN's signatures are described in
-`gan_tf.gan_signatures`.
+`gan_tf.serving.gan_signatures`.
 """
 
 import json
@@ -81,7 +81,7 @@ def export_model(model, export_base, class_names=None, training_config=None):
     """Exports `model` to `<export_base>/<next free version>/` for TF Serving.
 
     Args:
-        model: a `gan_tf.generative.GenerativeModel` (any gan_tf model).
+        model: a `gan_tf.models.generative.GenerativeModel` (any gan_tf model).
         export_base: the model's base path; its last component is the model name that the
             warmup requests carry (TF Serving's `--model_name`).
         class_names: optional names of the classes, for class-conditional models.

@@ -6,7 +6,7 @@ data through the contract's `from_data`, its own settings from `model_args`), tr
 steps per second, sample grids, quality metrics every few epochs and the run's hparams; a sample
 grid PNG, the loss curves and an atomic `.keras` checkpoint each epoch; a NaN guard), and
 exports the model as a versioned SavedModel. It talks to the model only through
-`gan_tf.generative.GenerativeModel`.
+`gan_tf.models.generative.GenerativeModel`.
 """
 
 import contextlib
@@ -18,13 +18,14 @@ import tensorflow as tf
 
 import keras
 
-from gan_tf import callbacks as gan_callbacks
-from gan_tf import monitoring, sources
-from gan_tf.distribute import STRATEGIES, is_chief, make_strategy, output_dir
-from gan_tf.export import export_model
-from gan_tf.generative import check_model_args
+from gan_tf.training import callbacks as gan_callbacks
+from gan_tf.training import monitoring
+from gan_tf.data import source as sources
+from gan_tf.training.distribute import STRATEGIES, is_chief, make_strategy, output_dir
+from gan_tf.serving.export import export_model
+from gan_tf.models.generative import check_model_args
 from gan_tf.models import MODELS, get_model_class
-from gan_tf.workdir_lock import WorkdirLock
+from gan_tf.training.workdir_lock import WorkdirLock
 
 
 # --mixed_precision choices: "off" (float32) or a Keras mixed dtype policy.
@@ -51,7 +52,7 @@ class TrainConfig:
 
     `dataset` is a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`, read at `image_size`
     (None: native; S or "HxW") with `channels` (None: the data's, 1 or 3) and `crop` ("center"
-    or "none"), see `gan_tf.sources`; `cache_dir` caches decoded images of data that stream.
+    or "none"), see `gan_tf.data.source`; `cache_dir` caches decoded images of data that stream.
 
     `model_args` are constructor arguments of the model (`{"gp_weight": 5}`): checked against
     its constructor before anything is loaded, and validated by the constructor itself.
@@ -63,7 +64,7 @@ class TrainConfig:
     Keras 3.15 cannot run several), learning rates from its
     `default_optimizers()`, `workdir` `runs/<model>`, `export_dir` `saved_models/<model>`.
 
-    Checkpoints (`gan_tf.callbacks.RunCheckpoint`): after every epoch, every
+    Checkpoints (`gan_tf.training.callbacks.RunCheckpoint`): after every epoch, every
     `checkpoint_every_steps` train steps (None: not by count) and after every
     `checkpoint_every_seconds` seconds of training (None: not by time); a resumed run continues
     at the step of the newest one. `deterministic` turns on TensorFlow's op determinism, with
@@ -269,7 +270,7 @@ def train(config, callbacks=()):
     too), `history.csv` and `loss_curves.png`, `checkpoints/epoch_NNNN.keras` (the whole GAN,
     optimizers and noise stream included, after every epoch; the two newest are kept); and the
     generator SavedModel under `config.export_dir/<version>/`. The quality metrics use the
-    dataset's classifier (`gan_tf.evaluation`), trained and cached on first use.
+    dataset's classifier (`gan_tf.metrics.evaluation`), trained and cached on first use.
 
     With `config.resume` (the default), a run whose workdir holds a checkpoint continues from
     the newest one that loads, at the step it was written: networks, optimizers, weight
@@ -295,10 +296,10 @@ def train(config, callbacks=()):
     Raises:
         ValueError: for an invalid config, before anything is loaded or trained.
         gan_tf.DatasetError: when the dataset cannot be read.
-        gan_tf.workdir_lock.WorkdirInUseError: when another live run holds the workdir.
-        gan_tf.callbacks.NonFiniteLossError: when a loss becomes NaN or infinite.
-        gan_tf.callbacks.TrainingPreempted: on SIGTERM or SIGINT, after saving a checkpoint.
-        gan_tf.callbacks.CheckpointWriteError: when a checkpoint cannot be written (the earlier
+        gan_tf.training.workdir_lock.WorkdirInUseError: when another live run holds the workdir.
+        gan_tf.training.callbacks.NonFiniteLossError: when a loss becomes NaN or infinite.
+        gan_tf.training.callbacks.TrainingPreempted: on SIGTERM or SIGINT, after saving a checkpoint.
+        gan_tf.training.callbacks.CheckpointWriteError: when a checkpoint cannot be written (the earlier
             ones are intact).
     """
     config.validate()

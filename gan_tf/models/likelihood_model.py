@@ -10,8 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from gan_tf.distribute import MultiWorkerWorkarounds
-from gan_tf.generative import GenerativeModel
+from gan_tf.training.distribute import MultiWorkerWorkarounds
+from gan_tf.models.generative import GenerativeModel
 
 
 class LikelihoodModel(MultiWorkerWorkarounds, GenerativeModel):

@@ -1,8 +1,8 @@
 """Melody data: the Bach chorales inside the music21 wheel, or a folder of the user's MIDI files.
 
 A melody dataset yields `((bars, previous_bars, song_chords), chords)` batches: `bars` and
-`previous_bars` float32 `[batch, 16, 24, 2]` in [0, 1] (`gan_tf.music`'s piano roll with onsets),
-`chords` int32 `[batch]` chord classes (C, Cm, C#, ...: `gan_tf.music.CHORD_NAMES`),
+`previous_bars` float32 `[batch, 16, 24, 2]` in [0, 1] (`gan_tf.data.music`'s piano roll with onsets),
+`chords` int32 `[batch]` chord classes (C, Cm, C#, ...: `gan_tf.data.music.CHORD_NAMES`),
 `song_chords` int32 `[batch, SONG_BARS]` the chords of the `SONG_BARS`-bar song the bar is in
 (-1 past a piece's end). Each example is one bar of a piece's melody, the bar before it
 (MidiNet's 2-D condition; silence before a piece's first bar), the bar's chord (its 1-D
@@ -42,10 +42,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import data as gan_data
-from gan_tf import music
-from gan_tf.data import DatasetError, DatasetInfo
-from gan_tf.sources import DataSource
+from gan_tf.data import builtin as gan_data
+from gan_tf.data import music
+from gan_tf.data.builtin import DatasetError, DatasetInfo
+from gan_tf.data.source import DataSource
 
 logger = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def midi_piece(path):
 def _cache_path(cache_dir=None):
     import music21
 
-    from gan_tf.evaluation import default_cache_dir
+    from gan_tf.metrics.evaluation import default_cache_dir
 
     return os.path.join(cache_dir or default_cache_dir(),
                         f"bach_chorales-v{CACHE_VERSION}-music21-{music21.__version__}.npz")
@@ -455,7 +455,7 @@ class MelodySource(DataSource):
         return images * np.uint8(255), labels
 
     def make_evaluator(self, num_samples, seed=0, inception_weights=None):
-        """The melody metrics (`gan_tf.melody_metrics`) instead of image features."""
-        from gan_tf.melody_metrics import MelodyEvaluator
+        """The melody metrics (`gan_tf.metrics.melody_metrics`) instead of image features."""
+        from gan_tf.metrics.melody_metrics import MelodyEvaluator
 
         return MelodyEvaluator(self, num_samples, seed=seed)

@@ -1,6 +1,6 @@
 """A PixelCNN's serving signatures: samples drawn pixel by pixel, and exact log-likelihoods.
 
-What `PixelCNN.export_archive` returns (the model contract); `gan_tf.export` writes it out.
+What `PixelCNN.export_archive` returns (the model contract); `gan_tf.serving.export` writes it out.
 Inputs and outputs are named; `labels` only for a `ConditionalPixelCNN`:
 
 * `sample`: `num_samples` int32 scalar, `labels` int32 `[1 or num_samples]` -> `images` float32
@@ -22,8 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import likelihoods
-from gan_tf.vae_signatures import MAX_LIKELIHOOD_IMAGES
+from gan_tf.nn import likelihoods
+from gan_tf.serving.vae_signatures import MAX_LIKELIHOOD_IMAGES
 
 # Images per `sample` request: each takes H x W sequential steps (about 0.1 s per 28x28 image
 # on two CPU cores with the cached sampler).

@@ -1,7 +1,7 @@
 """A translation model's serving signatures: images in, translated images out.
 
 What `TranslationModel.export_metadata`, `export_archive` and `warmup_requests` return (the model
-contract); `gan_tf.export` writes them out. For each of the model's `directions()` (Pix2Pix:
+contract); `gan_tf.serving.export` writes them out. For each of the model's `directions()` (Pix2Pix:
 `translate`; CycleGAN: `a_to_b` and `b_to_a`), inputs and outputs named:
 
 * `<direction>`: `images_uint8` uint8 `[batch, H, W, C]` (the direction's input shape) ->
@@ -26,7 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.translation import MAX_IMAGES
+from gan_tf.models.translation import MAX_IMAGES
 
 
 def translation_metadata(model):
