@@ -19,12 +19,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from absl import app, flags, logging
 
-from gan_tf.data import builtin as gan_data
-from gan_tf.metrics.evaluation import baseline_images, evaluate_samples, evaluate_translation, load_inception
+from gan_tf import data as gan_data
+from gan_tf.metrics.evaluation import baseline_images, evaluate_samples, evaluate_translation, load_inception, make_evaluator
 from gan_tf.data.pairs import bicubic_downsample, reversed_source
 from gan_tf.metrics.melody_metrics import METRICS as MELODY_METRICS
 from gan_tf.serving.sampling import compose_local, describe_model, log_likelihood_local, sample_local, translate_local
-from gan_tf.data.source import open_source
+from gan_tf.data import open_source
 
 flags.DEFINE_string("model_path", None, "A SavedModel version directory (train.py's export) or a .keras file.")
 flags.DEFINE_string("dataset", "mnist_5k", "The data the model was trained to imitate: a built-in name, folder:PATH or tfds:NAME[:SPLIT].")
@@ -159,7 +159,7 @@ def _evaluate_melody(source):
     if source.info.modality != "melody":
         raise ValueError(f"{FLAGS.model_path} writes melodies; {FLAGS.dataset} holds {source.info.modality} "
                          "(use bach_chorales or midi:PATH)")
-    evaluator = source.make_evaluator(FLAGS.num_samples, seed=FLAGS.seed)
+    evaluator = make_evaluator(source, FLAGS.num_samples, seed=FLAGS.seed)
     chords = evaluator.real_chords.reshape(-1, evaluator.song_bars)
     bars = compose_local(FLAGS.model_path, chords, seed=FLAGS.seed)
     report = evaluator.evaluate(bars.reshape(-1, *bars.shape[2:]), chords.reshape(-1))

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from absl import app, flags
 
-from gan_tf.training.callbacks import image_grid, save_image
+from gan_tf.grids import image_grid, save_image
 from gan_tf.serving.client import ServingError
 from gan_tf.serving.sampling import sample_local, sample_remote
 

@@ -38,14 +38,14 @@ with _quiet_native_stderr():
     import tensorflow  # noqa: F401  (its native start-up, here)
     from absl import app, flags, logging
 
-    from gan_tf.data import builtin as gan_data
+    from gan_tf import data as gan_data
     from gan_tf.training.callbacks import CheckpointWriteError, NonFiniteLossError, TrainingPreempted
     from gan_tf.training.distribute import STRATEGIES
     from gan_tf.models.generative import parse_model_args
     from gan_tf.models import MODELS
     from gan_tf.training.monitoring import quality_summary
     from gan_tf.data.source import CROPS
-    from gan_tf.training.run import MIXED_PRECISION, TrainConfig, train
+    from gan_tf.training import MIXED_PRECISION, TrainConfig, train
 
 _DEFAULTS = TrainConfig()
 

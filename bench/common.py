@@ -44,7 +44,7 @@ def parse_entry(entry):
     exactly as train.py's `--model_arg` is.
     """
     from gan_tf.models.generative import parse_model_args
-    from gan_tf.training.run import TrainConfig
+    from gan_tf.training import TrainConfig
 
     config_fields = {field.name for field in dataclasses.fields(TrainConfig)} - {"model", "model_args", "epochs", "eval_every"}
     model, *options = entry.split("+")

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np
 from absl import app, flags
 
-from gan_tf.data import builtin as gan_data
+from gan_tf import data as gan_data
 from gan_tf.training.distribute import make_strategy
 
 flags.DEFINE_integer("cpu_devices", 2, "Logical CPU devices for the mirrored run.")

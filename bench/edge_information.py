@@ -3,7 +3,7 @@ on `edges2fashion`.
 
     python bench/edge_information.py --epochs=8
 
-Trains the quality metrics' classifier (`gan_tf.metrics.evaluation.fit_classifier`: their architecture,
+Trains the quality metrics' classifier (`gan_tf.data.classifiers.fit_classifier`: their architecture,
 seed 0, Adam 1e-3, batch 128) twice on Fashion-MNIST's 60,000 training items padded to 32x32: once on the
 items, once on their edge maps (`gan_tf.data.pairs.edge_map`, what `edges2fashion` feeds
 Pix2Pix), and prints each one's accuracy on the 10,000 test items. A translation G(edges) is
@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
-    from gan_tf.metrics.evaluation import fit_classifier
+    from gan_tf.data.classifiers import fit_classifier
     from gan_tf.data.pairs import _edges2fashion
 
     train_edges, train_labels, train_items, _ = _edges2fashion("train", None)

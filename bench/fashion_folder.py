@@ -36,7 +36,7 @@ def write_folder(output, size=64, image_format="png", rgb=False, limit=None, cop
     """Writes the images; returns how many files were written."""
     from PIL import Image
 
-    from gan_tf.data import builtin as data
+    from gan_tf import data
 
     images, labels = data.load_arrays("fashion_mnist", data_dir=data_dir, split="test")
     if limit is not None:

@@ -39,16 +39,17 @@ FLAGS = flags.FLAGS
 def main(argv):
     logging.set_verbosity(logging.WARNING)
     from gan_tf.data import music
-    from gan_tf.training.callbacks import image_grid, save_image
+    from gan_tf.grids import image_grid, save_image
+    from gan_tf.metrics.evaluation import make_evaluator
     from gan_tf.metrics.melody_metrics import METRICS
-    from gan_tf.data.source import open_source
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.data import open_source
+    from gan_tf.training import TrainConfig, train
 
     source = open_source(FLAGS.dataset)
     if source.info.modality != "melody":
         raise app.UsageError(f"{FLAGS.dataset} is not melody data")
     print(f"Data: {source.summary}")
-    evaluator = source.make_evaluator(10**9, seed=1)  # every held-out song
+    evaluator = make_evaluator(source, 10**9, seed=1)  # every held-out song
     progressions = evaluator.real_chords.reshape(-1, evaluator.song_bars)
     columns, results = [], {}
     for entry in FLAGS.models:

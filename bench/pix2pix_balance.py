@@ -39,8 +39,8 @@ def main(argv):
     from gan_tf.metrics.evaluation import evaluate_translation, features_for
     from gan_tf.models.generative import parse_model_args
     from gan_tf.serving.sampling import _to_uint8
-    from gan_tf.data.source import open_source
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.data import open_source
+    from gan_tf.training import TrainConfig, train
     from gan_tf.models.translation import example_seeds
 
     source = open_source("edges2fashion")

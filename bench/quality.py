@@ -82,16 +82,17 @@ def _epoch_cap():
 
 
 def main(argv):
+    from gan_tf.data import classifiers
     from gan_tf.metrics import evaluation
     from gan_tf.models import MODELS
     from gan_tf.serving.sampling import _to_uint8
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.training import TrainConfig, train
 
-    from gan_tf.data import builtin as gan_data
-    from gan_tf.data.source import open_source
+    from gan_tf import data as gan_data
+    from gan_tf.data import open_source
 
     dataset = FLAGS.dataset
-    classifier = evaluation.load_classifier(dataset)
+    classifier = classifiers.load_classifier(dataset)
     try:
         held_out, held_out_split = open_source(dataset, split="test"), "test"
     except gan_data.DatasetError:
@@ -116,7 +117,8 @@ def main(argv):
             updates = int(max(int(o.iterations) for o in gan.optimizer_roles().values()))
             epochs = len(next(iter(result.history.values())))  # begun (the last may be cut short)
         if FLAGS.grids_dir:
-            from gan_tf.training.callbacks import sample_grid, save_image
+            from gan_tf.training.callbacks import sample_grid
+            from gan_tf.grids import save_image
 
             save_image(os.path.join(FLAGS.grids_dir, f"{dataset}_{name.replace('+', '_').replace('=', '')}.png"),
                        sample_grid(gan, 8, 9, seed=1234))

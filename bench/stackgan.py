@@ -70,17 +70,19 @@ def property_accuracy(images, captions, labels, medians):
 
 def main(argv):
     from gan_tf.data import captions as caption_data
+    from gan_tf.data import classifiers
     from gan_tf.metrics import evaluation
-    from gan_tf.training.callbacks import sample_grid, save_image
+    from gan_tf.training.callbacks import sample_grid
+    from gan_tf.grids import save_image
     from gan_tf.serving.sampling import _to_uint8
-    from gan_tf.data.source import open_source
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.data import open_source
+    from gan_tf.training import TrainConfig, train
 
     source = open_source("fashion_mnist_captions")
     brightness, width = caption_data.measure_properties(source.images)
     medians = (caption_data.class_medians(brightness, source.labels, 10),
                caption_data.class_medians(width, source.labels, 10))
-    classifier = evaluation.load_classifier("fashion_mnist")
+    classifier = classifiers.load_classifier("fashion_mnist")
     examples = source.info.examples
     count = min(FLAGS.num_samples, len(examples.captions))
     real_property = property_accuracy(examples.images[:count], examples.captions[:count], examples.labels[:count], medians)

@@ -49,7 +49,7 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from gan_tf.data import builtin as gan_data
+from gan_tf import data as gan_data
 from gan_tf.models import MODELS, get_model_class
 from gan_tf.nn.profiling import matmul_flops_per_second, trained_flops_per_image
 from gan_tf.training.run import dtype_policy
@@ -271,8 +271,8 @@ _STREAM_MEMORY_SCRIPT = """
 import os, resource, sys
 os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
 sys.path.insert(0, {root!r})
-from gan_tf.data import source as sources
-source = sources.open_source("folder:" + {folder!r}, image_size=64, in_memory={in_memory!r})
+from gan_tf.data import open_source
+source = open_source("folder:" + {folder!r}, image_size=64, in_memory={in_memory!r})
 count = sum(int(images.shape[0]) for images, _ in source.dataset(64, seed=0))
 print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 """
@@ -297,13 +297,13 @@ def folder_pipeline(seconds=10.0):
     import tempfile
 
     from bench.fashion_folder import write_folder
-    from gan_tf.data import source as sources
+    from gan_tf.data import open_source
 
     with tempfile.TemporaryDirectory() as root:
         small, large = os.path.join(root, "small"), os.path.join(root, "large")
         write_folder(small, size=64, image_format="jpeg", rgb=True, limit=2000)
         write_folder(large, size=64, image_format="jpeg", rgb=True, copies=2)  # 20,000 files
-        source = sources.open_source(f"folder:{small}", image_size=64, in_memory=False)
+        source = open_source(f"folder:{small}", image_size=64, in_memory=False)
         dataset = source.dataset(64, seed=0, repeat=True)
         pipeline_rate = 30 * 64 / time_pipeline(dataset, 30)  # warm-up included: a cold start
         pipeline_rate = max(pipeline_rate, 60 * 64 / time_pipeline(dataset, 60))

@@ -52,8 +52,8 @@ _COLUMNS = [("fid", "FID", ".1f"), ("kid", "KID", ".2f"), ("precision", "precisi
 def main(argv):
     from gan_tf.metrics.evaluation import baseline_images, evaluate_translation, features_for
     from gan_tf.serving.sampling import _to_uint8
-    from gan_tf.data.source import open_source
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.data import open_source
+    from gan_tf.training import TrainConfig, train
     from gan_tf.data.pairs import reversed_source
 
     source = open_source(FLAGS.dataset)
@@ -104,7 +104,8 @@ def main(argv):
             result = train(config, callbacks=[report_at(budgets, report)])
         model = result.model
         if FLAGS.grids_dir:
-            from gan_tf.training.callbacks import sample_grid, save_image
+            from gan_tf.training.callbacks import sample_grid
+            from gan_tf.grids import save_image
 
             save_image(os.path.join(FLAGS.grids_dir, f"{entry.replace('+', '_').replace('=', '')}.png"),
                        sample_grid(model, 8, 8, seed=1234))

@@ -14,8 +14,8 @@ from gan_tf.data import captions as caption_data
 from gan_tf.nn import losses
 from gan_tf.nn import text
 from gan_tf.data import builtin as gan_data
-from gan_tf.data.builtin import DatasetError
-from gan_tf.data.source import open_source
+from gan_tf.data import DatasetError
+from gan_tf.data import open_source
 
 _FASHION = pytest.mark.skipif(not os.path.isdir(gan_data.DEBIAN_FASHION_MNIST_DIR),
                               reason="Debian's dataset-fashion-mnist is not installed")

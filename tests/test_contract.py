@@ -12,13 +12,13 @@ from gan_tf import MODELS
 from gan_tf.training import callbacks
 from gan_tf.training import monitoring
 from gan_tf.serving import sampling
-from gan_tf.data import source as sources
+from gan_tf.data import open_source
 from gan_tf.metrics.evaluation import Evaluator
 from gan_tf.serving.export import METADATA_FILE, export_model
 from gan_tf.models.generative import (GenerativeModel, Samples, check_model_args, constructor_arguments,
                                parse_model_args, parse_value)
 from gan_tf.nn.profiling import trained_flops_per_image
-from gan_tf.training.run import TrainConfig
+from gan_tf.training import TrainConfig
 
 
 @keras.saving.register_keras_serializable(package="gan_tf_tests")
@@ -111,7 +111,7 @@ def flat_folder(tmp_path_factory):
 
 
 def test_a_model_that_is_not_a_gan_trains_logs_evaluates_checkpoints_and_exports(flat_folder, tmp_path):
-    source = sources.open_source(f"folder:{flat_folder}")
+    source = open_source(f"folder:{flat_folder}")
     model = MeanImage.from_data(source.info, seed=0)
     assert model.image_shape == (8, 8, 1)
     model.compile_optimizers(model.default_optimizers())
@@ -172,7 +172,7 @@ def test_unknown_model_args_are_refused_with_the_valid_names():
 
 
 def test_model_args_reach_the_constructor_through_train(tmp_path):
-    from gan_tf.training.run import train
+    from gan_tf.training import train
 
     config = TrainConfig(model="wgan_gp", epochs=1, steps_per_epoch=1, batch_size=8, latent_dim=8,
                          model_args={"gp_weight": 5, "d_steps": 1, "width": 8}, eval_every=0,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gan_tf.data import builtin as data
+from gan_tf.data import make_dataset
 
 
 def write_idx(path, array, compress=True):
@@ -149,7 +150,7 @@ def test_unknown_dataset_names_the_choices():
 def test_make_dataset_scales_batches_and_drops_the_remainder(value_range):
     images = np.array([0, 255, 51, 102, 153], dtype=np.uint8).reshape(5, 1, 1, 1) * np.ones((1, 4, 4, 1), np.uint8)
     labels = np.arange(5)
-    batches = list(data.make_dataset(images, labels, batch_size=2, value_range=value_range, seed=0))
+    batches = list(make_dataset(images, labels, batch_size=2, value_range=value_range, seed=0))
     assert len(batches) == 2
     seen = np.concatenate([b[0].numpy() for b in batches])
     assert seen.dtype == np.float32 and seen.shape == (4, 4, 4, 1)
@@ -160,7 +161,7 @@ def test_make_dataset_scales_batches_and_drops_the_remainder(value_range):
 
 def test_make_dataset_rejects_a_batch_larger_than_the_data():
     with pytest.raises(ValueError, match="larger than the dataset"):
-        data.make_dataset(np.zeros((3, 2, 2, 1), np.uint8), np.zeros(3), batch_size=4)
+        make_dataset(np.zeros((3, 2, 2, 1), np.uint8), np.zeros(3), batch_size=4)
 
 
 def _epoch_labels(dataset):
@@ -170,15 +171,15 @@ def _epoch_labels(dataset):
 def test_make_dataset_shuffles_each_pass_reproducibly_and_keeps_images_with_their_labels():
     labels = np.arange(10)
     images = (labels * 20).astype(np.uint8).reshape(10, 1, 1, 1)
-    dataset = data.make_dataset(images, labels, batch_size=3, value_range=(0.0, 255.0), seed=7)
+    dataset = make_dataset(images, labels, batch_size=3, value_range=(0.0, 255.0), seed=7)
     first, second = _epoch_labels(dataset), _epoch_labels(dataset)
     # Each pass: 3 full batches of distinct examples, a new order each pass.
     assert len(first) == len(set(first)) == 9 and len(set(second)) == 9
     assert not np.array_equal(first, second)
     # The same seed gives the same sequence of orders; another seed another one.
-    again = data.make_dataset(images, labels, batch_size=3, value_range=(0.0, 255.0), seed=7)
+    again = make_dataset(images, labels, batch_size=3, value_range=(0.0, 255.0), seed=7)
     assert np.array_equal(_epoch_labels(again), first) and np.array_equal(_epoch_labels(again), second)
-    other = data.make_dataset(images, labels, batch_size=3, value_range=(0.0, 255.0), seed=8)
+    other = make_dataset(images, labels, batch_size=3, value_range=(0.0, 255.0), seed=8)
     assert not np.array_equal(_epoch_labels(other), first)
     # Repeating draws a fresh order for every repetition; pixels still match labels.
     for batch_images, batch_labels in dataset.repeat(2):
@@ -187,18 +188,18 @@ def test_make_dataset_shuffles_each_pass_reproducibly_and_keeps_images_with_thei
 
 def test_make_dataset_without_shuffle_keeps_the_order():
     labels = np.arange(7)
-    dataset = data.make_dataset(np.zeros((7, 2, 2, 1), np.uint8), labels, batch_size=2, shuffle=False)
+    dataset = make_dataset(np.zeros((7, 2, 2, 1), np.uint8), labels, batch_size=2, shuffle=False)
     assert _epoch_labels(dataset).tolist() == [0, 1, 2, 3, 4, 5]
 
 
 def test_make_dataset_with_repeat_streams_epoch_after_epoch_in_new_orders():
     labels = np.arange(10)
     images = np.zeros((10, 1, 1, 1), np.uint8)
-    stream = data.make_dataset(images, labels, batch_size=5, seed=3, repeat=True)
+    stream = make_dataset(images, labels, batch_size=5, seed=3, repeat=True)
     epochs = np.concatenate([b.numpy() for _, b in stream.take(8)]).reshape(4, 10)
     for epoch in epochs:
         assert sorted(epoch) == list(range(10))
     assert len({tuple(epoch) for epoch in epochs}) == 4
     # The first epoch is the one the finite pipeline yields first.
-    finite = data.make_dataset(images, labels, batch_size=5, seed=3)
+    finite = make_dataset(images, labels, batch_size=5, seed=3)
     np.testing.assert_array_equal(_epoch_labels(finite), epochs[0])

@@ -15,7 +15,7 @@ from conftest import REPO_ROOT
 from gan_tf import ACGAN, CGAN, DCGAN, LAPGAN, MLPGAN, SNGAN, WGANGP, BigGAN
 from gan_tf.training.callbacks import latest_checkpoint
 from gan_tf.training.distribute import is_chief, make_strategy, output_dir
-from gan_tf.training.run import TrainConfig, train
+from gan_tf.training import TrainConfig, train
 
 
 def _one_step(model_class, model_kwargs, strategy, initial_weights, data):
@@ -176,7 +176,7 @@ def test_sigkill_mid_training_then_rerun_finishes_with_every_step(tmp_path):
 _WORKER = """
 import os, signal, sys
 import keras, numpy as np
-from gan_tf.training.run import TrainConfig, train
+from gan_tf.training import TrainConfig, train
 workdir, export_dir, out, epochs, steps, kill_at = sys.argv[1:7]
 
 class Kill(keras.callbacks.Callback):  # SIGKILL at a given step, as a crash would

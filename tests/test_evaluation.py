@@ -8,7 +8,8 @@ import pytest
 
 from conftest import REPO_ROOT
 from gan_tf import CGAN, DCGAN
-from gan_tf.data import builtin as data
+from gan_tf import data
+from gan_tf.data import classifiers
 from gan_tf.metrics import evaluation
 from gan_tf.serving.export import export_generator
 
@@ -21,18 +22,18 @@ def cache_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def classifier(cache_dir):
     """The real mnist_5k classifier, trained (about a minute) and cached for this module."""
-    return evaluation.load_classifier("mnist_5k", cache_dir=cache_dir)
+    return classifiers.load_classifier("mnist_5k", cache_dir=cache_dir)
 
 
 def test_mnist_5k_classifier_reaches_97_percent_on_held_out_digits(classifier, cache_dir):
     assert classifier.test_accuracy >= 0.97
-    cached = evaluation.load_classifier("mnist_5k", cache_dir=cache_dir)  # from the cache, not retrained
+    cached = classifiers.load_classifier("mnist_5k", cache_dir=cache_dir)  # from the cache, not retrained
     assert cached.test_accuracy == classifier.test_accuracy
     assert sorted(os.listdir(cache_dir)) == ["mnist_5k-classifier-v1.json", "mnist_5k-classifier-v1.keras"]
 
 
 def test_held_out_split_is_disjoint_and_balanced():
-    train_images, train_labels, test_images, test_labels = evaluation.classifier_splits("mnist_5k")
+    train_images, train_labels, test_images, test_labels = classifiers.classifier_splits("mnist_5k")
     np.testing.assert_array_equal(np.bincount(test_labels), [100] * 10)
     np.testing.assert_array_equal(np.bincount(train_labels), [400] * 10)
     assert len(train_images) + len(test_images) == 5000
@@ -147,7 +148,7 @@ def test_evaluate_cli_reports_bits_per_dim_for_a_vae_and_none_for_a_gan(classifi
 
 
 def test_source_classifiers_train_for_at_least_a_thousand_updates_in_10_to_100_epochs():
-    from gan_tf.metrics.evaluation import source_classifier_epochs
+    from gan_tf.data.classifiers import source_classifier_epochs
 
     assert source_classifier_epochs(1800) == 67  # 15 batches of 128: 67 epochs are 1,005 updates
     assert source_classifier_epochs(16000) == 10  # 125 batches: 10 epochs are already 1,250

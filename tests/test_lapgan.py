@@ -8,7 +8,7 @@ from keras import ops
 
 from conftest import striped_digits, tiny_batches
 from gan_tf.nn import pyramid
-from gan_tf.data.builtin import DatasetInfo
+from gan_tf.data import DatasetInfo
 from gan_tf.serving.export import export_generator
 from gan_tf.models import LAPGAN
 from gan_tf.models.lapgan import split_noise
@@ -185,7 +185,7 @@ def test_export_is_a_28x28_sampler_equal_to_the_keras_model(tmp_path):
 
 
 def test_train_runs_a_conditional_lapgan_end_to_end(tmp_path):
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.training import TrainConfig, train
 
     config = TrainConfig(model="lapgan", epochs=1, steps_per_epoch=2, batch_size=16, latent_dim=9, eval_every=0,
                          model_args={"conditional": True, "width": 4}, workdir=str(tmp_path / "run"),

@@ -15,9 +15,9 @@ from gan_tf.nn import losses
 from gan_tf.data import melodies as melody_data
 from gan_tf.metrics import melody_metrics
 from gan_tf.data import music
-from gan_tf.data.builtin import DatasetError
+from gan_tf.data import DatasetError
 from gan_tf.models.midinet import MidiNet, conditioner_network, melody_bars, midinet_discriminator, midinet_generator
-from gan_tf.data.source import open_source
+from gan_tf.data import open_source
 
 N = music.Note
 
@@ -284,7 +284,7 @@ def _run(script, *flags, cwd, env=None):
 def test_midinet_through_train_tensorboard_export_generate_and_evaluate(tmp_path, chorale_cache, monkeypatch):
     from music21 import converter
 
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.training import TrainConfig, train
 
     monkeypatch.setenv("GAN_TF_CACHE", chorale_cache)
     result = train(TrainConfig(model="midinet", dataset="bach_chorales", epochs=1, steps_per_epoch=3, batch_size=16,

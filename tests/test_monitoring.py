@@ -14,11 +14,11 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import tiny_batches
-from gan_tf.metrics import evaluation
+from gan_tf.data import classifiers
 from gan_tf.training import monitoring
 from conftest import GANS
 from gan_tf.models import MODELS
-from gan_tf.training.run import TrainConfig, train
+from gan_tf.training import TrainConfig, train
 
 
 def _events(run_dir):
@@ -69,8 +69,8 @@ def test_keras_tensorboard_logs_learning_rates_and_steps_per_second(tmp_path, mo
 def quick_classifier_cache(tmp_path_factory):
     """A one-epoch mnist_5k classifier in a cache of its own, so training runs need not train the real one."""
     cache = str(tmp_path_factory.mktemp("quick_classifier"))
-    model, accuracy = evaluation.train_classifier("mnist_5k", epochs=1)
-    evaluation.save_classifier(model, "mnist_5k", accuracy, cache_dir=cache)
+    model, accuracy = classifiers.train_classifier("mnist_5k", epochs=1)
+    classifiers.save_classifier(model, "mnist_5k", accuracy, cache_dir=cache)
     previous = os.environ.get("GAN_TF_CACHE")
     os.environ["GAN_TF_CACHE"] = cache
     yield cache

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from conftest import eight_bit_stripes
 from gan_tf import ConditionalPixelCNN, PixelCNN
-from gan_tf.data.builtin import DatasetInfo
+from gan_tf.data import DatasetInfo
 from gan_tf.serving.export import export_model
 from gan_tf.serving.sampling import log_likelihood_local, sample_local
 

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf.serving.sampling import describe_model, sample_local
-from gan_tf.training.run import TrainConfig, train
+from gan_tf.training import TrainConfig, train
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "premove")
 

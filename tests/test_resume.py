@@ -19,11 +19,11 @@ import tensorflow as tf
 
 from conftest import REPO_ROOT
 from gan_tf import DCGAN
-from gan_tf.data import builtin as data
-from gan_tf.data import source as sources
+from gan_tf import data
+from gan_tf.data import open_source
 from gan_tf.training.callbacks import CheckpointWriteError, Position, TrainingPreempted, latest_checkpoint, list_checkpoints
 from gan_tf.training.monitoring import rewind_logs
-from gan_tf.training.run import TrainConfig, train
+from gan_tf.training import TrainConfig, train
 from gan_tf.training.workdir_lock import WorkdirUnwritableError
 
 # -------------------------------------------------------------------------------- the parts
@@ -48,7 +48,7 @@ def test_a_streaming_source_resumes_its_stream_too(tmp_path):
 
     for index in range(12):
         Image.fromarray(np.full((4, 4), index * 20, np.uint8)).save(tmp_path / f"{index:02d}.png")
-    source = sources.open_source(f"folder:{tmp_path}", in_memory=False)
+    source = open_source(f"folder:{tmp_path}", in_memory=False)
     assert not source.in_memory
 
     def pixels(dataset):
@@ -130,7 +130,7 @@ def test_rewinding_the_logs_drops_what_later_epochs_and_earlier_starts_wrote(tmp
 _RUN = """
 import json, os, signal, sys
 import keras, numpy as np
-from gan_tf.training.run import TrainConfig, train
+from gan_tf.training import TrainConfig, train
 config, kill_at, out = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 
 class Kill(keras.callbacks.Callback):

@@ -8,8 +8,9 @@ from PIL import Image
 
 from gan_tf import CGAN, DCGAN
 from gan_tf.data import builtin as data
-from gan_tf.data import source as sources
-from gan_tf.data.builtin import DatasetError
+from gan_tf.data import check_spec, open_source, parse_image_size
+from gan_tf.data.source import convert_channels
+from gan_tf.data import DatasetError
 
 
 def write_image(path, array, image_format=None):
@@ -43,7 +44,7 @@ def class_folder(tmp_path):
 
 def test_class_sub_folders_are_the_sorted_classes(class_folder, caplog):
     with caplog.at_level(logging.WARNING):
-        source = sources.open_source(f"folder:{class_folder}", image_size=16)
+        source = open_source(f"folder:{class_folder}", image_size=16)
     assert source.info.class_names == ("cats", "dogs") and source.info.num_classes == 2
     assert source.info.image_shape == (16, 16, 3)  # mixed grey and RGB: RGB
     assert source.num_examples == 7 and source.in_memory
@@ -65,7 +66,7 @@ def test_a_flat_folder_is_unlabelled_and_refused_by_a_conditional_model(tmp_path
     for index in range(4):
         write_image(str(tmp_path / f"{index}.png"), solid(index * 50, 8, 8))
     write_image(str(tmp_path / "sub" / "x.png"), solid(1, 8, 8))  # one in a sub-folder: still flat
-    source = sources.open_source(f"folder:{tmp_path}")
+    source = open_source(f"folder:{tmp_path}")
     assert source.info.num_classes == 0 and source.info.class_names == ()
     assert source.info.image_shape == (8, 8, 3)  # native size, all agree
     assert DCGAN.from_data(source.info, latent_dim=4, seed=0).image_shape == (8, 8, 3)
@@ -76,26 +77,26 @@ def test_a_flat_folder_is_unlabelled_and_refused_by_a_conditional_model(tmp_path
 def test_all_greyscale_gives_one_channel_and_channels_convert_either_way(tmp_path):
     write_image(str(tmp_path / "a" / "1.png"), solid(90, channels=1))
     write_image(str(tmp_path / "b" / "2.png"), solid(180, channels=1))
-    assert sources.open_source(f"folder:{tmp_path}").info.image_shape == (24, 24, 1)
-    rgb = sources.open_source(f"folder:{tmp_path}", channels=3)
+    assert open_source(f"folder:{tmp_path}").info.image_shape == (24, 24, 1)
+    rgb = open_source(f"folder:{tmp_path}", channels=3)
     assert rgb.info.image_shape == (24, 24, 3) and np.all(rgb.images[rgb.labels == 0] == 90)
 
 
 def test_rgb_to_grey_uses_luma_weights():
     image = tf.constant([[[100, 50, 200]]], tf.uint8)
-    grey = sources.convert_channels(image, 1)
+    grey = convert_channels(image, 1)
     assert grey.shape == (1, 1, 1) and int(grey[0, 0, 0]) == round(0.299 * 100 + 0.587 * 50 + 0.114 * 200)
     rgba = tf.constant([[[1, 2, 3, 255]]], tf.uint8)
-    assert sources.convert_channels(rgba, 3).numpy().tolist() == [[[1, 2, 3]]]
+    assert convert_channels(rgba, 3).numpy().tolist() == [[[1, 2, 3]]]
 
 
 def test_non_square_sources_are_cropped_at_the_centre_or_stretched(tmp_path):
     wide = np.zeros((20, 60, 3), np.uint8)
     wide[:, :15] = 255  # the left quarter white, the rest black
     write_image(str(tmp_path / "wide.png"), wide)
-    centre = sources.open_source(f"folder:{tmp_path}", image_size=10).images[0]
+    centre = open_source(f"folder:{tmp_path}", image_size=10).images[0]
     assert centre.shape == (10, 10, 3) and centre.max() == 0  # the centre third is black
-    stretched = sources.open_source(f"folder:{tmp_path}", image_size="10x12", crop="none").images[0]
+    stretched = open_source(f"folder:{tmp_path}", image_size="10x12", crop="none").images[0]
     assert stretched.shape == (10, 12, 3)
     assert stretched[:, :2].min() == 255 and stretched[:, -5:].max() == 0  # the whole width is kept
 
@@ -104,7 +105,7 @@ def test_mixed_sizes_without_image_size_name_the_sizes(tmp_path):
     write_image(str(tmp_path / "a.png"), solid(1, 8, 8))
     write_image(str(tmp_path / "b.png"), solid(1, 12, 16))
     with pytest.raises(DatasetError, match=r"2 sizes \(8x8, 12x16\).*--image_size"):
-        sources.open_source(f"folder:{tmp_path}")
+        open_source(f"folder:{tmp_path}")
 
 
 @pytest.mark.parametrize("setup, message", [
@@ -125,14 +126,14 @@ def test_bad_folders_are_refused_with_what_and_where(tmp_path, setup, message):
     if setup == "a_file":
         root.write_text("a file")
     with pytest.raises(DatasetError, match=message) as error:
-        sources.open_source(f"folder:{root}")
+        open_source(f"folder:{root}")
     assert str(root) in str(error.value)
 
 
 def test_streaming_path_yields_the_same_images_as_the_in_memory_path(class_folder, tmp_path):
-    in_memory = sources.open_source(f"folder:{class_folder}", image_size=8)
+    in_memory = open_source(f"folder:{class_folder}", image_size=8)
     cache = tmp_path / "cache"
-    streaming = sources.open_source(f"folder:{class_folder}", image_size=8, in_memory=False, cache_dir=str(cache))
+    streaming = open_source(f"folder:{class_folder}", image_size=8, in_memory=False, cache_dir=str(cache))
     assert not streaming.in_memory and "streaming from disk" in streaming.summary
     batches = list(streaming.dataset(7, value_range=(0.0, 255.0), seed=0).as_numpy_iterator())
     assert len(batches) == 1
@@ -148,27 +149,27 @@ def test_streaming_path_yields_the_same_images_as_the_in_memory_path(class_folde
 
 
 def test_memory_limit_chooses_the_path(class_folder):
-    assert not sources.open_source(f"folder:{class_folder}", image_size=8, memory_limit_bytes=100).in_memory
-    assert sources.open_source(f"folder:{class_folder}", image_size=8).in_memory
+    assert not open_source(f"folder:{class_folder}", image_size=8, memory_limit_bytes=100).in_memory
+    assert open_source(f"folder:{class_folder}", image_size=8).in_memory
 
 
 @pytest.mark.parametrize("value, expected", [("64", (64, 64)), (32, (32, 32)), ("48x64", (48, 64)), (None, None)])
 def test_image_size_parses(value, expected):
-    assert sources.parse_image_size(value) == expected
+    assert parse_image_size(value) == expected
 
 
 @pytest.mark.parametrize("spec", ["nope", "folder:", "tfds:", "csv:/tmp/x"])
 def test_unknown_specs_are_refused(spec):
     with pytest.raises(ValueError, match="Unknown dataset"):
-        sources.check_spec(spec)
+        check_spec(spec)
     with pytest.raises(ValueError):
-        sources.parse_image_size("big")
+        parse_image_size("big")
 
 
 def test_builtins_resize_to_a_requested_size():
-    source = sources.open_source("mnist_5k", image_size=32, channels=3)
+    source = open_source("mnist_5k", image_size=32, channels=3)
     assert source.images.shape == (5000, 32, 32, 3) and source.info.num_classes == 10
-    assert sources.open_source("mnist_5k").images.shape == (5000, 28, 28, 1)  # untouched by default
+    assert open_source("mnist_5k").images.shape == (5000, 28, 28, 1)  # untouched by default
 
 
 def test_tfds_finds_the_image_and_label_features(monkeypatch):
@@ -176,8 +177,8 @@ def test_tfds_finds_the_image_and_label_features(monkeypatch):
 
     monkeypatch.setattr(data, "_can_reach", lambda *args, **kwargs: True)  # mock_data stands in for the download
     with tfds.testing.mock_data(num_examples=12):
-        source = sources.open_source("tfds:mnist", image_size=32, channels=3)
-        flowers = sources.open_source("tfds:oxford_flowers102:test", image_size=16)
+        source = open_source("tfds:mnist", image_size=32, channels=3)
+        flowers = open_source("tfds:oxford_flowers102:test", image_size=16)
     assert source.images.shape == (12, 32, 32, 3) and source.info.num_classes == 10
     assert source.labels.min() >= 0 and source.labels.max() < 10
     assert flowers.images.shape == (12, 16, 16, 3) and flowers.info.num_classes == 102
@@ -186,6 +187,6 @@ def test_tfds_finds_the_image_and_label_features(monkeypatch):
 def test_tfds_offline_and_unknown_names_fail_fast(monkeypatch, tmp_path):
     monkeypatch.setattr(data, "_can_reach", lambda *args, **kwargs: False)
     with pytest.raises(data.DatasetUnavailableError, match="tfds has not prepared it.*Offline options"):
-        sources.open_source("tfds:mnist", data_dir=str(tmp_path))
+        open_source("tfds:mnist", data_dir=str(tmp_path))
     with pytest.raises(DatasetError, match="No TFDS dataset 'no_such_dataset_xyz'"):
-        sources.open_source("tfds:no_such_dataset_xyz", data_dir=str(tmp_path))
+        open_source("tfds:no_such_dataset_xyz", data_dir=str(tmp_path))

@@ -6,8 +6,9 @@ import pytest
 import tensorflow as tf
 
 from gan_tf import DCGAN, MLPGAN
-from gan_tf.data import builtin as data
-from gan_tf.training.run import TrainConfig, build_model, dtype_policy
+from gan_tf import data
+from gan_tf.training import TrainConfig, build_model
+from gan_tf.training.run import dtype_policy
 
 
 @pytest.fixture(scope="module")

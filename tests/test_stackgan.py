@@ -17,7 +17,7 @@ from gan_tf.nn import likelihoods
 from gan_tf.nn import losses
 from gan_tf.models import StackGAN
 from gan_tf.models.stackgan import augmentation_network
-from gan_tf.data.source import open_source
+from gan_tf.data import open_source
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CAPTIONS = ["a band at the top left", "a band at the top right", "a band at the bottom left",
@@ -147,7 +147,7 @@ def _caption_folder(tmp_path, count=8):
 
 def test_train_exports_a_sampler_that_takes_caption_strings(tmp_path):
     from gan_tf.serving.sampling import caption_local
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.training import TrainConfig, train
 
     (tmp_path / "data").mkdir()
     spec = _caption_folder(tmp_path / "data")
@@ -195,7 +195,7 @@ def _embedding_folder(tmp_path, count=8, per_image=2, dim=6):
 
 def test_precomputed_embeddings_train_export_and_generate(tmp_path):
     from gan_tf.serving.sampling import caption_local
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.training import TrainConfig, train
 
     (tmp_path / "data").mkdir()
     spec, embeddings = _embedding_folder(tmp_path / "data")
@@ -253,7 +253,7 @@ def test_precomputed_embeddings_train_export_and_generate(tmp_path):
     (8, -1, "NaN or infinite"),
 ])
 def test_bad_embedding_files_are_refused(tmp_path, rows, per_image, message):
-    from gan_tf.data.builtin import DatasetError
+    from gan_tf.data import DatasetError
 
     spec, embeddings = _embedding_folder(tmp_path)
     if per_image == -1:

@@ -12,7 +12,7 @@ import tensorflow as tf
 from tensorboard.backend.event_processing import event_accumulator
 
 from conftest import REPO_ROOT
-from gan_tf.training.run import TrainConfig, train
+from gan_tf.training import TrainConfig, train
 
 
 def _scalar_tags(logdir):

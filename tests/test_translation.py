@@ -13,10 +13,10 @@ import tensorflow as tf
 from conftest import REPO_ROOT
 from gan_tf.data import builtin as gan_data
 from gan_tf.data import pairs as translation_data
-from gan_tf.data.builtin import DatasetError, DatasetInfo
+from gan_tf.data import DatasetError, DatasetInfo
 from gan_tf.nn.layers import SeededDropout
 from gan_tf.models.pix2pix import Pix2Pix, unet_depth
-from gan_tf.data.source import open_source
+from gan_tf.data import open_source
 
 _FASHION = pytest.mark.skipif(not os.path.isdir(gan_data.DEBIAN_FASHION_MNIST_DIR),
                               reason="Debian's dataset-fashion-mnist is not installed (.ci/run installs it)")
@@ -337,7 +337,7 @@ def test_pix2pix_through_train_export_serving_generate_and_evaluate(tmp_path, si
 
 
 def test_a_translation_model_refuses_plain_images_before_training(tmp_path):
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.training import TrainConfig, train
 
     with pytest.raises(ValueError, match="needs image-to-image data"):
         train(TrainConfig(model="pix2pix", epochs=1, steps_per_epoch=1, verbose=0, workdir=str(tmp_path / "run"),
@@ -409,7 +409,7 @@ def test_cyclegan_trains_saves_and_resumes_its_pools_optimizers_and_schedule(tmp
 
 
 def test_cyclegan_through_train_and_its_two_serving_directions(tmp_path):
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.training import TrainConfig, train
 
     result = train(TrainConfig(model="cyclegan", dataset="thin2bold_mnist", epochs=1, steps_per_epoch=2, batch_size=2,
                                model_args={"width": 4, "residual_blocks": 1}, eval_every=0, verbose=0,
@@ -434,7 +434,7 @@ def test_cyclegan_through_train_and_its_two_serving_directions(tmp_path):
 
 
 def test_learning_rate_flags_set_every_role_of_their_kind_and_keep_cyclegans_schedule(side_by_side):
-    from gan_tf.training.run import TrainConfig, build_model
+    from gan_tf.training import TrainConfig, build_model
 
     info = open_source("thin2bold_mnist").info
     config = TrainConfig(model="cyclegan", d_learning_rate=1e-3, g_learning_rate=5e-4,
@@ -533,7 +533,7 @@ def labelled_folder(tmp_path_factory):
 
 
 def test_srgan_through_train_with_the_datas_classifier_as_features(tmp_path, labelled_folder, monkeypatch):
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.training import TrainConfig, train
 
     monkeypatch.setenv("GAN_TF_CACHE", str(tmp_path / "cache"))
     result = train(TrainConfig(model="srgan", dataset=f"folder:{labelled_folder}", epochs=1, steps_per_epoch=2,

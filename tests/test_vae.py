@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from conftest import REPO_ROOT, eight_bit_stripes
 from gan_tf import CVAE, VAE
-from gan_tf.data import builtin as data
-from gan_tf.data.builtin import DatasetInfo
+from gan_tf import data
+from gan_tf.data import DatasetInfo
 from gan_tf.serving.export import export_model
 from gan_tf.serving.sampling import sample_local
 

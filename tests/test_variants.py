@@ -158,7 +158,7 @@ def test_exports_serve_what_the_keras_model_generates(model_class, tmp_path):
 
 
 def test_train_runs_biggan_end_to_end_and_exports_its_moving_average(tmp_path):
-    from gan_tf.training.run import TrainConfig, train
+    from gan_tf.training import TrainConfig, train
 
     config = TrainConfig(model="biggan", epochs=1, steps_per_epoch=2, batch_size=16, latent_dim=9, eval_every=0,
                          workdir=str(tmp_path / "run"), export_dir=str(tmp_path / "export"), verbose=0)

@@ -8,10 +8,10 @@ import pytest
 import tensorflow as tf
 
 from gan_tf import WGANGP
-from gan_tf.data import builtin as data
+from gan_tf import data
 from gan_tf.nn import losses
 from gan_tf.serving.export import export_generator
-from gan_tf.training.run import TrainConfig, train
+from gan_tf.training import TrainConfig, train
 
 
 def test_wasserstein_and_hinge_losses_by_hand():

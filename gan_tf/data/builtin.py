@@ -1,7 +1,7 @@
-"""The built-in datasets, and the in-memory training pipeline (`gan_tf.data.source` adds folders of
-images and any TFDS dataset, and the streaming pipeline).
+"""The built-in image datasets (`mnist_5k`, `mnist`, `fashion_mnist`, `cifar10`) as uint8 arrays.
 
-Every dataset yields `(images, labels)` batches: images `float32 [batch, H, W, C]` scaled to
+`gan_tf.data.images` serves them as `DataSource`s (beside folders of images and any TFDS
+dataset). Every dataset yields `(images, labels)` batches: images `float32 [batch, H, W, C]` scaled to
 the model's value range, labels `int32 [batch]`. Unconditional models ignore the labels.
 
 Where a dataset comes from, in order:
@@ -20,47 +20,14 @@ Where a dataset comes from, in order:
 One dataset is never silently replaced by another: a name always reads that dataset's files.
 """
 
-import dataclasses
 import gzip
 import os
 import socket
 import struct
 
 import numpy as np
-import tensorflow as tf
 
-
-class DatasetError(ValueError):
-    """A dataset file is missing, truncated or malformed."""
-
-
-class DatasetUnavailableError(DatasetError):
-    """A dataset cannot be had here: not prepared, not downloadable, no offline files."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What a model needs to know about a dataset before seeing it.
-
-    For image-to-image data (`gan_tf.data.pairs`), `image_shape` is the target domain's
-    (what the model makes), `source_shape` the source domain's (what it takes), `pairing`
-    "paired" or "unpaired", and `examples` a fixed draw of held-out examples (an `Examples`)
-    the model previews and is evaluated on. Plain image data leave all three None.
-    """
-
-    image_shape: tuple
-    num_classes: int
-    class_names: tuple
-    source_shape: tuple = None
-    pairing: str = None
-    examples: object = dataclasses.field(default=None, compare=False, repr=False)
-    # () -> the data's own classifier (`gan_tf.metrics.evaluation.Classifier`, trained and cached on first
-    # use) or None for unlabelled data: a feature network for models that need one (SRGAN's
-    # content loss) without downloading weights.
-    classifier: object = dataclasses.field(default=None, compare=False, repr=False)
-    # What the examples are: "images", or "melody" (`gan_tf.data.melodies`: bars of piano roll with
-    # chords as labels). A model trains only on data of its own `modality`.
-    modality: str = "images"
+from gan_tf.data.info import DatasetError, DatasetInfo, DatasetUnavailableError
 
 
 _DIGITS = tuple(str(d) for d in range(10))
@@ -305,101 +272,3 @@ def load_arrays(name, data_dir=None, split="train"):
             f"Dataset {name!r} has images of shape {images.shape[1:]}, expected {info.image_shape}"
         )
     return images, labels
-
-
-def index_batches(num_examples, batch_size, seed=None, shuffle=True, repeat=False, start_batch=0):
-    """Batches of example indices, `int32 [batch_size]`: `make_dataset`'s order (see there).
-
-    Each pass is a stateless shuffle of `range(num_examples)` keyed by a key from
-    `tf.data.Dataset.random(seed)`, cut into full batches; `start_batch=b` yields what the
-    stream from 0 yields after its first `b` batches, at no cost.
-    """
-    num_batches = num_examples // batch_size
-
-    def batches_of_indices(shuffle_key):
-        order = tf.range(num_examples)
-        if shuffle:
-            order = tf.random.experimental.stateless_shuffle(order, seed=shuffle_key)
-        return tf.data.Dataset.from_tensor_slices(tf.reshape(order[: num_batches * batch_size], [num_batches, batch_size]))
-
-    first_pass, offset = divmod(int(start_batch), num_batches) if repeat else (0, int(start_batch))
-    shuffle_keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    shuffle_keys = shuffle_keys.skip(first_pass) if repeat else shuffle_keys.take(1)
-    return shuffle_keys.flat_map(batches_of_indices).skip(offset)
-
-
-def make_dataset(images, labels, batch_size, value_range=(-1.0, 1.0), seed=None, shuffle=True, repeat=False,
-                 start_batch=0):
-    """Builds the training pipeline from in-memory arrays.
-
-    The arrays stay in memory as uint8. Each pass over the data is a permutation of the example
-    indices drawn by a stateless shuffle keyed by a seed from `tf.data.Dataset.random` (which
-    draws a new key for every pass and the same sequence of keys for the same `seed`), cut
-    into full batches (the remainder is dropped, so every step sees a static batch); each batch
-    is gathered and scaled to `value_range` in one vectorised op, and prefetched. Shuffling whole
-    index batches, not single examples, is what lets the pipeline deliver 300k-800k MNIST
-    images/s on two cores (bench/throughput.py), far ahead of any model's training rate.
-
-    Because every pass's order is a function of its key alone, a repeated stream can start at
-    any batch: `start_batch=b` yields exactly what the stream from 0 yields after its first `b`
-    batches (skipping keys and index batches only, so at no cost). That is how a resumed run
-    continues with the data it would have seen.
-
-    Args:
-        images: `uint8 [N, H, W, C]`.
-        labels: `int [N]`.
-        batch_size: the global batch size.
-        value_range: `(low, high)` the pixels 0..255 are mapped to.
-        seed: the shuffle seed (None: a different order each run).
-        shuffle: whether to shuffle.
-        repeat: yield pass after pass (each in a new order) forever, from one iterator:
-            unlike `.repeat()`, the pipeline is not restarted, cold, at each pass. Without it,
-            one pass (a new order each time the dataset is iterated).
-        start_batch: batches to leave out at the start of the stream (of the pass, without
-            `repeat`).
-
-    Returns:
-        A `tf.data.Dataset` of `(float32 images, int32 labels)` batches.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1. Received: {batch_size}")
-    if start_batch < 0:
-        raise ValueError(f"start_batch must be at least 0. Received: {start_batch}")
-    num_examples = len(images)
-    if batch_size > num_examples:
-        raise ValueError(
-            f"batch_size {batch_size} is larger than the dataset ({num_examples} examples): "
-            "with the remainder dropped no batch would be left"
-        )
-    low, high = value_range
-    scale = (high - low) / 255.0
-    images = tf.convert_to_tensor(images, dtype=tf.uint8)
-    labels = tf.convert_to_tensor(np.asarray(labels, dtype=np.int32))
-
-    def gather_batch(indices):
-        image_batch = tf.cast(tf.gather(images, indices), tf.float32) * scale + low
-        return image_batch, tf.gather(labels, indices)
-
-    dataset = index_batches(num_examples, batch_size, seed=seed, shuffle=shuffle, repeat=repeat, start_batch=start_batch)
-    dataset = dataset.map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def load_dataset(name, batch_size, value_range=(-1.0, 1.0), data_dir=None, split="train", seed=None, repeat=False,
-                 image_size=None, channels=None, crop="center", cache_dir=None):
-    """Opens dataset `name` and returns its training pipeline of `(images, labels)` batches.
-
-    `name` is a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`; `image_size`, `channels`,
-    `crop` and `cache_dir` are `gan_tf.data.source.open_source`'s (the resize policy is described
-    there). Small data are served from memory (`make_dataset`), large data stream from disk.
-
-    Example:
-        >>> dataset = load_dataset("mnist_5k", batch_size=64, value_range=(-1, 1), seed=0)
-        >>> images, labels = next(iter(dataset))  # [64, 28, 28, 1] in [-1, 1], [64]
-        >>> photos = load_dataset("folder:/data/flowers", 64, image_size=64)  # [64, 64, 64, 3]
-    """
-    from gan_tf.data.source import open_source
-
-    source = open_source(name, data_dir=data_dir, split=split, image_size=image_size, channels=channels, crop=crop,
-                         cache_dir=cache_dir)
-    return source.dataset(batch_size, value_range=value_range, seed=seed, repeat=repeat)

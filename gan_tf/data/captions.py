@@ -39,8 +39,10 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf.data import builtin as gan_data
-from gan_tf.data.builtin import DatasetError, DatasetInfo
-from gan_tf.data.source import DataSource, decode_file
+from gan_tf.data.info import DatasetError, DatasetInfo
+from gan_tf.data.pipeline import index_batches
+from gan_tf.data.source import DataSource, SpecKind, decode_file
+from gan_tf.nn.text import caption_vectorizer
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +86,6 @@ class CaptionExamples:
 def caption_vocabulary(captions):
     """The words of `captions` as the text encoder's `TextVectorization` splits them (its
     standardisation: lower case, punctuation stripped), most frequent first."""
-    from gan_tf.nn.text import caption_vectorizer
-
     return tuple(str(word) for word in caption_vectorizer(sorted(set(captions))).get_vocabulary(include_special_tokens=False))
 
 
@@ -202,17 +202,8 @@ class CaptionSource(DataSource):
             scaled = tf.cast(tf.gather(images, which), tf.float32) * ((high - low) / 255.0) + low
             return (scaled, tf.gather(captions, batch)), tf.gather(labels, which)
 
-        order = gan_data.index_batches(len(indices), batch_size, seed=seed, repeat=repeat, start_batch=start_batch)
+        order = index_batches(len(indices), batch_size, seed=seed, repeat=repeat, start_batch=start_batch)
         return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-    def make_evaluator(self, num_samples, seed=0, inception_weights=None):
-        """`DataSource`'s evaluator; for the built-in, on Fashion-MNIST's own classifier (the same
-        images: FID and label accuracy comparable with the fashion_mnist models')."""
-        if inception_weights is None and self.spec == "fashion_mnist_captions":
-            from gan_tf.metrics.evaluation import Evaluator, load_classifier
-
-            return Evaluator(self, num_samples, classifier=load_classifier("fashion_mnist", seed=seed), seed=seed)
-        return super().make_evaluator(num_samples, seed=seed, inception_weights=inception_weights)
 
     def all_captions(self):
         """Every caption of the source, in order (what a text vocabulary is built from)."""
@@ -239,7 +230,8 @@ def _fashion_source(data_dir=None):
         return CaptionSource(spec="fashion_mnist_captions", info=info, num_examples=len(split_images), in_memory=True,
                              summary=summary, images=split_images, labels=split_labels, captions=captions,
                              attributes=attributes, held_out=held_out,
-                             content_key=f"fashion_mnist_captions-{split}-{len(split_images)}")
+                             content_key=f"fashion_mnist_captions-{split}-{len(split_images)}",
+                             judged_as="fashion_mnist")  # the same images: FID comparable with fashion_mnist's
 
     return source("train", held_out=source("test"))
 
@@ -357,3 +349,10 @@ def open_caption_source(spec, data_dir=None, image_size=None, channels=None, cro
     source.info = dataclasses.replace(source.info, examples=examples)
     logger.info(source.summary)
     return source
+
+
+SPEC_KIND = SpecKind(
+    f"captioned images: {', '.join(BUILT_INS)} or captions:PATH",
+    is_caption_spec,
+    lambda spec, options: open_caption_source(spec, options.data_dir, options.image_size, options.channels,
+                                              options.crop))

@@ -42,10 +42,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.data import builtin as gan_data
 from gan_tf.data import music
-from gan_tf.data.builtin import DatasetError, DatasetInfo
-from gan_tf.data.source import DataSource
+from gan_tf.data.info import DatasetError, DatasetInfo
+from gan_tf.data.pipeline import index_batches
+from gan_tf.data.source import DataSource, SpecKind, default_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -219,8 +219,6 @@ def midi_piece(path):
 
 def _cache_path(cache_dir=None):
     import music21
-
-    from gan_tf.metrics.evaluation import default_cache_dir
 
     return os.path.join(cache_dir or default_cache_dir(),
                         f"bach_chorales-v{CACHE_VERSION}-music21-{music21.__version__}.npz")
@@ -446,7 +444,7 @@ class MelodySource(DataSource):
 
             return (scaled(bars), scaled(previous), tf.gather(song_chords, indices)), tf.gather(chords, indices)
 
-        order = gan_data.index_batches(self.num_examples, batch_size, seed=seed, repeat=repeat, start_batch=start_batch)
+        order = index_batches(self.num_examples, batch_size, seed=seed, repeat=repeat, start_batch=start_batch)
         return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
     def arrays(self, max_examples=None, seed=0):
@@ -454,8 +452,6 @@ class MelodySource(DataSource):
         images, labels = super().arrays(max_examples, seed)
         return images * np.uint8(255), labels
 
-    def make_evaluator(self, num_samples, seed=0, inception_weights=None):
-        """The melody metrics (`gan_tf.metrics.melody_metrics`) instead of image features."""
-        from gan_tf.metrics.melody_metrics import MelodyEvaluator
 
-        return MelodyEvaluator(self, num_samples, seed=seed)
+SPEC_KIND = SpecKind(f"melodies: {', '.join(BUILT_INS)} or midi:PATH", is_melody_spec,
+                     lambda spec, options: open_melody_source(spec))

@@ -1,7 +1,7 @@
 """Image-to-image data: pairs (input -> target, for Pix2Pix) and two unpaired domains A and B
 (for CycleGAN).
 
-`--dataset` specs (opened by `gan_tf.data.source.open_source`, like every other dataset):
+`--dataset` specs (opened by `gan_tf.data.open_source`, like every other dataset):
 
 * `edges2fashion` (paired, built-in, offline): each Fashion-MNIST item, padded to 32x32, is the
   target; its input is the item's edge map (`edge_map`: Sobel gradient magnitude of the lightly
@@ -42,8 +42,10 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf.data import builtin as gan_data
-from gan_tf.data.builtin import DatasetError, DatasetInfo, DatasetUnavailableError
-from gan_tf.data.source import DataSource, IMAGE_EXTENSIONS, _probe_image, convert_channels, fit_to_size
+from gan_tf.data.info import DatasetError, DatasetInfo, DatasetUnavailableError, Examples
+from gan_tf.data.pipeline import index_batches
+from gan_tf.data.source import (IMAGE_EXTENSIONS, DataSource, SpecKind, content_key_of, convert_channels, fit_to_size,
+                                parse_image_size, probe_image, transform_arrays)
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +59,6 @@ HELD_OUT_FRACTION = 0.1
 MAX_EXAMPLES = 2000
 EDGE_THRESHOLD = 0.3
 _SPLIT_DIRECTIONS = ("AtoB", "BtoA")
-
-
-@dataclasses.dataclass
-class Examples:
-    """Held-out examples: `inputs` (uint8, source domain) with `input_labels`; `targets` (uint8)
-    with `target_labels`: for paired data `targets[i]` is `inputs[i]`'s partner (`aligned`); for
-    unpaired data they are held-out images of the target domain, in no relation to the inputs.
-    Labels are None when the data are unlabelled."""
-
-    inputs: np.ndarray
-    input_labels: np.ndarray
-    targets: np.ndarray
-    target_labels: np.ndarray
-    aligned: bool
 
 
 def is_translation_spec(spec):
@@ -147,7 +135,7 @@ def _decode_files(paths, what):
     """uint8 images (native size and channels) of the files that decode; warns about the rest."""
     decoded, skipped = [], []
     for path in paths:
-        probe = _probe_image(path, None)
+        probe = probe_image(path, None)
         if isinstance(probe, str):
             skipped.append((path, probe))
             continue
@@ -296,8 +284,6 @@ def open_translation_source(spec, data_dir=None, image_size=None, channels=None,
         DatasetError: for data that cannot be read (missing folder, no pairs, ...).
         DatasetUnavailableError: for data that cannot be had here (tfds offline).
     """
-    from gan_tf.data.source import _key, _transform_arrays, parse_image_size
-
     size = parse_image_size(image_size)
     kind, _, rest = spec.partition(":")
     class_names = ()
@@ -343,7 +329,7 @@ def open_translation_source(spec, data_dir=None, image_size=None, channels=None,
         paired, what = False, "two unpaired domains"
     if class_names:  # built-ins: resize like any built-in
         arrays = [train_inputs, train_targets, test_inputs, test_targets]
-        train_inputs, train_targets, test_inputs, test_targets = (_transform_arrays(a, channels, size, crop) for a in arrays)
+        train_inputs, train_targets, test_inputs, test_targets = (transform_arrays(a, channels, size, crop) for a in arrays)
     else:
         train_input_labels, train_target_labels = np.zeros(len(train_inputs), np.int32), np.zeros(len(train_targets), np.int32)
         test_input_labels, test_target_labels = None, None
@@ -376,9 +362,16 @@ def open_translation_source(spec, data_dir=None, image_size=None, channels=None,
     return TranslationSource(
         spec=spec, info=info, num_examples=max(len(train_inputs), len(train_targets)), in_memory=True,
         summary=summary, images=train_targets, labels=np.asarray(train_target_labels, np.int32),
-        content_key=_key(spec, "translation", info.image_shape, info.source_shape, crop, len(train_targets)),
+        content_key=content_key_of(spec, "translation", info.image_shape, info.source_shape, crop, len(train_targets)),
         inputs=train_inputs, input_labels=np.asarray(train_input_labels, np.int32), paired=paired, augment=augment,
     )
+
+
+SPEC_KIND = SpecKind(
+    f"image-to-image data: {', '.join(BUILT_INS)}, pairs:PATH, unpaired:PATH or tfds:cycle_gan/NAME",
+    is_translation_spec,
+    lambda spec, options: open_translation_source(spec, options.data_dir, options.image_size, options.channels,
+                                                  options.crop))
 
 
 def bicubic_downsample(images, scale):
@@ -453,12 +446,12 @@ class TranslationSource(DataSource):
         inputs, targets = tf.constant(self.inputs), tf.constant(self.images)
         input_labels, target_labels = tf.constant(self.input_labels), tf.constant(self.labels)
         options = dict(batch_size=batch_size, repeat=repeat, start_batch=start_batch)
-        input_order = gan_data.index_batches(len(self.inputs), seed=seed, **options)
+        input_order = index_batches(len(self.inputs), seed=seed, **options)
         if self.paired:
             orders = input_order.map(lambda indices: (indices, indices))
         else:
             target_seed = None if seed is None else seed + 1
-            orders = tf.data.Dataset.zip(input_order, gan_data.index_batches(len(self.images), seed=target_seed, **options))
+            orders = tf.data.Dataset.zip(input_order, index_batches(len(self.images), seed=target_seed, **options))
         base_key = tf.constant([0 if seed is None else seed, 0x5EED], tf.int32)
         if seed is None:
             base_key = tf.constant(np.random.randint(0, 2**31 - 1, size=2), tf.int32)

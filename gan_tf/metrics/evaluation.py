@@ -1,207 +1,33 @@
-"""Judge generated samples with our own per-dataset classifier (no Inception weights needed).
+"""Judge generated samples against real data, on features that need no downloaded weights.
 
-A small CNN per dataset is trained reproducibly on the dataset's training split and cached
-(`<cache_dir>/<dataset>-classifier-v1.keras`, with its held-out accuracy in a `.json` beside
-it); `GAN_TF_CACHE` or `~/.cache/gan_tf` by default. Its penultimate layer (128 units) gives the
-features for FID, KID and precision/recall; its softmax gives the classifier score, mode
-coverage and, for conditional models, label accuracy. This is how TF-GAN evaluated MNIST GANs.
+The features come from the data's own classifier (`gan_tf.data.classifiers`): FID, KID,
+precision/recall and sharpness on its penultimate layer, the classifier score, mode coverage
+and, for conditional models, label accuracy from its softmax. Users who have Keras's ImageNet
+weights for Inception-v3 can use its features instead (`load_inception`), as the FID/IS
+literature does; then mode coverage and label accuracy, which need the dataset's own classes,
+are not reported. Unlabelled data have no classes to train a classifier on: they use
+Inception-v3 when its weights are given, otherwise the features of a fixed, seeded, randomly
+initialised CNN (`RandomFeatures`; random embeddings are usable for precision and recall, Naeem
+et al. 2020, https://arxiv.org/abs/2002.09797). Every report names the features it used
+(`report["classifier"]["features"]`: "classifier", "inception_v3" or "random_cnn"), and so do
+the TensorBoard tags and `evaluate.py`'s table.
 
-For `mnist_5k` the classifier trains on 400 digits per class and is tested on the other 100
-per class; other datasets use their own train/test splits.
-
-Users who have Keras's ImageNet weights for Inception-v3 can use its features instead
-(`load_inception`), as the FID/IS literature does; then mode coverage and label accuracy,
-which need the dataset's own classes, are not reported.
-
-Any other data (`folder:`, `tfds:`, a built-in at another size; a `gan_tf.data.source.DataSource`)
-get the same treatment when labelled: a classifier trained on (up to 20,000 of) their images,
-cached under a key of the data's content and image size. Unlabelled data have no classes to
-train one on: they use Inception-v3 when its weights are given, otherwise the features of a
-fixed, seeded, randomly initialised CNN (`RandomFeatures`; random embeddings are usable for
-precision and recall, Naeem et al. 2020, https://arxiv.org/abs/2002.09797). Every report names
-the features it used (`report["classifier"]["features"]`: "classifier", "inception_v3" or
-"random_cnn"), and so do the TensorBoard tags and `evaluate.py`'s table.
+`make_evaluator(source, ...)` gives the judge of any data by their modality: the image
+`Evaluator` here, or the melody metrics (`gan_tf.metrics.melody_metrics`).
 """
 
-import json
 import os
-import pathlib
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from gan_tf.data import builtin as gan_data
+from gan_tf.data import builtin
+from gan_tf.data.classifiers import data_classifier
+from gan_tf.data.source import DataSource
+from gan_tf.data.specs import open_source
 from gan_tf.metrics import image_metrics as metrics
-from gan_tf.training.callbacks import write_atomically
-
-CLASSIFIER_VERSION = 1
-_EPOCHS = {"mnist_5k": 20, "mnist": 3, "fashion_mnist": 8, "cifar10": 15}
-
-
-def default_cache_dir():
-    return os.environ.get("GAN_TF_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "gan_tf")
-
-
-# The classifier looks at images at most this many pixels on a side (larger ones are resized
-# inside it), so that it trains in a minute or two on a CPU at any image size.
-CLASSIFIER_MAX_SIDE = 32
-
-
-def build_classifier(image_shape, num_classes):
-    """[Resizing to at most 32 px a side] -> Conv(32) x2 -> pool -> Conv(64) x2 -> pool ->
-    Dense(128, "features") -> Dense(classes) logits."""
-    images = keras.Input(image_shape, name="images")
-    x = images
-    height, width = image_shape[:2]
-    if max(height, width) > CLASSIFIER_MAX_SIDE:
-        scale = CLASSIFIER_MAX_SIDE / max(height, width)
-        x = keras.layers.Resizing(max(1, round(height * scale)), max(1, round(width * scale)),
-                                  interpolation="bilinear", antialias=True, name="downscale")(x)
-    for filters in (32, 64):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dropout(0.3)(x)
-    features = keras.layers.Dense(128, activation="relu", name="features")(x)
-    logits = keras.layers.Dense(num_classes, name="logits")(keras.layers.Dropout(0.3)(features))
-    return keras.Model(images, logits, name="classifier")
-
-
-def classifier_splits(dataset, data_dir=None, seed=0):
-    """`(train_images, train_labels, test_images, test_labels)` for the dataset's classifier."""
-    if dataset == "mnist_5k":
-        images, labels = gan_data.load_arrays("mnist_5k")
-        rng = np.random.default_rng(seed)
-        test = np.zeros(len(labels), dtype=bool)
-        for digit in range(10):
-            test[rng.choice(np.flatnonzero(labels == digit), 100, replace=False)] = True
-        return images[~test], labels[~test], images[test], labels[test]
-    train_images, train_labels = gan_data.load_arrays(dataset, data_dir=data_dir, split="train")
-    test_images, test_labels = gan_data.load_arrays(dataset, data_dir=data_dir, split="test")
-    return train_images, train_labels, test_images, test_labels
-
-
-class Classifier:
-    """A trained per-dataset classifier: `features` and `probabilities` of uint8 images."""
-
-    classifies_dataset = True  # its classes are the dataset's: coverage and label accuracy apply
-    name = "classifier"
-
-    def __init__(self, model, dataset, test_accuracy):
-        self.model = model
-        self.dataset = dataset
-        self.test_accuracy = test_accuracy
-        # One model with both outputs: features and probabilities come from one pass.
-        self._embedding = keras.Model(
-            model.input, {"features": model.get_layer("features").output, "logits": model.output}
-        )
-
-    def embed(self, images):
-        """`(features [N, 128], probabilities [N, num_classes])` of uint8 images `[N, H, W, C]`."""
-        scaled = np.asarray(images, dtype=np.float32) / 255.0
-        outputs = self._embedding.predict(scaled, batch_size=256, verbose=0)
-        probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(outputs["logits"]))
-        return outputs["features"], probabilities
-
-    def features(self, images):
-        """`[N, 128]` penultimate activations of uint8 images."""
-        return self.embed(images)[0]
-
-    def probabilities(self, images):
-        """`[N, num_classes]` class probabilities of uint8 images."""
-        return self.embed(images)[1]
-
-
-def fit_classifier(train_images, train_labels, test_images, test_labels, num_classes, epochs, seed=0):
-    """`build_classifier` trained reproducibly on uint8 images (Adam 1e-3, batch 128, `epochs`)
-    and tested; returns `(model, test accuracy)`. Every classifier here is trained by it."""
-    keras.utils.set_random_seed(seed)
-    model = build_classifier(train_images.shape[1:], num_classes)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(train_images.astype(np.float32) / 255.0, train_labels, batch_size=128, epochs=epochs, verbose=0)
-    _, accuracy = model.evaluate(test_images.astype(np.float32) / 255.0, test_labels, batch_size=512, verbose=0)
-    return model, float(accuracy)
-
-
-def train_classifier(dataset, data_dir=None, seed=0, epochs=None):
-    """Trains the dataset's classifier reproducibly; returns `(model, held-out accuracy)`."""
-    info = gan_data.dataset_info(dataset)
-    train_images, train_labels, test_images, test_labels = classifier_splits(dataset, data_dir, seed)
-    return fit_classifier(train_images, train_labels, test_images, test_labels, info.num_classes,
-                          epochs or _EPOCHS[dataset], seed)
-
-
-def _cache_stem(dataset, cache_dir):
-    return os.path.join(cache_dir or default_cache_dir(), f"{dataset}-classifier-v{CLASSIFIER_VERSION}")
-
-
-def save_classifier(model, dataset, test_accuracy, cache_dir=None, seed=0):
-    """Caches a trained classifier (and its accuracy) where `load_classifier` finds it, atomically."""
-    stem = _cache_stem(dataset, cache_dir)
-    write_atomically(stem + ".keras", model.save)
-    summary = json.dumps({"dataset": dataset, "test_accuracy": test_accuracy, "seed": seed})
-    write_atomically(stem + ".json", lambda temporary: pathlib.Path(temporary).write_text(summary))
-
-
-def load_classifier(dataset, data_dir=None, cache_dir=None, seed=0):
-    """The dataset's classifier: from the cache, or trained now (a minute or more) and cached."""
-    stem = _cache_stem(dataset, cache_dir)
-    if os.path.exists(stem + ".keras") and os.path.exists(stem + ".json"):
-        with open(stem + ".json") as f:
-            accuracy = json.load(f)["test_accuracy"]
-        return Classifier(keras.saving.load_model(stem + ".keras"), dataset, accuracy)
-    print(f"Training the {dataset} classifier that the quality metrics use (once; cached in {stem}.keras).",
-          flush=True)
-    model, accuracy = train_classifier(dataset, data_dir, seed)
-    save_classifier(model, dataset, accuracy, cache_dir, seed)
-    return Classifier(model, dataset, accuracy)
-
-
-# The most images of a dataset that its classifier trains and is tested on.
-SOURCE_CLASSIFIER_EXAMPLES = 20_000
-# Its training: at least this many updates (batch 128), in 10 to 100 epochs. Ten epochs alone
-# were 150 updates on thin2bold_mnist's 1,800 bold digits: 95.3% held out, against 96.7% now (67 epochs).
-SOURCE_CLASSIFIER_UPDATES = 1_000
-SOURCE_CLASSIFIER_EPOCHS = (10, 100)
-# Bumped when the source classifiers' training changes, so that cached ones are retrained.
-SOURCE_CLASSIFIER_VERSION = 2
-
-
-def source_classifier_epochs(num_train, batch_size=128):
-    """Epochs for `num_train` images: enough for `SOURCE_CLASSIFIER_UPDATES` updates, within
-    `SOURCE_CLASSIFIER_EPOCHS`."""
-    steps = -(-int(num_train) // batch_size)
-    low, high = SOURCE_CLASSIFIER_EPOCHS
-    return int(np.clip(-(-SOURCE_CLASSIFIER_UPDATES // max(1, steps)), low, high))
-
-
-def train_source_classifier(source, seed=0, epochs=None):
-    """Trains a classifier on a labelled `DataSource`: 80% of (up to 20,000 of) its images
-    (for `epochs`, default `source_classifier_epochs`), tested on the other 20%; returns
-    `(model, held-out accuracy)`."""
-    images, labels = source.arrays(max_examples=SOURCE_CLASSIFIER_EXAMPLES, seed=seed)
-    order = np.random.default_rng(seed).permutation(len(images))
-    test = order[: max(1, len(order) // 5)]
-    train = order[len(test):]
-    return fit_classifier(images[train], labels[train], images[test], labels[test], source.info.num_classes,
-                          epochs or source_classifier_epochs(len(train)), seed)
-
-
-def load_source_classifier(source, cache_dir=None, seed=0):
-    """The classifier of a labelled `DataSource`, cached by the data's content key and image size."""
-    key = f"source-v{SOURCE_CLASSIFIER_VERSION}-{source.content_key}"
-    stem = _cache_stem(key, cache_dir)
-    if os.path.exists(stem + ".keras") and os.path.exists(stem + ".json"):
-        with open(stem + ".json") as f:
-            accuracy = json.load(f)["test_accuracy"]
-        return Classifier(keras.saving.load_model(stem + ".keras"), source.spec, accuracy)
-    print(f"Training a classifier on {source.spec} for the quality metrics (once; cached in {stem}.keras).",
-          flush=True)
-    model, accuracy = train_source_classifier(source, seed)
-    save_classifier(model, key, accuracy, cache_dir, seed)
-    return Classifier(model, source.spec, accuracy)
+from gan_tf.metrics.melody_metrics import MelodyEvaluator
 
 
 def features_for(source, cache_dir=None, seed=0, inception_weights=None):
@@ -210,12 +36,7 @@ def features_for(source, cache_dir=None, seed=0, inception_weights=None):
     `RandomFeatures`."""
     if inception_weights is not None:
         return load_inception(inception_weights)
-    native = gan_data.DATASETS.get(source.spec)
-    if native is not None and tuple(native.image_shape) == tuple(source.info.image_shape):
-        return load_classifier(source.spec, cache_dir=cache_dir, seed=seed)
-    if source.info.num_classes >= 2:
-        return load_source_classifier(source, cache_dir, seed)
-    return RandomFeatures(source.info.image_shape, seed)
+    return data_classifier(source, cache_dir, seed) or RandomFeatures(source.info.image_shape, seed)
 
 
 class InceptionUnavailableError(ValueError):
@@ -266,8 +87,6 @@ class InceptionEmbedding:
         )
 
     def _prepare(self, images):
-        import tensorflow as tf
-
         x = tf.image.resize(tf.cast(images, tf.float32), (299, 299))
         if x.shape[-1] == 1:
             x = tf.repeat(x, 3, axis=-1)
@@ -368,9 +187,7 @@ class Evaluator:
     """
 
     def __init__(self, dataset, num_samples, classifier=None, data_dir=None, seed=0):
-        from gan_tf.data import source as sources
-
-        source = dataset if isinstance(dataset, sources.DataSource) else sources.open_source(dataset, data_dir=data_dir)
+        source = dataset if isinstance(dataset, DataSource) else open_source(dataset, data_dir=data_dir)
         self.dataset = source.spec
         self.info = source.info
         self.classifier = classifier or features_for(source)
@@ -440,8 +257,8 @@ def evaluate_samples(images, dataset, labels=None, classifier=None, data_dir=Non
         `{"generated": {...}, "floor": {...}, "num_samples": N, "classifier": {...}}`.
     """
     images = np.asarray(images)
-    if isinstance(dataset, str) and dataset in gan_data.DATASETS:  # checked before anything is loaded
-        info = gan_data.dataset_info(dataset)
+    if isinstance(dataset, str) and dataset in builtin.DATASETS:  # checked before anything is loaded
+        info = builtin.dataset_info(dataset)
         if images.shape[1:] != info.image_shape:
             raise ValueError(f"The model makes images of shape {images.shape[1:]}, but {dataset} has {info.image_shape}")
     return Evaluator(dataset, len(images), classifier, data_dir, seed).evaluate(images, labels)
@@ -451,8 +268,6 @@ def baseline_images(inputs, shape):
     """uint8 `inputs` as a model that does nothing would output them at `shape` `(H, W, C)`: resized
     bicubically (the super-resolution baseline) and channels converted (grey tiled to RGB, RGB to
     luma)."""
-    import tensorflow as tf
-
     images = tf.constant(inputs, tf.float32)
     if tuple(images.shape[1:3]) != tuple(shape[:2]):
         images = tf.image.resize(images, shape[:2], method="bicubic")
@@ -489,3 +304,36 @@ def evaluate_translation(outputs, source, labels=None, targets=None, baseline=No
         if targets is not None:
             report["baseline"].update(metrics.paired_metrics(baseline[: report["num_samples"]], targets[: report["num_samples"]]))
     return report
+
+
+def image_evaluator(source, num_samples, seed=0, inception_weights=None):
+    """An `Evaluator` of image data on their own classifier's features (Inception-v3's with
+    `inception_weights`)."""
+    features = features_for(source, seed=seed, inception_weights=inception_weights)
+    return Evaluator(source, num_samples, classifier=features, seed=seed)
+
+
+def melody_evaluator(source, num_samples, seed=0, inception_weights=None):
+    """The melody metrics' `MelodyEvaluator` (images' features do not apply to melodies)."""
+    return MelodyEvaluator(source, num_samples, seed=seed)
+
+
+# The judge of each modality of data (`DatasetInfo.modality`): a new modality adds one line.
+EVALUATORS = {
+    "images": image_evaluator,
+    "captioned_images": image_evaluator,
+    "melody": melody_evaluator,
+}
+
+
+def make_evaluator(source, num_samples, seed=0, inception_weights=None):
+    """What scores a model's samples of `source` every few epochs and in evaluate.py: the
+    evaluator of the data's modality, built once (its real-data floor is computed here).
+
+    Raises:
+        ValueError: for data of a modality no evaluator judges.
+    """
+    modality = source.info.modality
+    if modality not in EVALUATORS:
+        raise ValueError(f"No evaluator judges data of modality {modality!r} (known: {', '.join(EVALUATORS)}).")
+    return EVALUATORS[modality](source, num_samples, seed=seed, inception_weights=inception_weights)

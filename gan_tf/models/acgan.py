@@ -9,9 +9,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import losses
-from gan_tf.models.gan import ConditionalGAN, check_num_classes
 from gan_tf.models.cgan import cgan_generator
+from gan_tf.models.gan import ConditionalGAN, check_num_classes
+from gan_tf.nn import losses
 from gan_tf.nn.networks import check_dropout, check_image_shape, check_width, discriminator_features
 
 

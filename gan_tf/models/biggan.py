@@ -12,8 +12,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import losses
 from gan_tf.models.gan import ConditionalGAN, check_num_classes
+from gan_tf.nn import losses
 from gan_tf.nn.layers import ClassProjection, ConditionalBatchNormalization, SpectralNormalization
 from gan_tf.nn.networks import channels, check_image_shape, num_upsamplings
 

@@ -9,8 +9,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import losses
 from gan_tf.models.gan import ConditionalGAN, check_num_classes, mismatched_labels
+from gan_tf.nn import losses
 from gan_tf.nn.networks import check_dropout, check_image_shape, check_width, discriminator_layers, generator_layers
 
 

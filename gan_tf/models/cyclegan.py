@@ -10,9 +10,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from gan_tf.models.translation import Direction, TranslationModel, decaying_rate
 from gan_tf.nn import losses
 from gan_tf.nn.layers import ImagePool
-from gan_tf.models.translation import Direction, TranslationModel, decaying_rate
+from gan_tf.nn.profiling import forward_flops_per_example
 from gan_tf.nn.translation_networks import patch_discriminator, resnet_generator
 
 
@@ -181,8 +182,6 @@ class CycleGAN(TranslationModel):
         """Per A/B image pair: six generator passes forward (two translations, two
         reconstructions, two identity maps) and backward (3x each); each D forward and backward on
         a real and a pooled fake (6 F_D) and forward plus input gradient for G's term (2 F_D)."""
-        from gan_tf.nn.profiling import forward_flops_per_example
-
         passes = 6 if self.uses_identity else 4
         generators = forward_flops_per_example(self.generator_ab) + forward_flops_per_example(self.generator_ba)
         discriminators = forward_flops_per_example(self.discriminator_a) + forward_flops_per_example(self.discriminator_b)

@@ -11,11 +11,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import ema
-from gan_tf.nn import losses
-from gan_tf.training.distribute import MultiWorkerWorkarounds
 from gan_tf.models.generative import GenerativeModel, RoleOptimizers, Samples
-from gan_tf.nn.noise import NOISE_DISTRIBUTIONS, replica_slice, stateless_noise  # noqa: F401 (re-exported)
+from gan_tf.models.multi_worker import MultiWorkerWorkarounds
+from gan_tf.nn import ema, losses
+from gan_tf.nn.noise import NOISE_DISTRIBUTIONS, replica_slice, stateless_noise
+from gan_tf.nn.profiling import forward_flops_per_example
+from gan_tf.serving import gan_signatures
 
 def check_num_classes(num_classes):
     """`num_classes` as an int, or a ValueError if there are fewer than 2 classes."""
@@ -385,18 +386,12 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         return Samples(self.generate(num_samples, seed=seed, truncation=truncation), None)
 
     def export_metadata(self):
-        from gan_tf.serving import gan_signatures
-
         return gan_signatures.gan_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf.serving import gan_signatures
-
         return gan_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf.serving import gan_signatures
-
         return gan_signatures.warmup_inputs(self)
 
     def train_step_flops_per_image(self):
@@ -413,8 +408,6 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         So `d_steps * (F_G + 6 F_D) + 3 F_G + 2 F_D`. Models whose step does other work (a
         gradient penalty, an auxiliary classifier) override this.
         """
-        from gan_tf.nn.profiling import forward_flops_per_example
-
         generator_flops = forward_flops_per_example(self.generator)
         discriminator_flops = forward_flops_per_example(self.discriminator)
         return self.d_steps * (generator_flops + 6 * discriminator_flops) + 3 * generator_flops + 2 * discriminator_flops

@@ -11,10 +11,9 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import losses
-from gan_tf.nn import pyramid
-from gan_tf.training.callbacks import grouped_cells
+from gan_tf.grids import grouped_cells
 from gan_tf.models.gan import GAN, ConditionalGAN, check_num_classes, mismatched_labels
+from gan_tf.nn import losses, pyramid
 from gan_tf.nn.layers import ConcatConditionPlanes
 from gan_tf.nn.networks import check_dropout, check_width
 

@@ -10,8 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from gan_tf.training.distribute import MultiWorkerWorkarounds
 from gan_tf.models.generative import GenerativeModel
+from gan_tf.models.multi_worker import MultiWorkerWorkarounds
 
 
 class LikelihoodModel(MultiWorkerWorkarounds, GenerativeModel):

@@ -12,12 +12,14 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from gan_tf.nn import losses
 from gan_tf.data import music
-from gan_tf.training.distribute import MultiWorkerWorkarounds
 from gan_tf.models.generative import GenerativeModel, OptimizersByRole, Samples
+from gan_tf.models.multi_worker import MultiWorkerWorkarounds
+from gan_tf.nn import losses
 from gan_tf.nn.layers import ConcatConditionPlanes
 from gan_tf.nn.noise import replica_slice
+from gan_tf.nn.profiling import forward_flops_per_example
+from gan_tf.serving import melody_signatures
 
 CHORD_DIM = 13
 # The progression's pitch-class profile appended to the chord when `progression=True`.
@@ -395,25 +397,17 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     # -------------------------------------------------------------------------------- export
 
     def export_metadata(self):
-        from gan_tf.serving import melody_signatures
-
         return melody_signatures.melody_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf.serving import melody_signatures
-
         return melody_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf.serving import melody_signatures
-
         return melody_signatures.warmup_inputs(self)
 
     def train_step_flops_per_image(self):
         """D forward and backward on a real and a fake bar (6 F_D); per G step, G forward and
         backward (3 F_G) and D forward plus input-gradient (2 F_D); G's D-step forward (F_G)."""
-        from gan_tf.nn.profiling import forward_flops_per_example
-
         g, d = forward_flops_per_example(self.generator), forward_flops_per_example(self.discriminator)
         return g + 6 * d + self.generator_steps * (3 * g + 2 * d)
 

@@ -10,9 +10,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import losses
 from gan_tf.models.translation import Direction, TranslationModel, decaying_rate
-from gan_tf.nn.translation_networks import patch_discriminator, unet_depth, unet_generator  # noqa: F401 (unet_depth re-exported)
+from gan_tf.nn import losses
+from gan_tf.nn.profiling import forward_flops_per_example
+from gan_tf.nn.translation_networks import patch_discriminator, unet_depth, unet_generator
 
 @keras.saving.register_keras_serializable(package="gan_tf")
 class Pix2Pix(TranslationModel):
@@ -172,8 +173,6 @@ class Pix2Pix(TranslationModel):
     def train_step_flops_per_image(self):
         """G forward and backward (3 F_G); D forward and backward on a real and a fake pair (6 F_D)
         and forward plus input-gradient for G's term (2 F_D)."""
-        from gan_tf.nn.profiling import forward_flops_per_example
-
         return 3 * forward_flops_per_example(self.generator) + 8 * forward_flops_per_example(self.discriminator)
 
     def get_config(self):

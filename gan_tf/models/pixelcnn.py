@@ -29,10 +29,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import likelihoods
 from gan_tf.models.gan import check_num_classes
 from gan_tf.models.generative import Samples
 from gan_tf.models.likelihood_model import LikelihoodModel
+from gan_tf.nn import likelihoods
+from gan_tf.serving.pixelcnn_signatures import (MAX_LIKELIHOOD_IMAGES, MAX_PIXELCNN_SAMPLES, build_export_archive,
+                                                warmup_inputs)
 
 SAMPLERS = ("cached", "naive")
 # Images sampled per graph call (the export's cap per request, so its draws match chunk 0's).
@@ -323,8 +325,6 @@ class PixelCNN(LikelihoodModel):
         return self.logits(inputs)
 
     def export_metadata(self):
-        from gan_tf.serving.pixelcnn_signatures import MAX_LIKELIHOOD_IMAGES, MAX_PIXELCNN_SAMPLES
-
         return {"model": type(self).__name__, "image_shape": list(self.image_shape),
                 "value_range": list(self.value_range), "conditional": bool(self.num_classes),
                 "num_classes": self.num_classes,
@@ -334,13 +334,9 @@ class PixelCNN(LikelihoodModel):
                                "pixels": "256-way softmax per pixel and channel"}}
 
     def export_archive(self, metadata):
-        from gan_tf.serving.pixelcnn_signatures import build_export_archive
-
         return build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf.serving.pixelcnn_signatures import warmup_inputs
-
         return warmup_inputs(self)
 
     def train_step_flops_per_image(self):

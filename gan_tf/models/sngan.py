@@ -9,8 +9,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import losses
 from gan_tf.models.gan import GAN
+from gan_tf.nn import losses
 from gan_tf.nn.layers import SelfAttention2D, SpectralNormalization
 from gan_tf.nn.networks import check_image_shape, check_width, dcgan_generator, discriminator_features
 

@@ -13,9 +13,10 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from gan_tf.nn import losses
-from gan_tf.models.translation import Direction, TranslationModel, as_display
 from gan_tf.data.pairs import Examples, bicubic_downsample
+from gan_tf.models.translation import Direction, TranslationModel, as_display
+from gan_tf.nn import losses
+from gan_tf.nn.profiling import forward_flops_per_example
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
@@ -320,8 +321,6 @@ class SRGAN(TranslationModel):
         return metadata
 
     def train_step_flops_per_image(self):
-        from gan_tf.nn.profiling import forward_flops_per_example
-
         return 3 * forward_flops_per_example(self.generator) + 8 * forward_flops_per_example(self.discriminator)
 
     def get_config(self):

@@ -12,14 +12,15 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import likelihoods
-from gan_tf.nn import losses
-from gan_tf.nn import pyramid
-from gan_tf.nn import text
-from gan_tf.training.distribute import MultiWorkerWorkarounds
+from gan_tf.data.captions import as_embeddings
+from gan_tf.grids import grouped_cells
 from gan_tf.models.generative import GenerativeModel, OptimizersByRole, Samples
+from gan_tf.models.multi_worker import MultiWorkerWorkarounds
+from gan_tf.nn import likelihoods, losses, pyramid, text
 from gan_tf.nn.layers import ConcatConditionPlanes
 from gan_tf.nn.noise import replica_slice
+from gan_tf.nn.profiling import forward_flops_per_example
+from gan_tf.serving import stackgan_signatures
 
 # The three stages of a run, in order (`StackGAN.stage`).
 STAGES = ("text encoder", "stage I", "stage II")
@@ -427,8 +428,6 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         """The model's text input as a tensor: caption strings `[N]`, or precomputed embeddings
         float32 `[N, embedding_dim]`; ValueError for empty captions or embeddings of another size."""
         if self.precomputed_embeddings:
-            from gan_tf.data.captions import as_embeddings
-
             return tf.constant(as_embeddings(captions, self.embedding_dim))
         captions = [str(caption) for caption in np.asarray(captions, dtype=object).reshape(-1)]
         if any(not caption.strip() for caption in captions):
@@ -490,8 +489,6 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     def preview(self, rows, columns, seed):
         """Row k: one held-out caption of class k (or the k-th caption), drawn `columns // 2` times
         with different noise, each as its Stage-I image (enlarged) and its Stage-II image."""
-        from gan_tf.training.callbacks import grouped_cells
-
         per_row = max(1, columns // 2)
         if self.examples is None:
             texts = np.zeros((rows, self.embedding_dim), np.float32) if self.precomputed_embeddings else ["a"] * rows
@@ -509,26 +506,18 @@ class StackGAN(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     # ---------------------------------------------------------------------------- export
 
     def export_metadata(self):
-        from gan_tf.serving import stackgan_signatures
-
         return stackgan_signatures.stackgan_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf.serving import stackgan_signatures
-
         return stackgan_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf.serving import stackgan_signatures
-
         return stackgan_signatures.warmup_inputs(self)
 
     def train_step_flops_per_image(self):
         """A Stage-II step (the longest stage, and the most costly): Stage I forward twice (F_1),
         D_2 forward and backward on three images (9 F_D) and again forward plus input gradient in
         the G step (2 F_D), G_2 forward twice and backward once (4 F_2)."""
-        from gan_tf.nn.profiling import forward_flops_per_example
-
         g1, g2 = forward_flops_per_example(self.stage1_generator), forward_flops_per_example(self.stage2_generator)
         d2 = forward_flops_per_example(self.stage2_discriminator)
         return 2 * g1 + 4 * g2 + 11 * d2

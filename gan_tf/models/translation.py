@@ -27,8 +27,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.training.distribute import MultiWorkerWorkarounds
+from gan_tf.grids import grouped_cells
 from gan_tf.models.generative import GenerativeModel, OptimizersByRole, Samples
+from gan_tf.models.multi_worker import MultiWorkerWorkarounds
+from gan_tf.nn.noise import replica_slice
+from gan_tf.serving import translation_signatures
 
 Direction = collections.namedtuple("Direction", ["source_shape", "target_shape", "translate", "stochastic", "reverse"],
                                    defaults=(False,))
@@ -36,9 +39,6 @@ Direction.__doc__ = """One mapping a translation model serves: input and output 
 `translate(images, seeds)` (float images in the value range, int32 `[batch, 2]` seeds -> images),
 whether its output depends on the seeds (Pix2Pix's dropout) or not, and whether it maps the
 data's target domain back to the source domain (`reverse`: CycleGAN's `b_to_a`)."""
-
-# The most images one translation request may carry (a 256x256 RGB float image is 768 KiB).
-MAX_IMAGES = 256
 
 
 def example_seeds(count, seed=None, offset=0):
@@ -107,8 +107,6 @@ class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel
 
     def training_seeds(self, batch_size):
         """This replica's int32 `[batch, 2]` per-example seeds from the model's noise stream."""
-        from gan_tf.nn.noise import replica_slice
-
         return replica_slice(lambda size: keras.random.randint((size, 2), 0, 2**31 - 1, seed=self.seed_generator,
                                                                dtype="int32"), batch_size)
 
@@ -198,25 +196,17 @@ class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel
         inputs, _, targets = self._held_out(count, spread=True)
         groups = self.preview_columns(self.scaled(inputs), None if targets is None else self.scaled(targets), seed)
         groups = [as_display(group, self.image_shape, self.value_range) for group in groups]
-        from gan_tf.training.callbacks import grouped_cells
-
         return grouped_cells(groups, rows, columns, np.full(self.image_shape, self.value_range[0], np.float32))
 
     # -------------------------------------------------------------------------------- export
 
     def export_metadata(self):
-        from gan_tf.serving import translation_signatures
-
         return translation_signatures.translation_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf.serving import translation_signatures
-
         return translation_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf.serving import translation_signatures
-
         return translation_signatures.warmup_inputs(self)
 
     def get_config(self):

@@ -20,12 +20,14 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gan_tf.nn import likelihoods
 from gan_tf.models.gan import check_num_classes
 from gan_tf.models.generative import Samples
 from gan_tf.models.likelihood_model import LikelihoodModel
-from gan_tf.nn.noise import replica_slice
+from gan_tf.nn import likelihoods
 from gan_tf.nn.networks import check_image_shape, check_width, discriminator_features, generator_layers
+from gan_tf.nn.noise import replica_slice
+from gan_tf.nn.profiling import forward_flops_per_example
+from gan_tf.serving import vae_signatures
 
 
 # The pixel log-scale's starting value.
@@ -242,24 +244,16 @@ class VAE(LikelihoodModel):
         return Samples(images, None if labels is None else {"labels": labels})
 
     def export_metadata(self):
-        from gan_tf.serving import vae_signatures
-
         return vae_signatures.vae_metadata(self)
 
     def export_archive(self, metadata):
-        from gan_tf.serving import vae_signatures
-
         return vae_signatures.build_export_archive(self, metadata)
 
     def warmup_requests(self):
-        from gan_tf.serving import vae_signatures
-
         return vae_signatures.warmup_inputs(self)
 
     def train_step_flops_per_image(self):
         """Encoder forward + backward (3 F_E) and decoder forward + backward (3 F_D)."""
-        from gan_tf.nn.profiling import forward_flops_per_example
-
         return 3 * forward_flops_per_example(self.encoder) + 3 * forward_flops_per_example(self.decoder)
 
     def get_config(self):

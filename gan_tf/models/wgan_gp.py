@@ -11,10 +11,11 @@ import functools
 import keras
 import tensorflow as tf
 
-from gan_tf.nn import losses
 from gan_tf.models.gan import GAN
-from gan_tf.nn.noise import replica_slice
+from gan_tf.nn import losses
 from gan_tf.nn.networks import check_image_shape, check_width, dcgan_discriminator, dcgan_generator
+from gan_tf.nn.noise import replica_slice
+from gan_tf.nn.profiling import forward_flops_per_example
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
@@ -151,8 +152,6 @@ class WGANGP(GAN):
         """About `d_steps * (F_G + 12 F_D) + 3 F_G + 2 F_D`: the penalty adds, per critic step,
         a critic forward and input-gradient pass on the interpolates (2 F_D) and the backward
         of both (about 4 F_D)."""
-        from gan_tf.nn.profiling import forward_flops_per_example
-
         generator_flops = forward_flops_per_example(self.generator)
         critic_flops = forward_flops_per_example(self.discriminator)
         penalty_flops = 6 * critic_flops if self.gp_weight else 0

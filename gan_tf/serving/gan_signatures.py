@@ -28,8 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.serving.export import MAX_SAMPLES
 from gan_tf.nn.noise import stateless_noise
+from gan_tf.serving.export import MAX_SAMPLES
 
 SIGNATURES = ("serving_default", "sample", "sample_seeded", "metadata")
 

@@ -9,7 +9,9 @@ import os
 
 import numpy as np
 
+from gan_tf.data.captions import as_embeddings
 from gan_tf.serving import client
+from gan_tf.serving.export import METADATA_FILE
 
 
 def _labels_for(num_samples, labels, num_classes):
@@ -27,8 +29,6 @@ def _to_uint8(images, value_range):
 
 def read_metadata(saved_model_dir):
     """The `gan_tf_metadata.json` an export carries (latent size, image shape, classes, ...)."""
-    from gan_tf.serving.export import METADATA_FILE
-
     path = os.path.join(saved_model_dir, METADATA_FILE)
     if not os.path.exists(path):
         raise ValueError(f"{saved_model_dir} is not a gan_tf export: {METADATA_FILE} is missing")
@@ -73,8 +73,6 @@ def caption_local(model_path, captions, seed=None):
     """
     description = describe_model(model_path)
     if description["embeddings"]:
-        from gan_tf.data.captions import as_embeddings
-
         captions = as_embeddings(captions, description["embeddings"], what=model_path)
     elif not description["captions"]:
         raise ValueError(f"{model_path} does not take captions")

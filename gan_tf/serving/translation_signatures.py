@@ -26,7 +26,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.models.translation import MAX_IMAGES
+# The most images one translation request may carry (a 256x256 RGB float image is 768 KiB).
+MAX_IMAGES = 256
 
 
 def translation_metadata(model):

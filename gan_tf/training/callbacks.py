@@ -1,66 +1,17 @@
 """Keras callbacks for training: sample grids, atomic step-level checkpoints, preemption, a NaN guard."""
 
 import collections
-import math
 import os
 import re
 import signal
-import tempfile
 import threading
 import time
 
 import keras
 import numpy as np
 
-
-def image_grid(images, value_range, columns):
-    """Tiles images into one grid image with pixel values in [0, 1].
-
-    Args:
-        images: `[N, H, W, C]` in `value_range`.
-        value_range: `(low, high)` of the images.
-        columns: images per row; the last row is padded with black.
-
-    Returns:
-        `float32 [rows * H, columns * W, C]` in [0, 1].
-    """
-    images = np.asarray(images, dtype=np.float32)
-    low, high = value_range
-    images = np.clip((images - low) / (high - low), 0.0, 1.0)
-    count, height, width, channels = images.shape
-    rows = max(1, math.ceil(count / columns))
-    padded = np.zeros((rows * columns, height, width, channels), dtype=np.float32)
-    padded[:count] = images
-    grid = padded.reshape(rows, columns, height, width, channels).transpose(0, 2, 1, 3, 4)
-    return grid.reshape(rows * height, columns * width, channels)
-
-
-def grouped_cells(groups, rows, columns, blank):
-    """The `rows * columns` cells of a preview whose items each fill k adjacent cells: `groups` is
-    k arrays `[n, H, W, C]` (item i shows `groups[0][i], ..., groups[k-1][i]` left to right), each
-    row takes `columns // k` items in turn, and `blank` fills the rest of the row."""
-    per_row = max(1, columns // len(groups))
-    cells = []
-    for row in range(rows):
-        items = [group[row * per_row + i] for i in range(per_row) for group in groups]
-        cells.extend((items + [blank] * columns)[:columns])
-    return np.stack(cells)
-
-
-def save_image(path, grid):
-    """Writes a `[H, W, C]` image in [0, 1] (C = 1 or 3) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    if grid.shape[-1] == 1:
-        plt.imsave(path, grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
-    else:
-        plt.imsave(path, grid)
+from gan_tf.files import remove_temporary_files, write_atomically
+from gan_tf.grids import image_grid, save_image
 
 
 def sample_grid(model, rows=10, columns=10, seed=1234):
@@ -178,7 +129,7 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     Put it after the callbacks that log each epoch (CSV, TensorBoard): an epoch is then logged
     before its checkpoint exists, and a resumed run rewinds the logs to its checkpoint
-    (`gan_tf.training.rewind_logs`), so every epoch is logged once.
+    (`gan_tf.training.monitoring.rewind_logs`), so every epoch is logged once.
 
     Args:
         directory: where checkpoints go.
@@ -284,7 +235,6 @@ class RunCheckpoint(keras.callbacks.Callback):
 
 
 _CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)(?:_step_(\d+))?\.keras$")
-_TEMPORARY_PREFIX = ".tmp-"
 
 
 def checkpoint_path(directory, epochs_done, steps=0):
@@ -310,36 +260,6 @@ def latest_checkpoint(directory):
     """`(Position, path)` of the newest checkpoint in `directory`, or None."""
     checkpoints = list_checkpoints(directory)
     return checkpoints[-1] if checkpoints else None
-
-
-def remove_temporary_files(directory):
-    """Removes the temporary files `write_atomically` left in `directory` when its process was
-    killed mid-write (call it only while holding the directory's run, e.g. under its lock)."""
-    if not os.path.isdir(directory):
-        return
-    for name in os.listdir(directory):
-        if name.startswith(_TEMPORARY_PREFIX):
-            path = os.path.join(directory, name)
-            if os.path.isfile(path):
-                os.remove(path)
-
-
-def write_atomically(path, write):
-    """Calls `write(temporary)` on a temporary file beside `path`, then renames it to `path`.
-
-    A crash mid-write never leaves a partial file under `path`. The temporary file keeps
-    `path`'s extension, for writers that pick the format from it (`model.save`, `savefig`).
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=os.path.splitext(path)[1], dir=directory, prefix=_TEMPORARY_PREFIX)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def save_model_atomically(model, path):

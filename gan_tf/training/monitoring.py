@@ -21,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gan_tf.serving.sampling import _to_uint8
 from gan_tf.training.callbacks import sample_grid, save_image, write_atomically
 
 # The metrics logged as `quality/<name>`; label accuracy only for conditional models.
@@ -55,8 +56,6 @@ def quality_summary(metrics):
 def evaluation_samples(model, num_samples, seed=4321):
     """`(uint8 images, labels or None)` drawn with a fixed seed (`model.sample`); a
     class-conditional model draws the classes evenly."""
-    from gan_tf.serving.sampling import _to_uint8
-
     samples = model.sample(num_samples, seed=seed)
     labels = (samples.conditions or {}).get("labels")
     return _to_uint8(samples.images, model.value_range), labels

@@ -14,22 +14,16 @@ import dataclasses
 import os
 import time
 
+import keras
 import tensorflow as tf
 
-import keras
-
-from gan_tf.training import callbacks as gan_callbacks
-from gan_tf.training import monitoring
-from gan_tf.data import source as sources
-from gan_tf.training.distribute import STRATEGIES, is_chief, make_strategy, output_dir
+from gan_tf.data.specs import open_source
+from gan_tf.metrics.evaluation import make_evaluator
+from gan_tf.models import get_model_class
 from gan_tf.serving.export import export_model
-from gan_tf.models.generative import check_model_args
-from gan_tf.models import MODELS, get_model_class
+from gan_tf.training import callbacks as gan_callbacks, monitoring
+from gan_tf.training.distribute import is_chief, make_strategy, output_dir
 from gan_tf.training.workdir_lock import WorkdirLock
-
-
-# --mixed_precision choices: "off" (float32) or a Keras mixed dtype policy.
-MIXED_PRECISION = ("off", "mixed_float16", "mixed_bfloat16")
 
 
 @contextlib.contextmanager
@@ -44,154 +38,6 @@ def dtype_policy(name):
         yield
     finally:
         keras.config.set_dtype_policy(previous)
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    """Everything one training run needs; `train.py` fills it from its flags.
-
-    `dataset` is a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`, read at `image_size`
-    (None: native; S or "HxW") with `channels` (None: the data's, 1 or 3) and `crop` ("center"
-    or "none"), see `gan_tf.data.source`; `cache_dir` caches decoded images of data that stream.
-
-    `model_args` are constructor arguments of the model (`{"gp_weight": 5}`): checked against
-    its constructor before anything is loaded, and validated by the constructor itself.
-    `latent_dim` is the one model setting with a field of its own (None: the model's).
-
-    `None` means "the default": batch size from the model's `default_batch_size`, train steps
-    per `tf.function` call from its `default_steps_per_execution` (or the largest number below
-    it that divides `steps_per_epoch`: Keras runs whole calls; 1 under tf.distribute, where
-    Keras 3.15 cannot run several), learning rates from its
-    `default_optimizers()`, `workdir` `runs/<model>`, `export_dir` `saved_models/<model>`.
-
-    Checkpoints (`gan_tf.training.callbacks.RunCheckpoint`): after every epoch, every
-    `checkpoint_every_steps` train steps (None: not by count) and after every
-    `checkpoint_every_seconds` seconds of training (None: not by time); a resumed run continues
-    at the step of the newest one. `deterministic` turns on TensorFlow's op determinism, with
-    which a resumed run ends with bit-identical weights to one never interrupted.
-
-    Speed levers (bench/throughput.py measures them): `steps_per_execution` (several train
-    steps per call: same results, less per-step overhead), `jit_compile` (XLA; slower on CPU,
-    off by default), `mixed_precision` ("mixed_float16" with loss scaling, for GPUs;
-    "mixed_bfloat16"; "off": float32; both mixed policies are slower on CPU).
-    """
-
-    model: str = "dcgan"
-    dataset: str = "mnist_5k"
-    data_dir: str = None
-    image_size: str = None
-    channels: int = None
-    crop: str = "center"
-    cache_dir: str = None
-    epochs: int = 20
-    steps_per_epoch: int = None
-    batch_size: int = None
-    latent_dim: int = None
-    model_args: dict = dataclasses.field(default_factory=dict)
-    d_learning_rate: float = None
-    g_learning_rate: float = None
-    seed: int = 0
-    eval_every: int = 5
-    eval_samples: int = 1000
-    inception_weights: str = None
-    workdir: str = None
-    export_dir: str = None
-    strategy: str = "default"
-    cpu_devices: int = None
-    resume: bool = True
-    steps_per_execution: int = None
-    jit_compile: bool = False
-    mixed_precision: str = "off"
-    checkpoint_every_steps: int = None
-    checkpoint_every_seconds: float = 300.0
-    deterministic: bool = False
-    verbose: str = "auto"
-
-    def validate(self):
-        """Raises `ValueError` with a one-line message for the first invalid field."""
-        if self.model not in MODELS:
-            raise ValueError(f"Unknown model {self.model!r}. Choose one of: {', '.join(MODELS)}.")
-        sources.check_spec(self.dataset)
-        sources.parse_image_size(self.image_size)
-        if self.channels not in (None, 1, 3):
-            raise ValueError(f"channels must be 1 or 3. Received: {self.channels}")
-        if self.crop not in sources.CROPS:
-            raise ValueError(f"crop must be one of {', '.join(sources.CROPS)}. Received: {self.crop!r}")
-        _at_least(1, epochs=self.epochs)
-        if self.latent_dim is not None:
-            _at_least(1, latent_dim=self.latent_dim)
-        check_model_args(self.model, get_model_class(self.model), self.all_model_args())
-        if self.batch_size is not None:
-            _at_least(1, batch_size=self.batch_size)
-        if self.steps_per_epoch is not None:
-            _at_least(1, steps_per_epoch=self.steps_per_epoch)
-        _at_least(0, eval_every=self.eval_every)
-        _at_least(4, eval_samples=self.eval_samples)
-        for name in ("d_learning_rate", "g_learning_rate"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ValueError(f"{name} must be positive. Received: {value}")
-        if self.strategy not in STRATEGIES:
-            raise ValueError(f"Unknown strategy {self.strategy!r}. Choose one of: {', '.join(STRATEGIES)}.")
-        if self.steps_per_execution is not None:
-            _at_least(1, steps_per_execution=self.steps_per_execution)
-            if self.steps_per_epoch is not None and self.steps_per_epoch % self.steps_per_execution:
-                # Keras runs whole executions: the epoch would silently grow to a multiple.
-                raise ValueError(
-                    f"steps_per_epoch ({self.steps_per_epoch}) must be a multiple of "
-                    f"steps_per_execution ({self.steps_per_execution})."
-                )
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(
-                f"Unknown mixed_precision {self.mixed_precision!r}. Choose one of: {', '.join(MIXED_PRECISION)}."
-            )
-        if self.steps_per_execution not in (None, 1) and self.strategy != "default":
-            # Keras 3.15's multi-step loop fails under tf.distribute with a GAN's train_step
-            # ("You must feed a value for placeholder tensor ... while/cond/Placeholder").
-            raise ValueError(
-                f"steps_per_execution={self.steps_per_execution} works only with strategy='default' "
-                f"(Keras 3.15 fails on it under strategy={self.strategy!r}); leave it unset."
-            )
-        if self.checkpoint_every_steps is not None:
-            _at_least(1, checkpoint_every_steps=self.checkpoint_every_steps)
-        if self.checkpoint_every_seconds is not None and not self.checkpoint_every_seconds > 0:
-            raise ValueError(f"checkpoint_every_seconds must be positive. Received: {self.checkpoint_every_seconds}")
-        if self.cpu_devices is not None:
-            _at_least(1, cpu_devices=self.cpu_devices)
-            if self.strategy != "mirrored":
-                raise ValueError("cpu_devices needs strategy='mirrored'.")
-
-    def all_model_args(self):
-        """`model_args` with `latent_dim` (when set) and `seed`: what the constructor gets."""
-        arguments = dict(self.model_args or {})
-        if self.latent_dim is not None:
-            arguments["latent_dim"] = self.latent_dim
-        return arguments
-
-    def resolved(self):
-        """A copy with the model's defaults filled in for every `None` that has one."""
-        model_class = get_model_class(self.model)
-        steps_per_execution = self.steps_per_execution
-        if steps_per_execution is None:
-            # One step per call under tf.distribute: see `validate`.
-            steps_per_execution = model_class.default_steps_per_execution if self.strategy == "default" else 1
-            if self.steps_per_epoch is not None:  # the largest that divides the epoch
-                steps_per_execution = max(
-                    d for d in range(1, steps_per_execution + 1) if self.steps_per_epoch % d == 0
-                )
-        return dataclasses.replace(
-            self,
-            batch_size=self.batch_size or model_class.default_batch_size,
-            steps_per_execution=steps_per_execution,
-            workdir=self.workdir or os.path.join("runs", self.model),
-            export_dir=self.export_dir or os.path.join("saved_models", self.model),
-        )
-
-
-def _at_least(minimum, **values):
-    for name, value in values.items():
-        if value < minimum:
-            raise ValueError(f"{name} must be at least {minimum}. Received: {value}")
 
 
 @dataclasses.dataclass
@@ -305,19 +151,48 @@ def train(config, callbacks=()):
     config.validate()
     config = config.resolved()
     strategy = make_strategy(config.strategy, cpu_devices=config.cpu_devices)  # before any TF op
+    with _run_guards(config, strategy) as preemption:
+        if config.seed is not None:
+            keras.utils.set_random_seed(config.seed)
+        source = _open_data(config, strategy)
+        steps_per_epoch = config.steps_per_epoch or source.num_examples // config.batch_size
+        with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
+            model = build_model(config, source.info, total_steps=config.epochs * steps_per_epoch)
+        if config.batch_size > source.num_examples:
+            raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({source.num_examples} images).")
+        start, trackers = _restore(model, config, steps_per_epoch)
+        evaluator = _evaluator(config, strategy, source, start)
+        with output_dir(config.workdir, strategy) as workdir:
+            standard, samples_monitor = _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start,
+                                                            trackers, preemption)
+            history, seconds = _fit(model, config, strategy, source, steps_per_epoch, start,
+                                    standard + list(callbacks))
+            with output_dir(config.export_dir, strategy) as export_dir:
+                export_path = export_model(model, export_dir, class_names=source.info.class_names or None,
+                                           training_config=dataclasses.asdict(config))
+    latest = gan_callbacks.latest_checkpoint(os.path.join(config.workdir, "checkpoints"))
+    return TrainResult(model=model, history=history, export_path=export_path if is_chief(strategy) else None,
+                       checkpoint_path=latest[1] if latest else None,
+                       samples_dir=os.path.join(config.workdir, "samples"), seconds=seconds,
+                       metrics=samples_monitor.latest_metrics)
+
+
+@contextlib.contextmanager
+def _run_guards(config, strategy):
+    """Holds the workdir (one process per workdir: the chief's; other workers write to temporary
+    directories), turns op determinism on for this run only, and turns SIGTERM / SIGINT into a
+    clean stop: before the first step if training has not begun, else after saving the current
+    step; during the export, after it. Yields the `PreemptionSignals`."""
     # Op determinism is process-wide: on for this run only, as it was before the run after it.
     from tensorflow.python.framework import config as tf_config  # no public getter / disable in TF 2.21
 
     determinism_was_on = tf_config.is_op_determinism_enabled()
-    # One process per workdir (the chief's; other workers write to temporary directories).
     lock = WorkdirLock(config.workdir).acquire() if is_chief(strategy) else None
     if config.deterministic and not determinism_was_on:
         tf.config.experimental.enable_op_determinism()
     try:
-        # SIGTERM / SIGINT from here on stop the run cleanly: before the first step if training
-        # has not begun, else after saving the current step; during the export, after it.
         with gan_callbacks.PreemptionSignals() as preemption:
-            return _train_with_lock(config, strategy, callbacks, preemption)
+            yield preemption
     finally:
         if lock is not None:
             lock.release()
@@ -325,107 +200,98 @@ def train(config, callbacks=()):
             tf_config.disable_op_determinism()
 
 
-def _train_with_lock(config, strategy, callbacks, preemption):
-    if config.seed is not None:
-        keras.utils.set_random_seed(config.seed)
-    model_class = get_model_class(config.model)
-    source = sources.open_source(
-        config.dataset, data_dir=config.data_dir, image_size=config.image_size, channels=config.channels,
-        crop=config.crop, cache_dir=config.cache_dir,
-    )
-    dataset_info = source.info
+def _open_data(config, strategy):
+    """The run's `DataSource`, its summary printed by the chief."""
+    source = open_source(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
+                         channels=config.channels, crop=config.crop, cache_dir=config.cache_dir)
     if config.verbose and is_chief(strategy):
         print(f"Data: {source.summary}.")
-    # An epoch is one pass over the data (its full batches) unless steps_per_epoch says otherwise.
-    steps_per_epoch = config.steps_per_epoch or source.num_examples // config.batch_size
-    with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
-        gan = build_model(config, dataset_info, total_steps=config.epochs * steps_per_epoch)
-    if config.batch_size > source.num_examples:
-        raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({source.num_examples} images).")
+    return source
+
+
+def _restore(model, config, steps_per_epoch):
+    """Restores the newest checkpoint of the workdir, if any: returns `(Position, tracker values
+    or None)`, where training continues and the epoch's running means to put back."""
     checkpoints_dir = os.path.join(config.workdir, "checkpoints")
-    start, trackers = gan_callbacks.Position(0, 0), None
     latest = gan_callbacks.latest_checkpoint(checkpoints_dir)
-    if latest is not None and not config.resume:
+    if latest is None:
+        return gan_callbacks.Position(0, 0), None
+    if not config.resume:
         raise ValueError(
             f"{checkpoints_dir} holds checkpoints of an earlier run; resume it (the default) or "
             "choose a new workdir. Nothing was overwritten."
         )
-    if latest is not None:
-        start, path = resume_from_checkpoints(gan, checkpoints_dir)
-        trackers = [keras.ops.convert_to_numpy(variable) for variable in gan.tracker_variables()]
-        within = f", {start.steps} of {steps_per_epoch} steps into epoch {start.epochs + 1}" if start.steps else ""
-        print(f"Resuming from {path} ({start.epochs} of {config.epochs} epochs done{within}).")
-        if start.steps % config.steps_per_execution:
-            raise ValueError(
-                f"{path} was written {start.steps} steps into an epoch, which steps_per_execution="
-                f"{config.steps_per_execution} does not divide; resume with the run's own --steps_per_execution."
-            )
+    start, path = resume_from_checkpoints(model, checkpoints_dir)
+    trackers = [keras.ops.convert_to_numpy(variable) for variable in model.tracker_variables()]
+    within = f", {start.steps} of {steps_per_epoch} steps into epoch {start.epochs + 1}" if start.steps else ""
+    print(f"Resuming from {path} ({start.epochs} of {config.epochs} epochs done{within}).")
+    if start.steps % config.steps_per_execution:
+        raise ValueError(
+            f"{path} was written {start.steps} steps into an epoch, which steps_per_execution="
+            f"{config.steps_per_execution} does not divide; resume with the run's own --steps_per_execution."
+        )
+    return start, trackers
 
-    evaluator = None
-    evaluates = config.eval_every and any(e % config.eval_every == 0 for e in range(start.epochs + 1, config.epochs + 1))
-    if evaluates and is_chief(strategy):  # only the chief logs; no classifier if unused
-        evaluator = source.make_evaluator(config.eval_samples, seed=config.seed,
-                                          inception_weights=config.inception_weights)
+
+def _evaluator(config, strategy, source, start):
+    """The data's evaluator when an epoch still to run is evaluated, on the chief (which alone
+    logs); None otherwise, so that no classifier is trained for nothing."""
+    evaluated = range(start.epochs + 1, config.epochs + 1)
+    if not (config.eval_every and any(epoch % config.eval_every == 0 for epoch in evaluated)) or not is_chief(strategy):
+        return None
+    return make_evaluator(source, config.eval_samples, seed=config.seed, inception_weights=config.inception_weights)
+
+
+def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start, trackers, preemption):
+    """The callbacks every run has, writing under `workdir` (logs rewound to the checkpoint, so
+    each epoch is logged once); returns them and the samples monitor (the newest metrics)."""
+    logs_dir = os.path.join(workdir, "logs")
+    history_csv = os.path.join(workdir, "history.csv")
+    monitoring.rewind_logs(logs_dir, history_csv, start.epochs)  # what epochs after the checkpoint logged
+    monitoring.log_hparams(logs_dir, hparams_of(config, model))
+    samples_monitor = monitoring.TensorBoardSamples(
+        os.path.join(logs_dir, "samples"), evaluator, config.eval_every,
+        png_directory=os.path.join(workdir, "samples"), latest_png=os.path.join(workdir, "samples.png"))
+    standard = [
+        gan_callbacks.StopOnNonFiniteLoss(),
+        keras.callbacks.TensorBoard(logs_dir, write_steps_per_second=True),
+        samples_monitor,
+        keras.callbacks.CSVLogger(history_csv, append=True),
+        monitoring.LossCurves(history_csv, os.path.join(workdir, "loss_curves.png")),
+        # Last: an epoch is logged before its checkpoint exists (see RunCheckpoint).
+        gan_callbacks.RunCheckpoint(
+            os.path.join(workdir, "checkpoints"), steps_per_epoch, every_steps=config.checkpoint_every_steps,
+            every_seconds=config.checkpoint_every_seconds, start=start, restore_trackers=trackers,
+            preemption=preemption),
+    ]
+    return standard, samples_monitor
+
+
+def _fit(model, config, strategy, source, steps_per_epoch, start, callbacks):
+    """`model.fit` from `start` to `config.epochs` (an epoch resumed mid-way is its own call, with
+    the steps it has left); returns the history of every epoch run and the seconds they took."""
 
     def batches_from(epoch, steps=0):
         """The data stream from step `steps` of epoch `epoch` on (a function of the seed)."""
-        dataset = source.dataset(config.batch_size, value_range=model_class.value_range, seed=config.seed,
+        dataset = source.dataset(config.batch_size, value_range=model.value_range, seed=config.seed,
                                  repeat=True, start_batch=epoch * steps_per_epoch + steps)
         options = tf.data.Options()
         # Each worker takes its share of the batches (in-memory data have no files to shard by).
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
         return dataset.with_options(options)
 
-    with output_dir(config.workdir, strategy) as workdir:
-        logs_dir = os.path.join(workdir, "logs")
-        history_csv = os.path.join(workdir, "history.csv")
-        monitoring.rewind_logs(logs_dir, history_csv, start.epochs)  # what epochs after the checkpoint logged
-        monitoring.log_hparams(logs_dir, hparams_of(config, gan))
-        samples_monitor = monitoring.TensorBoardSamples(
-            os.path.join(logs_dir, "samples"), evaluator, config.eval_every,
-            png_directory=os.path.join(workdir, "samples"), latest_png=os.path.join(workdir, "samples.png"))
-        standard_callbacks = [
-            gan_callbacks.StopOnNonFiniteLoss(),
-            keras.callbacks.TensorBoard(logs_dir, write_steps_per_second=True),
-            samples_monitor,
-            keras.callbacks.CSVLogger(history_csv, append=True),
-            monitoring.LossCurves(history_csv, os.path.join(workdir, "loss_curves.png")),
-            # Last: an epoch is logged before its checkpoint exists (see RunCheckpoint).
-            gan_callbacks.RunCheckpoint(
-                os.path.join(workdir, "checkpoints"), steps_per_epoch, every_steps=config.checkpoint_every_steps,
-                every_seconds=config.checkpoint_every_seconds, start=start, restore_trackers=trackers,
-                preemption=preemption),
-        ]
-        fit_kwargs = dict(callbacks=standard_callbacks + list(callbacks), shuffle=False,  # the pipeline shuffles
-                          verbose=config.verbose if is_chief(strategy) else 0)
-        history = {}
-        start_time = time.time()
-        # An epoch resumed mid-way is its own fit call, with the steps it has left.
-        segments = [(start.epochs, start.epochs + 1, steps_per_epoch - start.steps, start.steps)] if start.steps else []
-        first_whole_epoch = start.epochs + 1 if start.steps else start.epochs
-        segments.append((first_whole_epoch, config.epochs, steps_per_epoch, 0))
-        for initial_epoch, epochs, steps, offset in segments:
-            if initial_epoch >= epochs:
-                continue
-            segment = gan.fit(batches_from(initial_epoch, offset), initial_epoch=initial_epoch, epochs=epochs,
-                              steps_per_epoch=steps, **fit_kwargs)
-            for name, values in segment.history.items():
-                history.setdefault(name, []).extend(values)
-        seconds = time.time() - start_time
-        with output_dir(config.export_dir, strategy) as export_dir:
-            export_path = export_model(
-                gan, export_dir, class_names=dataset_info.class_names or None, training_config=dataclasses.asdict(config)
-            )
-    latest = gan_callbacks.latest_checkpoint(checkpoints_dir)
-    return TrainResult(
-        model=gan,
-        history=history,
-        export_path=export_path if is_chief(strategy) else None,
-        checkpoint_path=latest[1] if latest else None,
-        samples_dir=os.path.join(config.workdir, "samples"),
-        seconds=seconds,
-        metrics=samples_monitor.latest_metrics,
-    )
+    segments = [(start.epochs, start.epochs + 1, steps_per_epoch - start.steps, start.steps)] if start.steps else []
+    segments.append((start.epochs + 1 if start.steps else start.epochs, config.epochs, steps_per_epoch, 0))
+    history, start_time = {}, time.time()
+    for initial_epoch, epochs, steps, offset in segments:
+        if initial_epoch >= epochs:
+            continue
+        segment = model.fit(batches_from(initial_epoch, offset), initial_epoch=initial_epoch, epochs=epochs,
+                            steps_per_epoch=steps, callbacks=callbacks, shuffle=False,  # the pipeline shuffles
+                            verbose=config.verbose if is_chief(strategy) else 0)
+        for name, values in segment.history.items():
+            history.setdefault(name, []).extend(values)
+    return history, time.time() - start_time
 
 
 def resume_from_checkpoints(model, checkpoints_dir):
