@@ -46,6 +46,7 @@ from gan_tf.data import music
 from gan_tf.data.info import DatasetError, DatasetInfo
 from gan_tf.data.pipeline import index_batches
 from gan_tf.data.source import DataSource, SpecKind, default_cache_dir
+from gan_tf.files import write_atomically
 
 logger = logging.getLogger(__name__)
 
@@ -263,10 +264,7 @@ def load_chorales(cache_dir=None, limit=None):
         pieces.append((bars, chords))
     packed = _pack(kept, pieces, skipped)
     if limit is None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        temporary = f"{path}.tmp-{os.getpid()}.npz"
-        np.savez_compressed(temporary, **packed)
-        os.replace(temporary, path)
+        write_atomically(path, lambda temporary: np.savez_compressed(temporary, **packed))
     return packed
 
 

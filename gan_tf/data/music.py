@@ -29,6 +29,8 @@ import re
 
 import numpy as np
 
+from gan_tf.files import write_atomically
+
 logger = logging.getLogger(__name__)
 
 STEPS_PER_BAR = 16
@@ -248,12 +250,7 @@ def melody_midi(notes, chords=None, tempo=DEFAULT_TEMPO, program=0):
 
 def write_midi(path, notes, chords=None, tempo=DEFAULT_TEMPO):
     """Writes `notes` (and the chords, if given) as a standard MIDI file at `path`, atomically."""
-    midi = melody_midi(notes, chords, tempo)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    temporary = os.path.join(directory, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    midi.write(temporary)
-    os.replace(temporary, path)
+    write_atomically(path, melody_midi(notes, chords, tempo).write)
     return path
 
 
