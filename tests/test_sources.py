@@ -8,9 +8,8 @@ from PIL import Image
 
 from gan_tf import CGAN, DCGAN
 from gan_tf.data import builtin as data
-from gan_tf.data import check_spec, open_source, parse_image_size
+from gan_tf.data import DatasetError, DatasetInfo, check_spec, open_source, parse_image_size
 from gan_tf.data.source import convert_channels
-from gan_tf.data import DatasetError
 
 
 def write_image(path, array, image_format=None):
@@ -190,3 +189,25 @@ def test_tfds_offline_and_unknown_names_fail_fast(monkeypatch, tmp_path):
         open_source("tfds:mnist", data_dir=str(tmp_path))
     with pytest.raises(DatasetError, match="No TFDS dataset 'no_such_dataset_xyz'"):
         open_source("tfds:no_such_dataset_xyz", data_dir=str(tmp_path))
+
+
+def test_a_kind_of_data_is_one_entry_in_the_spec_table(monkeypatch):
+    from gan_tf.data import specs
+    from gan_tf.data.source import DataSource, SpecKind
+
+    opened = []
+
+    def open_constant(spec, options):
+        opened.append((spec, options.image_size, options.channels))
+        images = np.full((4, 2, 2, 1), int(spec.partition(":")[2]), np.uint8)
+        return DataSource(spec=spec, info=DatasetInfo((2, 2, 1), 0, ()), num_examples=4, in_memory=True,
+                          summary="constant", images=images, labels=np.zeros(4, np.int32))
+
+    constant = SpecKind("constant images: constant:VALUE", lambda spec: str(spec).startswith("constant:"), open_constant)
+    monkeypatch.setattr(specs, "SPEC_KINDS", specs.SPEC_KINDS + (constant,))
+    source = open_source("constant:7", image_size="2x2", channels=1)
+    assert opened == [("constant:7", (2, 2), 1)]
+    batch, _ = next(iter(source.dataset(2, value_range=(0.0, 255.0), seed=0)))
+    assert np.all(batch.numpy() == 7.0)
+    with pytest.raises(ValueError, match="Unknown dataset 'nope'.*constant images: constant:VALUE"):
+        check_spec("nope")
