@@ -17,7 +17,7 @@ Example:
     >>> model.compile_optimizers(model.default_optimizers())
     >>> history = model.fit(source.dataset(batch_size=64, seed=0), epochs=1, steps_per_epoch=2, verbose=0)
     >>> model.sample(4, seed=0).images.shape
-    TensorShape([4, 28, 28, 1])
+    (4, 28, 28, 1)
 """
 
 from gan_tf import data, metrics, models, nn, serving, training

@@ -109,3 +109,12 @@ def test_the_block_runs(path, code, directive, tmp_path, classifier_cache):
     completed = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                                timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+def test_the_package_docstring_example_runs():
+    import doctest
+
+    import gan_tf
+
+    results = doctest.testmod(gan_tf, optionflags=doctest.ELLIPSIS)
+    assert results.attempted >= 5 and results.failed == 0
