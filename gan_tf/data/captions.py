@@ -40,7 +40,7 @@ import tensorflow as tf
 
 from gan_tf.data import builtin as gan_data
 from gan_tf.data.info import DatasetError, DatasetInfo
-from gan_tf.data.pipeline import index_batches
+from gan_tf.data.pipeline import index_batches, without_autotune
 from gan_tf.data.source import DataSource, SpecKind, decode_file
 from gan_tf.nn.text import caption_vectorizer
 
@@ -203,7 +203,7 @@ class CaptionSource(DataSource):
             return (scaled, tf.gather(captions, batch)), tf.gather(labels, which)
 
         order = index_batches(len(indices), batch_size, seed=seed, repeat=repeat, start_batch=start_batch)
-        return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return without_autotune(order.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
     def all_captions(self):
         """Every caption of the source, in order (what a text vocabulary is built from)."""

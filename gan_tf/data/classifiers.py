@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from gan_tf.data import builtin
+from gan_tf.data.pipeline import array_batches
 from gan_tf.data.source import default_cache_dir
 from gan_tf.files import write_atomically
 
@@ -85,7 +86,7 @@ class Classifier:
     def embed(self, images):
         """`(features [N, 128], probabilities [N, num_classes])` of uint8 images `[N, H, W, C]`."""
         scaled = np.asarray(images, dtype=np.float32) / 255.0
-        outputs = self._embedding.predict(scaled, batch_size=256, verbose=0)
+        outputs = self._embedding.predict(array_batches(scaled, 256), verbose=0)
         probabilities = keras.ops.convert_to_numpy(keras.ops.softmax(outputs["logits"]))
         return outputs["features"], probabilities
 

@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from gan_tf.data import builtin as gan_data, classifiers
 from gan_tf.data.info import DatasetError, DatasetInfo, DatasetUnavailableError, Examples
+from gan_tf.data.pipeline import without_autotune
 from gan_tf.data.source import (IMAGE_EXTENSIONS, DataSource, SpecKind, content_key_of, convert_channels, decode_file,
                                 fit_to_size, in_memory_by_size, probe_image, shape_text, transform_arrays)
 
@@ -205,13 +206,12 @@ def _folder_source(spec, root, size, channels, crop, cache_dir, in_memory, memor
         labels=labels, stream=stream, content_key=content_key, cache_dir=cache_dir, shuffle_buffer=shuffle_buffer,
     )
     if memory:
-        batches = list(
-            tf.data.Dataset.from_tensor_slices((paths, labels))
-            .map(lambda path, label: (decode_file(path, channels, size, crop), label), num_parallel_calls=tf.data.AUTOTUNE)
-            .ignore_errors()
-            .batch(256)
-            .as_numpy_iterator()
-        )
+        decoded = (tf.data.Dataset.from_tensor_slices((paths, labels))
+                   .map(lambda path, label: (decode_file(path, channels, size, crop), label),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+                   .ignore_errors()
+                   .batch(256))
+        batches = list(without_autotune(decoded).as_numpy_iterator())
         source.images = np.concatenate([b[0] for b in batches]) if batches else np.zeros((0,) + image_shape, np.uint8)
         source.labels = np.concatenate([b[1] for b in batches]).astype(np.int32) if batches else labels[:0]
         if len(source.images) < len(paths):
@@ -285,7 +285,7 @@ def _tfds_source(spec, name, split, data_dir, size, channels, crop, cache_dir, i
         cache_dir=cache_dir, shuffle_buffer=shuffle_buffer,
     )
     if memory:
-        batches = list(stream(0).batch(1024).as_numpy_iterator())
+        batches = list(without_autotune(stream(0).batch(1024)).as_numpy_iterator())
         if not batches:
             raise DatasetError(f"{spec} has no examples in split {split!r}")
         source.images = np.concatenate([b[0] for b in batches])

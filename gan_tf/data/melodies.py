@@ -44,7 +44,7 @@ import tensorflow as tf
 
 from gan_tf.data import music
 from gan_tf.data.info import DatasetError, DatasetInfo
-from gan_tf.data.pipeline import index_batches
+from gan_tf.data.pipeline import index_batches, without_autotune
 from gan_tf.data.source import DataSource, SpecKind, default_cache_dir
 from gan_tf.files import write_atomically
 
@@ -443,7 +443,7 @@ class MelodySource(DataSource):
             return (scaled(bars), scaled(previous), tf.gather(song_chords, indices)), tf.gather(chords, indices)
 
         order = index_batches(self.num_examples, batch_size, seed=seed, repeat=repeat, start_batch=start_batch)
-        return order.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return without_autotune(order.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
     def arrays(self, max_examples=None, seed=0):
         """`(uint8 bars scaled to 0..255, chords)` (a seeded draw of at most `max_examples`)."""

@@ -43,7 +43,7 @@ import tensorflow as tf
 
 from gan_tf.data import builtin as gan_data
 from gan_tf.data.info import DatasetError, DatasetInfo, DatasetUnavailableError, Examples
-from gan_tf.data.pipeline import index_batches
+from gan_tf.data.pipeline import index_batches, without_autotune
 from gan_tf.data.source import (IMAGE_EXTENSIONS, DataSource, SpecKind, content_key_of, convert_channels, fit_to_size,
                                 parse_image_size, probe_image, transform_arrays)
 
@@ -472,4 +472,4 @@ class TranslationSource(DataSource):
             return (a, b), (tf.gather(input_labels, input_indices), tf.gather(target_labels, target_indices))
 
         dataset = orders.enumerate(start=start_batch).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return without_autotune(dataset.prefetch(tf.data.AUTOTUNE))

@@ -1,8 +1,26 @@
 """The in-memory training pipeline: uint8 arrays in, shuffled `(float32 images, int32 labels)`
-batches out, fast and resumable at any batch (every in-memory source serves its data through it)."""
+batches out, fast and resumable at any batch (every in-memory source serves its data through it);
+and `without_autotune`, which every pipeline of gan_tf goes through."""
 
 import numpy as np
 import tensorflow as tf
+
+
+def without_autotune(dataset):
+    """`dataset` with tf.data's autotuning off, so that dropping its iterator returns at once.
+
+    With autotuning on, each iterator runs a model thread that sleeps for periods doubling from
+    10 ms; a lost wake-up in TensorFlow 2.21's cancellation (the callbacks run before the manager
+    is marked cancelled) can make the iterator's destructor wait for the thread's next period:
+    a `fit` or `predict` call then returns 10 ms x (2^k - 1) after it began (1.27 s, 10.23 s,
+    40.95 s, ...) with the cores idle (`bench/idle_tail.py` shows it and its absence here).
+    Without autotuning, a stage that asks for `tf.data.AUTOTUNE` parallelism runs as many calls
+    at once as the machine has cores (measured: the same rate as an explicit 2 on 2 cores, 1.7x
+    an explicit 1), and `prefetch(tf.data.AUTOTUNE)` grows its buffer while the consumer waits.
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def index_batches(num_examples, batch_size, seed=None, shuffle=True, repeat=False, start_batch=0):
@@ -80,4 +98,11 @@ def make_dataset(images, labels, batch_size, value_range=(-1.0, 1.0), seed=None,
 
     dataset = index_batches(num_examples, batch_size, seed=seed, shuffle=shuffle, repeat=repeat, start_batch=start_batch)
     dataset = dataset.map(gather_batch, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return without_autotune(dataset.prefetch(tf.data.AUTOTUNE))
+
+
+def array_batches(array, batch_size):
+    """`array`'s rows in order, in batches of `batch_size` (the last one smaller): what `predict`
+    is given instead of a numpy array, which Keras would wrap in an autotuned pipeline."""
+    batches = tf.data.Dataset.from_tensor_slices(array).batch(batch_size)
+    return without_autotune(batches.prefetch(tf.data.AUTOTUNE))

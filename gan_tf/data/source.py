@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf.data.info import DatasetInfo
-from gan_tf.data.pipeline import make_dataset
+from gan_tf.data.pipeline import make_dataset, without_autotune
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CROPS = ("center", "none")
@@ -116,7 +116,7 @@ def transform_arrays(images, channels, size, crop, batch=512):
     channels = channels or images.shape[-1]
     transform = tf.function(lambda image: fit_to_size(convert_channels(image, channels), size, crop))
     dataset = tf.data.Dataset.from_tensor_slices(images).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
-    return np.concatenate(list(dataset.batch(batch).as_numpy_iterator()))
+    return np.concatenate(list(without_autotune(dataset.batch(batch)).as_numpy_iterator()))
 
 
 def probe_image(path, draft_size):
@@ -203,7 +203,7 @@ class DataSource:
             lambda images, labels: (tf.cast(images, tf.float32) * scale + low, labels),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-        return dataset.prefetch(tf.data.AUTOTUNE)
+        return without_autotune(dataset.prefetch(tf.data.AUTOTUNE))
 
     def arrays(self, max_examples=None, seed=0):
         """`(uint8 images, int32 labels)` in memory: all of them, or a seeded draw of at most
@@ -215,7 +215,7 @@ class DataSource:
                 images, labels = images[keep], labels[keep]
             return images, labels
         count = self.num_examples if max_examples is None else min(max_examples, self.num_examples)
-        batches = list(self.stream(seed).take(count).batch(256).as_numpy_iterator())
+        batches = list(without_autotune(self.stream(seed).take(count).batch(256)).as_numpy_iterator())
         return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches]).astype(np.int32)
 
 

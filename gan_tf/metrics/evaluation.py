@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from gan_tf.data import builtin
 from gan_tf.data.classifiers import data_classifier
+from gan_tf.data.pipeline import array_batches
 from gan_tf.data.source import DataSource
 from gan_tf.data.specs import open_source
 from gan_tf.metrics import image_metrics as metrics
@@ -132,7 +133,7 @@ class RandomFeatures:
 
     def embed(self, images):
         scaled = np.asarray(images, dtype=np.float32) / 127.5 - 1.0
-        return self.model.predict(scaled, batch_size=256, verbose=0), None
+        return self.model.predict(array_batches(scaled, 256), verbose=0), None
 
     def features(self, images):
         return self.embed(images)[0]

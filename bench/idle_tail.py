@@ -1,0 +1,84 @@
+"""Shows the idle tail after `fit` and `predict` calls, its cause, and that it is gone without
+tf.data's autotuning (`gan_tf.data.pipeline.without_autotune`).
+
+    python bench/idle_tail.py --calls=20
+
+The cause, in TensorFlow's source (2.21): every iterator of a pipeline with autotuning on starts a
+model thread (`RootDataset::Iterator::EnsureModelThreadStarted`) that runs
+`Model::OptimizeLoop`: it optimizes, then waits on a condition variable for a period that
+doubles after each optimization (10, 20, 40, ... ms, up to a minute), until its cancellation
+manager is cancelled. The iterator's destructor calls `StartCancel()` and then joins the thread.
+`StartCancel` runs the cancellation callbacks (which wake the thread) *before* it marks the
+manager cancelled, so the woken thread can find `IsCancelled()` still false and go back to
+sleep for the rest of its period: the destructor, and the `fit` or `predict` call that drops
+the iterator, then wait until the thread's next scheduled wake-up, 10 ms x (2^k - 1) after the
+iterator began (1.27 s, 10.23 s, 40.95 s, 81.91 s, ...), with both cores idle. Without
+autotuning there is no model thread. A plain Keras model on a plain pipeline shows it.
+"""
+
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_integer("calls", 20, "Calls of each kind (fit, predict) per setting.")
+flags.DEFINE_integer("steps", 60, "Train steps per fit call (batch 64).")
+flags.DEFINE_float("threshold", 0.1, "A tail longer than this many seconds counts as idle.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    import keras
+    import tensorflow as tf
+
+    from gan_tf.data.pipeline import without_autotune
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(6000, 28, 28, 1)).astype("float32")
+    labels = rng.integers(0, 10, len(images))
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(32, 3, activation="relu"),
+                              keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.Flatten(),
+                              keras.layers.Dense(10)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    class LastStep(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            self.at = time.perf_counter()
+
+        on_predict_end = on_train_end
+
+    def pipelines(autotune):
+        train = (tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(64)
+                 .map(lambda x, y: (x, y), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+        predict = tf.data.Dataset.from_tensor_slices(images).batch(256).prefetch(tf.data.AUTOTUNE)
+        return (train, predict) if autotune else (without_autotune(train), without_autotune(predict))
+
+    print(f"{FLAGS.calls} calls each; tail = return time - the last step's end; idle if over {FLAGS.threshold} s")
+    print(f"{'pipeline':<22} {'call':<8} {'median call s':>13} {'median tail s':>13} {'max tail s':>10} {'idle tails':>10}")
+    for autotune in (True, False):
+        train, predict = pipelines(autotune)
+        calls = {"fit": lambda callback: model.fit(train, epochs=1, steps_per_epoch=FLAGS.steps, verbose=0,
+                                                   callbacks=[callback]),
+                 "predict": lambda callback: model.predict(predict, verbose=0, callbacks=[callback])}
+        for name, call in calls.items():
+            call(LastStep())  # traced once, not timed
+            durations, tails = [], []
+            for _ in range(FLAGS.calls):
+                callback = LastStep()
+                start = time.perf_counter()
+                call(callback)
+                end = time.perf_counter()
+                durations.append(end - start)
+                tails.append(end - callback.at)
+            label = "autotune on (default)" if autotune else "without_autotune"
+            print(f"{label:<22} {name:<8} {np.median(durations):>13.2f} {np.median(tails):>13.3f} "
+                  f"{max(tails):>10.2f} {sum(t > FLAGS.threshold for t in tails):>7} / {FLAGS.calls}", flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
