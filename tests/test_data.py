@@ -203,3 +203,21 @@ def test_make_dataset_with_repeat_streams_epoch_after_epoch_in_new_orders():
     # The first epoch is the one the finite pipeline yields first.
     finite = make_dataset(images, labels, batch_size=5, seed=3)
     np.testing.assert_array_equal(_epoch_labels(finite), epochs[0])
+
+
+def test_the_pipelines_run_without_autotuning(tmp_path):
+    """Autotuning's model thread can keep a finished `fit` or `predict` waiting for seconds
+    (bench/idle_tail.py): every pipeline gan_tf builds turns it off, the streaming one too."""
+    from PIL import Image
+
+    from gan_tf.data import open_source
+    from gan_tf.data.pipeline import array_batches
+
+    images = np.zeros((8, 2, 2, 1), np.uint8)
+    assert make_dataset(images, np.zeros(8), batch_size=4).options().autotune.enabled is False
+    assert array_batches(images, 4).options().autotune.enabled is False
+    for index in range(8):
+        Image.fromarray(np.full((4, 4), index, np.uint8)).save(tmp_path / f"{index}.png")
+    streaming = open_source(f"folder:{tmp_path}", in_memory=False)
+    assert streaming.dataset(4, seed=0).options().autotune.enabled is False
+    assert len(streaming.arrays()[0]) == 8

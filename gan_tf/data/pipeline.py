@@ -1,6 +1,6 @@
 """The in-memory training pipeline: uint8 arrays in, shuffled `(float32 images, int32 labels)`
 batches out, fast and resumable at any batch (every in-memory source serves its data through it);
-and `without_autotune`, which every pipeline of gan_tf goes through."""
+and `without_autotune`, which the pipelines gan_tf builds go through."""
 
 import numpy as np
 import tensorflow as tf
@@ -14,9 +14,7 @@ def without_autotune(dataset):
     is marked cancelled) can make the iterator's destructor wait for the thread's next period:
     a `fit` or `predict` call then returns 10 ms x (2^k - 1) after it began (1.27 s, 10.23 s,
     40.95 s, ...) with the cores idle (`bench/idle_tail.py` shows it and its absence here).
-    Without autotuning, a stage that asks for `tf.data.AUTOTUNE` parallelism runs as many calls
-    at once as the machine has cores (measured: the same rate as an explicit 2 on 2 cores, 1.7x
-    an explicit 1), and `prefetch(tf.data.AUTOTUNE)` grows its buffer while the consumer waits.
+    The in-memory pipeline's rate is unchanged within its noise (the same bench).
     """
     options = tf.data.Options()
     options.autotune.enabled = False
