@@ -43,7 +43,7 @@ with _quiet_native_stderr():
     from gan_tf.training.distribute import STRATEGIES
     from gan_tf.models.generative import parse_model_args
     from gan_tf.models import MODELS
-    from gan_tf.training.monitoring import quality_summary
+    from gan_tf.training.monitoring import quality_summary, time_summary
     from gan_tf.data.source import CROPS
     from gan_tf.training import MIXED_PRECISION, TrainConfig, train
 
@@ -163,6 +163,7 @@ def main(argv):
         _end_progress_line()
         return _fail(f"{error}. The checkpoints written before it are intact; rerun to resume.", exit_code=1)
     print(f"Trained in {result.seconds:.0f}s.")
+    print(time_summary(result.time_split))
     if result.metrics:
         print(quality_summary(result.metrics))
     print(f"Samples:    {result.samples_dir}/")

@@ -130,6 +130,39 @@ def test_train_records_hparams_loss_curves_and_the_last_grid(monitored_run):
     np.testing.assert_array_equal(last_grid, tf.io.decode_png(tf.io.read_file(str(run / "samples" / "epoch_0002.png"))).numpy())
 
 
+def test_train_splits_its_wall_time_by_kind_of_work_in_the_result_and_tensorboard(monitored_run):
+    root, result = monitored_run
+    split = result.time_split
+    assert list(split) == ["setup", "steps", "evaluation", "previews", "checkpoints", "export", "other"]
+    assert all(seconds >= 0 for seconds in split.values())
+    for kind in ("setup", "steps", "evaluation", "previews", "checkpoints", "export"):
+        assert split[kind] > 0, kind  # every kind of work happened in this run
+    assert split["steps"] <= result.seconds  # the steps are part of the fit calls' time
+    logged = _events(root / "run" / "logs")
+    for kind, seconds in split.items():
+        assert [step for step, _ in logged[f"time/{kind}_seconds"]] == [2]
+        assert float(logged[f"time/{kind}_seconds"][0][1]) == pytest.approx(seconds, rel=1e-5)
+    assert sum(float(logged[f"time/{kind}_share"][0][1]) for kind in split) == pytest.approx(1.0, rel=1e-5)
+
+
+def test_the_run_clock_adds_each_kind_and_leaves_the_rest_to_other():
+    from gan_tf.training.callbacks import RunClock
+    from gan_tf.training.monitoring import time_summary
+
+    clock = RunClock()
+    with clock.timing("checkpoints"):
+        pass
+    clock.seconds["steps"] += 3.0
+    with pytest.raises(ValueError, match="Unknown kind of work 'naps'"):
+        with clock.timing("naps"):
+            pass
+    split = clock.split(total=4.0)
+    assert split["steps"] == 3.0 and 0 <= split["checkpoints"] < 0.5
+    assert split["other"] == pytest.approx(1.0 - split["checkpoints"]) and sum(split.values()) == pytest.approx(4.0)
+    assert clock.split(total=1.0)["other"] == 0.0  # never negative
+    assert time_summary({"steps": 3.0, "other": 1.0}) == "Time: 4 s: steps 3 s (75%), other 1 s (25%)."
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -1,6 +1,7 @@
 import gzip
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -129,6 +130,7 @@ def test_cli_trains_and_exports_with_defaults_for_output_paths(tmp_path):
     assert os.path.exists(tmp_path / "runs" / "mlp_gan" / "samples" / "epoch_0001.png")
     assert os.path.exists(tmp_path / "saved_models" / "mlp_gan" / "1" / "saved_model.pb")
     assert "Exported:   saved_models/mlp_gan/1" in completed.stdout
+    assert re.search(r"^Time: \d+ s: setup \d+ s \(\d+%\), steps .* other \d+ s \(\d+%\)\.$", completed.stdout, re.M)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,8 @@
-"""Keras callbacks for training: sample grids, atomic step-level checkpoints, preemption, a NaN guard."""
+"""Keras callbacks for training: sample grids, atomic step-level checkpoints, preemption, a NaN guard,
+and the run's clock."""
 
 import collections
+import contextlib
 import os
 import re
 import signal
@@ -12,6 +14,63 @@ import numpy as np
 
 from gan_tf.files import remove_temporary_files, write_atomically
 from gan_tf.grids import image_grid, save_image
+
+
+class RunClock:
+    """Where a run's wall time goes: seconds by kind of work, each added by the part of the run that
+    does it (`with clock.timing("checkpoints"): ...`); `split(total)` gives what no part claimed
+    as "other" (Keras's own work between steps, logging, and any idle time).
+
+    Example:
+        >>> clock = RunClock()
+        >>> with clock.timing("export"):
+        ...     pass
+        >>> sorted(clock.split(total=1.0))
+        ['checkpoints', 'evaluation', 'export', 'other', 'previews', 'setup', 'steps']
+    """
+
+    KINDS = ("setup", "steps", "evaluation", "previews", "checkpoints", "export")
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(self.KINDS, 0.0)
+
+    @contextlib.contextmanager
+    def timing(self, kind):
+        if kind not in self.seconds:
+            raise ValueError(f"Unknown kind of work {kind!r}. Choose one of: {', '.join(self.KINDS)}.")
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[kind] += time.perf_counter() - start
+
+    def split(self, total):
+        """`{kind: seconds}` with "other": `total` less what the kinds claimed (at least 0)."""
+        return {**self.seconds, "other": max(0.0, total - sum(self.seconds.values()))}
+
+
+def timed(clock, kind):
+    """`clock.timing(kind)`, or nothing to time when there is no clock."""
+    return clock.timing(kind) if clock is not None else contextlib.nullcontext()
+
+
+class StepClock(keras.callbacks.Callback):
+    """Adds the time of each train call (from its `on_train_batch_begin` to its
+    `on_train_batch_end`: the steps themselves, the first one's tracing included) to a
+    `RunClock` as "steps". Put it first among the callbacks."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+        self._began = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._began = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._began is not None:
+            self.clock.seconds["steps"] += time.perf_counter() - self._began
+            self._began = None
 
 
 def sample_grid(model, rows=10, columns=10, seed=1234):
@@ -145,10 +204,11 @@ class RunCheckpoint(keras.callbacks.Callback):
             the epoch `start` falls in (`fit` zeroes them there): the running means of a
             resumed epoch then cover all of its steps.
         preemption: a `PreemptionSignals` to watch, or None.
+        clock: a `RunClock` that the saves' time is added to ("checkpoints"), or None.
     """
 
     def __init__(self, directory, steps_per_epoch, every_steps=None, every_seconds=None, keep=2,
-                 start=Position(0, 0), restore_trackers=None, preemption=None):
+                 start=Position(0, 0), restore_trackers=None, preemption=None, clock=None):
         super().__init__()
         if keep < 1:
             raise ValueError(f"`keep` must be at least 1. Received: keep={keep}")
@@ -165,6 +225,7 @@ class RunCheckpoint(keras.callbacks.Callback):
         self.start = Position(*start)
         self.restore_trackers = restore_trackers
         self.preemption = preemption
+        self.clock = clock
         self._epoch = self.start.epochs
         self._last_saved_step = self.start.epochs * self.steps_per_epoch + self.start.steps
         self._last_save_time = None
@@ -213,7 +274,8 @@ class RunCheckpoint(keras.callbacks.Callback):
     def _save(self, position):
         path = checkpoint_path(self.directory, *position)
         try:
-            save_model_atomically(self.model, path)
+            with timed(self.clock, "checkpoints"):
+                save_model_atomically(self.model, path)
         except OSError as error:
             newest = latest_checkpoint(self.directory)
             raise CheckpointWriteError(

@@ -22,7 +22,9 @@ import numpy as np
 import tensorflow as tf
 
 from gan_tf.serving.sampling import _to_uint8
-from gan_tf.training.callbacks import sample_grid, save_image, write_atomically
+from gan_tf.files import write_atomically
+from gan_tf.grids import save_image
+from gan_tf.training.callbacks import sample_grid, timed
 
 # The metrics logged as `quality/<name>`; label accuracy only for conditional models.
 QUALITY_METRICS = ("fid", "kid", "classifier_score", "precision", "recall", "sharpness", "classes_covered",
@@ -84,10 +86,11 @@ class TensorBoardSamples(keras.callbacks.Callback):
         png_directory: if given, the same grid is also saved as `<png_directory>/epoch_NNNN.png`
             (what `SampleGrid` writes; one callback, so the grid is generated once).
         latest_png: if given, the newest grid is also written there.
+        clock: a `RunClock` that the grids' ("previews") and evaluations' time is added to, or None.
     """
 
     def __init__(self, log_dir, evaluator=None, eval_every=5, rows=10, columns=10, seed=1234, floor_log_dir=None,
-                 png_directory=None, latest_png=None):
+                 png_directory=None, latest_png=None, clock=None):
         super().__init__()
         if eval_every < 0:
             raise ValueError(f"eval_every must be >= 0. Received: {eval_every}")
@@ -99,6 +102,7 @@ class TensorBoardSamples(keras.callbacks.Callback):
         self.eval_every = eval_every
         self.rows, self.columns, self.seed = rows, columns, seed
         self.latest_metrics = None
+        self.clock = clock
         self._writers = {}
 
     def _writer(self, log_dir):
@@ -107,6 +111,15 @@ class TensorBoardSamples(keras.callbacks.Callback):
         return self._writers[log_dir]
 
     def on_epoch_end(self, epoch, logs=None):
+        with timed(self.clock, "previews"):
+            self._log_previews(epoch)
+        if self.evaluator is not None and self.eval_every and (epoch + 1) % self.eval_every == 0:
+            with timed(self.clock, "evaluation"):
+                self._log_quality(epoch)
+        for writer in self._writers.values():
+            writer.flush()
+
+    def _log_previews(self, epoch):
         grid = sample_grid(self.model, self.rows, self.columns, self.seed)
         with self._writer(self.log_dir).as_default():
             tf.summary.image("samples", grid[np.newaxis], step=epoch,
@@ -121,17 +134,16 @@ class TensorBoardSamples(keras.callbacks.Callback):
             save_image(os.path.join(self.png_directory, f"epoch_{epoch + 1:04d}.png"), grid)
         if self.latest_png:
             save_image(self.latest_png, grid)
-        if self.evaluator is not None and self.eval_every and (epoch + 1) % self.eval_every == 0:
-            images, labels = evaluation_samples(self.model, self.evaluator.num_samples)
-            report = self.evaluator.evaluate(images, labels)
-            for log_dir, values in ((self.log_dir, report["generated"]), (self.floor_log_dir, report["floor"])):
-                with self._writer(log_dir).as_default():
-                    for name in getattr(self.evaluator, "metric_names", QUALITY_METRICS):
-                        if name in values:
-                            tf.summary.scalar(quality_tag(name, report), values[name], step=epoch)
-            self.latest_metrics = {"epoch": epoch + 1, **report}
-        for writer in self._writers.values():
-            writer.flush()
+
+    def _log_quality(self, epoch):
+        images, labels = evaluation_samples(self.model, self.evaluator.num_samples)
+        report = self.evaluator.evaluate(images, labels)
+        for log_dir, values in ((self.log_dir, report["generated"]), (self.floor_log_dir, report["floor"])):
+            with self._writer(log_dir).as_default():
+                for name in getattr(self.evaluator, "metric_names", QUALITY_METRICS):
+                    if name in values:
+                        tf.summary.scalar(quality_tag(name, report), values[name], step=epoch)
+        self.latest_metrics = {"epoch": epoch + 1, **report}
 
     def on_train_end(self, logs=None):
         for writer in self._writers.values():
@@ -240,6 +252,26 @@ def log_hparams(log_dir, hparams):
     with writer.as_default():
         hp.hparams(values)
     writer.close()
+
+
+def log_time_split(log_dir, split, step):
+    """Writes where a run's wall time went (`RunClock.split`) as scalars `time/<kind>_seconds`, and
+    each kind's share of the whole as `time/<kind>_share`, in the run `log_dir`, at `step`."""
+    total = sum(split.values())
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+        for kind, seconds in split.items():
+            tf.summary.scalar(f"time/{kind}_seconds", seconds, step=step)
+            tf.summary.scalar(f"time/{kind}_share", seconds / total if total else 0.0, step=step)
+    writer.close()
+
+
+def time_summary(split):
+    """The console's line for `RunClock.split`: `Time: 412 s: steps 350 s (85%), ...`."""
+    total = sum(split.values())
+    parts = ", ".join(f"{kind} {seconds:.0f} s ({seconds / total:.0%})" if total else f"{kind} 0 s"
+                      for kind, seconds in split.items())
+    return f"Time: {total:.0f} s: {parts}."
 
 
 # ------------------------------------------------------------------------------- resuming

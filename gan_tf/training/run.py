@@ -51,6 +51,7 @@ class TrainResult:
     samples_dir: str
     seconds: float
     metrics: dict = None  # the newest quality evaluation, if one ran
+    time_split: dict = None  # where the run's wall time went: `RunClock.split`, seconds by kind of work
 
 
 def build_model(config, dataset_info, total_steps=None):
@@ -112,7 +113,7 @@ def train(config, callbacks=()):
     Leaves in `config.workdir`: `logs/` (TensorBoard: `train/` losses, learning rates and
     steps per second; `samples/` a fixed-noise grid every epoch and the `quality/*` metrics
     every `eval_every` epochs on `eval_samples` samples; `real_floor/` the metrics' floors; the
-    run's hparams), `samples/epoch_NNNN.png` and `samples.png` (fixed-noise grids, the newest
+    run's hparams and `time/*`, where its wall time went: `TrainResult.time_split`), `samples/epoch_NNNN.png` and `samples.png` (fixed-noise grids, the newest
     too), `history.csv` and `loss_curves.png`, `checkpoints/epoch_NNNN.keras` (the whole GAN,
     optimizers and noise stream included, after every epoch; the two newest are kept); and the
     generator SavedModel under `config.export_dir/<version>/`. The quality metrics use the
@@ -151,30 +152,35 @@ def train(config, callbacks=()):
     config.validate()
     config = config.resolved()
     strategy = make_strategy(config.strategy, cpu_devices=config.cpu_devices)  # before any TF op
+    clock, began = gan_callbacks.RunClock(), time.perf_counter()
     with _run_guards(config, strategy) as preemption:
-        if config.seed is not None:
-            keras.utils.set_random_seed(config.seed)
-        source = _open_data(config, strategy)
-        steps_per_epoch = config.steps_per_epoch or source.num_examples // config.batch_size
-        with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
-            model = build_model(config, source.info, total_steps=config.epochs * steps_per_epoch)
-        if config.batch_size > source.num_examples:
-            raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({source.num_examples} images).")
-        start, trackers = _restore(model, config, steps_per_epoch)
-        evaluator = _evaluator(config, strategy, source, start)
+        with clock.timing("setup"):
+            if config.seed is not None:
+                keras.utils.set_random_seed(config.seed)
+            source = _open_data(config, strategy)
+            steps_per_epoch = config.steps_per_epoch or source.num_examples // config.batch_size
+            with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
+                model = build_model(config, source.info, total_steps=config.epochs * steps_per_epoch)
+            if config.batch_size > source.num_examples:
+                raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({source.num_examples} images).")
+            start, trackers = _restore(model, config, steps_per_epoch)
+        with clock.timing("evaluation"):  # the classifier, and the real data's features, once
+            evaluator = _evaluator(config, strategy, source, start)
         with output_dir(config.workdir, strategy) as workdir:
             standard, samples_monitor = _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start,
-                                                            trackers, preemption)
+                                                            trackers, preemption, clock)
             history, seconds = _fit(model, config, strategy, source, steps_per_epoch, start,
                                     standard + list(callbacks))
-            with output_dir(config.export_dir, strategy) as export_dir:
+            with clock.timing("export"), output_dir(config.export_dir, strategy) as export_dir:
                 export_path = export_model(model, export_dir, class_names=source.info.class_names or None,
                                            training_config=dataclasses.asdict(config))
+            time_split = clock.split(time.perf_counter() - began)
+            monitoring.log_time_split(os.path.join(workdir, "logs"), time_split, step=config.epochs)
     latest = gan_callbacks.latest_checkpoint(os.path.join(config.workdir, "checkpoints"))
     return TrainResult(model=model, history=history, export_path=export_path if is_chief(strategy) else None,
                        checkpoint_path=latest[1] if latest else None,
                        samples_dir=os.path.join(config.workdir, "samples"), seconds=seconds,
-                       metrics=samples_monitor.latest_metrics)
+                       metrics=samples_monitor.latest_metrics, time_split=time_split)
 
 
 @contextlib.contextmanager
@@ -242,17 +248,20 @@ def _evaluator(config, strategy, source, start):
     return make_evaluator(source, config.eval_samples, seed=config.seed, inception_weights=config.inception_weights)
 
 
-def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start, trackers, preemption):
+def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start, trackers, preemption, clock):
     """The callbacks every run has, writing under `workdir` (logs rewound to the checkpoint, so
-    each epoch is logged once); returns them and the samples monitor (the newest metrics)."""
+    each epoch is logged once), timing their work on `clock`; returns them and the samples
+    monitor (the newest metrics)."""
     logs_dir = os.path.join(workdir, "logs")
     history_csv = os.path.join(workdir, "history.csv")
     monitoring.rewind_logs(logs_dir, history_csv, start.epochs)  # what epochs after the checkpoint logged
     monitoring.log_hparams(logs_dir, hparams_of(config, model))
     samples_monitor = monitoring.TensorBoardSamples(
         os.path.join(logs_dir, "samples"), evaluator, config.eval_every,
-        png_directory=os.path.join(workdir, "samples"), latest_png=os.path.join(workdir, "samples.png"))
+        png_directory=os.path.join(workdir, "samples"), latest_png=os.path.join(workdir, "samples.png"),
+        clock=clock)
     standard = [
+        gan_callbacks.StepClock(clock),  # first: its step times hold the steps alone
         gan_callbacks.StopOnNonFiniteLoss(),
         keras.callbacks.TensorBoard(logs_dir, write_steps_per_second=True),
         samples_monitor,
@@ -262,7 +271,7 @@ def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, star
         gan_callbacks.RunCheckpoint(
             os.path.join(workdir, "checkpoints"), steps_per_epoch, every_steps=config.checkpoint_every_steps,
             every_seconds=config.checkpoint_every_seconds, start=start, restore_trackers=trackers,
-            preemption=preemption),
+            preemption=preemption, clock=clock),
     ]
     return standard, samples_monitor
 
