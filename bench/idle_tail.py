@@ -3,6 +3,12 @@ tf.data's autotuning (`gan_tf.data.pipeline.without_autotune`).
 
     python bench/idle_tail.py --calls=20
 
+Then the same count for gan_tf's own calls, as `train.py` and `evaluate.py` make them: DCGAN
+`fit` on `gan_tf.data.make_dataset`, the mnist_5k classifier's `predict` (the features of the
+quality metrics), and a whole `Evaluator.evaluate` of 1,000 images (which runs two of those
+predicts); for the evaluation, whose calls have no last-step callback, a tail shows as a call
+longer than the median call by more than the threshold.
+
 The cause, in TensorFlow's source (2.21): every iterator of a pipeline with autotuning on starts a
 model thread (`RootDataset::Iterator::EnsureModelThreadStarted`) that runs
 `Model::OptimizeLoop`: it optimizes, then waits on a condition variable for a period that
@@ -23,18 +29,49 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 flags.DEFINE_integer("calls", 20, "Calls of each kind (fit, predict) per setting.")
 flags.DEFINE_integer("steps", 60, "Train steps per fit call (batch 64).")
 flags.DEFINE_float("threshold", 0.1, "A tail longer than this many seconds counts as idle.")
+flags.DEFINE_integer("gan_steps", 20, "Train steps per DCGAN fit call (batch 64).")
 flags.DEFINE_integer("rate_repeats", 3, "Interleaved pairs timing the in-memory pipeline with and without autotuning.")
 FLAGS = flags.FLAGS
 
 
+class LastStep(keras.callbacks.Callback):
+    """Records when a call's last step ended (`at`), before the call returns."""
+
+    def on_train_end(self, logs=None):
+        self.at = time.perf_counter()
+
+    on_predict_end = on_train_end
+
+
+def time_calls(call):
+    """`(durations, tails)` of `--calls` calls of `call(LastStep callback)`, after one untimed
+    call (tracing); a tail is the time from the last step's end to the return (the whole call
+    when the call has no steps to report, as the evaluation)."""
+    call(LastStep())
+    durations, tails = [], []
+    for _ in range(FLAGS.calls):
+        callback = LastStep()
+        start = time.perf_counter()
+        call(callback)
+        end = time.perf_counter()
+        durations.append(end - start)
+        tails.append(end - getattr(callback, "at", start))
+    return durations, tails
+
+
+def summary(durations, tails):
+    return (f"{np.median(durations):>13.2f} {np.median(tails):>13.3f} {max(tails):>10.2f} "
+            f"{sum(t > FLAGS.threshold for t in tails):>7} / {FLAGS.calls}")
+
+
 def main(argv):
-    import keras
     import tensorflow as tf
 
     from gan_tf.data.pipeline import without_autotune
@@ -46,12 +83,6 @@ def main(argv):
                               keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.Flatten(),
                               keras.layers.Dense(10)])
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-
-    class LastStep(keras.callbacks.Callback):
-        def on_train_end(self, logs=None):
-            self.at = time.perf_counter()
-
-        on_predict_end = on_train_end
 
     def pipelines(autotune):
         train = (tf.data.Dataset.from_tensor_slices((images, labels)).repeat().batch(64)
@@ -67,19 +98,40 @@ def main(argv):
                                                    callbacks=[callback]),
                  "predict": lambda callback: model.predict(predict, verbose=0, callbacks=[callback])}
         for name, call in calls.items():
-            call(LastStep())  # traced once, not timed
-            durations, tails = [], []
-            for _ in range(FLAGS.calls):
-                callback = LastStep()
-                start = time.perf_counter()
-                call(callback)
-                end = time.perf_counter()
-                durations.append(end - start)
-                tails.append(end - callback.at)
             label = "autotune on (default)" if autotune else "without_autotune"
-            print(f"{label:<22} {name:<8} {np.median(durations):>13.2f} {np.median(tails):>13.3f} "
-                  f"{max(tails):>10.2f} {sum(t > FLAGS.threshold for t in tails):>7} / {FLAGS.calls}", flush=True)
+            print(f"{label:<22} {name:<8} " + summary(*time_calls(call)), flush=True)
+    gan_tf_calls()
     pipeline_rates(FLAGS.rate_repeats)
+
+
+def gan_tf_calls():
+    """Tails after gan_tf's own fit, predict and evaluation calls (its pipelines, no autotuning)."""
+    from gan_tf import DCGAN, Evaluator, data
+    from gan_tf.data.classifiers import load_classifier
+    from gan_tf.data.pipeline import array_batches
+
+    images, labels = data.load_arrays("mnist_5k")
+    gan = DCGAN(seed=0)
+    gan.compile()
+    batches = data.make_dataset(images, labels, 64, seed=0, repeat=True)
+    classifier = load_classifier("mnist_5k")
+    evaluator = Evaluator("mnist_5k", 1000, classifier)
+    generated = images[:1000]
+    scaled = images.astype(np.float32) / 255.0
+    calls = {
+        "DCGAN fit": lambda callback: gan.fit(batches, epochs=1, steps_per_epoch=FLAGS.gan_steps, verbose=0,
+                                              callbacks=[callback]),
+        "classifier predict": lambda callback: classifier._embedding.predict(array_batches(scaled, 256), verbose=0,
+                                                                             callbacks=[callback]),
+        "evaluation": lambda callback: evaluator.evaluate(generated),
+    }
+    print(f"\ngan_tf's calls, {FLAGS.calls} each (evaluation: tail = call - median call)")
+    print(f"{'call':<20} {'median call s':>13} {'median tail s':>13} {'max tail s':>10} {'idle tails':>10}")
+    for name, call in calls.items():
+        durations, tails = time_calls(call)
+        if name == "evaluation":
+            tails = [duration - np.median(durations) for duration in durations]
+        print(f"{name:<20} " + summary(durations, tails), flush=True)
 
 
 def pipeline_rates(repeats, num_batches=3000):

@@ -19,6 +19,11 @@ For each model, in one run and on the same data, batch size and networks, it pri
 * the `tf.data` pipeline alone (images/s it delivers) and its ratio to the fastest training
   rate.
 
+Whole calls: `--whole_calls` `fit` calls of the default variant and `predict` calls of the
+mnist_5k classifier (the quality metrics' features), each timed from the call to its return
+beside its steps' own time (first step's start to last step's end); what a call takes beyond
+its steps is its set-up and any idle tail after the steps (`bench/idle_tail.py`).
+
 `--batch_sweep` adds, for the MLP GAN, time per step against batch size with and without
 `steps_per_execution`: the fixed per-step cost is the intercept of that line.
 
@@ -61,6 +66,7 @@ flags.DEFINE_integer("batch_size", None, "Batch size (default: each model's).")
 flags.DEFINE_integer("steps_per_execution", None, "For fit (default: each model's).")
 flags.DEFINE_bool("batch_sweep", True, "Also time the MLP GAN's steps against batch size.")
 flags.DEFINE_bool("folder_pipeline", True, "Also time the folder: pipeline on 64x64 JPEG files, and its memory.")
+flags.DEFINE_integer("whole_calls", 5, "Whole fit and predict calls timed from call to return.")
 flags.DEFINE_string("output", None, "Write the results as JSON here.")
 FLAGS = flags.FLAGS
 
@@ -125,6 +131,37 @@ def time_fit(gan, dataset, steps, warmup_steps):
     (start_step, start), (end_step, end) = next(t for t in clock.times if t[0] >= warmup_steps), clock.times[-1]
     assert end_step - start_step == steps, (start_step, end_step)
     return end - start
+
+
+class CallEnd(keras.callbacks.Callback):
+    """Records when the steps of a `fit` or `predict` call end (before the call returns)."""
+
+    def on_train_begin(self, logs=None):
+        self.began = time.perf_counter()
+
+    on_predict_begin = on_train_begin
+
+    def on_train_end(self, logs=None):
+        self.ended = time.perf_counter()
+
+    on_predict_end = on_train_end
+
+
+def time_whole_call(call):
+    """`(call seconds, steps seconds)` of `call(callback)`: from the call to its return, and from
+    its first step's start to its last step's end. The difference is set-up plus any idle tail."""
+    clock = CallEnd()
+    start = time.perf_counter()
+    call(clock)
+    return time.perf_counter() - start, clock.ended - clock.began
+
+
+def whole_calls(call, calls):
+    """Median call and steps seconds of `calls` calls, and the longest time after the last step."""
+    timings = [time_whole_call(call) for _ in range(calls)]
+    return {"call_seconds": statistics.median(t[0] for t in timings),
+            "steps_seconds": statistics.median(t[1] for t in timings),
+            "max_call_minus_steps_seconds": max(t[0] - t[1] for t in timings)}
 
 
 def time_handwritten(step, dataset, steps, warmup_steps):
@@ -228,6 +265,8 @@ def bench_model(name, images, labels, peak):
             seconds[variant].append(timers[variant]())
         pipeline_seconds.append(time_pipeline(dataset, pipeline_batches))
     rates = {variant: summarise(times, steps, batch_size) for variant, times in seconds.items()}
+    whole_fit = whole_calls(lambda clock: gans["fit"].fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0,
+                                                          callbacks=[clock]), FLAGS.whole_calls)
     pipeline = summarise(pipeline_seconds, pipeline_batches, batch_size)
     fit, hand = rates["fit"]["median"], rates["hand-written"]["median"]
     flops = trained_flops_per_image(gans["fit"])
@@ -243,7 +282,25 @@ def bench_model(name, images, labels, peak):
         "mfu": fit * flops / peak,
         "pipeline_images_per_second": pipeline,
         "pipeline_over_training": pipeline["median"] / max(r["median"] for r in rates.values()),
+        "whole_fit_calls": whole_fit,
     }
+
+
+def format_whole(row):
+    return (f"call {row['call_seconds']:.2f} s, steps {row['steps_seconds']:.2f} s, "
+            f"at most {row['max_call_minus_steps_seconds']:.2f} s beyond the steps")
+
+
+def whole_predict_calls(images):
+    """Whole `predict` calls of the mnist_5k classifier over `images`, as the quality metrics make them."""
+    from gan_tf.data.classifiers import load_classifier
+    from gan_tf.data.pipeline import array_batches
+
+    embedding = load_classifier("mnist_5k")._embedding
+    batches = array_batches(images.astype(np.float32) / 255.0, 256)
+    predict = lambda clock: embedding.predict(batches, verbose=0, callbacks=[clock])  # noqa: E731
+    predict(CallEnd())  # tracing
+    return whole_calls(predict, FLAGS.whole_calls)
 
 
 def batch_sweep(images, labels):
@@ -355,12 +412,19 @@ def main(argv):
         print(f"  {row['model']:<8} " + "  ".join(
             f"{variant} {rates[variant]['median'] / rates['fit']['median']:.2f}x"
             for variant in rates if variant not in ("fit", "hand-written")))
+    print(f"Whole calls ({FLAGS.whole_calls} each), median seconds from call to return beside the steps' own, "
+          "and the most a call took beyond its steps (set-up, and any idle tail):")
+    for row in results:
+        print(f"  {row['model']:<8} fit of {row['timed_steps']} steps: " + format_whole(row["whole_fit_calls"]))
+    predict = whole_predict_calls(images) if FLAGS.whole_calls else None
+    if predict:
+        print(f"  the mnist_5k classifier's predict of {len(images):,} images: " + format_whole(predict))
     sweep = batch_sweep(images, labels) if FLAGS.batch_sweep else []
     folder = folder_pipeline() if FLAGS.folder_pipeline else None
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump({"cpu_count": os.cpu_count(), "matmul_flops_per_second": peak,
-                       "models": results, "mlp_gan_batch_sweep": sweep, "folder_pipeline": folder}, f, indent=2)
+                       "models": results, "classifier_predict_calls": predict, "mlp_gan_batch_sweep": sweep, "folder_pipeline": folder}, f, indent=2)
         print(f"Wrote {FLAGS.output}")
 
 

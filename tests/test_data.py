@@ -205,6 +205,34 @@ def test_make_dataset_with_repeat_streams_epoch_after_epoch_in_new_orders():
     np.testing.assert_array_equal(_epoch_labels(finite), epochs[0])
 
 
+def test_keras_array_batches_train_as_fit_on_the_arrays():
+    """The classifiers train on `keras_array_batches` instead of numpy arrays (which Keras would
+    wrap in an autotuned pipeline): the same batches in the same order every epoch, so the same
+    weights, and a classifier cached before keeps its meaning."""
+    import keras
+
+    from gan_tf.data.pipeline import keras_array_batches
+
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(size=(300, 4)).astype(np.float32)
+    targets = rng.integers(0, 3, 300)
+
+    def trained(feed):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+        model.compile(keras.optimizers.SGD(0.1), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        feed(model)
+        return model.get_weights()
+
+    on_arrays = trained(lambda model: model.fit(inputs, targets, batch_size=32, epochs=3, verbose=0))
+    on_batches = trained(lambda model: model.fit(keras_array_batches(inputs, targets, 32), epochs=3, verbose=0))
+    in_order = trained(lambda model: model.fit(keras_array_batches(inputs, targets, 32, shuffle=False), epochs=3,
+                                               verbose=0))
+    assert all(np.array_equal(a, b) for a, b in zip(on_arrays, on_batches))
+    assert not all(np.allclose(a, b) for a, b in zip(on_arrays, in_order))  # the order matters
+    assert keras_array_batches(inputs, targets, 32).options().autotune.enabled is False
+
+
 def test_the_pipelines_run_without_autotuning(tmp_path):
     """Autotuning's model thread can keep a finished `fit` or `predict` waiting for seconds
     (bench/idle_tail.py): every pipeline gan_tf builds turns it off, the streaming one too."""

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from gan_tf.data import builtin
-from gan_tf.data.pipeline import array_batches
+from gan_tf.data.pipeline import array_batches, keras_array_batches
 from gan_tf.data.source import default_cache_dir
 from gan_tf.files import write_atomically
 
@@ -106,8 +106,12 @@ def fit_classifier(train_images, train_labels, test_images, test_labels, num_cla
     model = build_classifier(train_images.shape[1:], num_classes)
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    model.fit(train_images.astype(np.float32) / 255.0, train_labels, batch_size=128, epochs=epochs, verbose=0)
-    _, accuracy = model.evaluate(test_images.astype(np.float32) / 255.0, test_labels, batch_size=512, verbose=0)
+    # The arrays go in through pipelines without autotuning (gan_tf.data.pipeline), the same
+    # batches Keras would make of them.
+    model.fit(keras_array_batches(train_images.astype(np.float32) / 255.0, train_labels, 128), epochs=epochs, verbose=0,
+              shuffle=False)  # the batches are shuffled already
+    test_batches = keras_array_batches(test_images.astype(np.float32) / 255.0, test_labels, 512, shuffle=False)
+    _, accuracy = model.evaluate(test_batches, verbose=0)
     return model, float(accuracy)
 
 

@@ -4,6 +4,7 @@ and `without_autotune`, which the pipelines gan_tf builds go through."""
 
 import numpy as np
 import tensorflow as tf
+from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
 
 
 def without_autotune(dataset):
@@ -104,3 +105,16 @@ def array_batches(array, batch_size):
     is given instead of a numpy array, which Keras would wrap in an autotuned pipeline."""
     batches = tf.data.Dataset.from_tensor_slices(array).batch(batch_size)
     return without_autotune(batches.prefetch(tf.data.AUTOTUNE))
+
+
+def keras_array_batches(inputs, targets, batch_size, shuffle=True):
+    """The batches `Model.fit(inputs, targets, batch_size=batch_size, shuffle=shuffle)` trains
+    on, without autotuning: Keras' own array adapter builds them (the same order and the same
+    reshuffle at each epoch, so a model trained on them has the same weights), and `fit`, given
+    this dataset and `epochs`, iterates it once per epoch as it would the arrays.
+
+    Keras has no public way to build that pipeline, hence the one private import; a test
+    trains on both and compares the weights, so a Keras that changes it fails there first.
+    """
+    adapter = ArrayDataAdapter(inputs, targets, batch_size=batch_size, shuffle=shuffle)
+    return without_autotune(adapter.get_tf_dataset())
