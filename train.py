@@ -67,10 +67,12 @@ flags.DEFINE_float("g_learning_rate", None, "Learning rate of every generator (d
                    "a schedule starts from it).")
 flags.DEFINE_float("real_label", None, "Shorthand for --model_arg=real_label=X: D's target on real images, in (0, 1] (default: the model's, 0.9: one-sided smoothing; critics have none).")
 flags.DEFINE_integer("d_steps", None, "Shorthand for --model_arg=d_steps=N: discriminator updates per generator update (default: the model's; 1, or 5 for wgan_gp).")
+flags.DEFINE_string("augment", None, "Shorthand for --model_arg=augment=OPS: show D every image (real and generated) through DiffAugment's differentiable OPS, a comma-separated subset of color,translation,cutout (image GANs but LAPGAN; default: none).")
 flags.DEFINE_float("ema_decay", None, "Shorthand for --model_arg=ema_decay=D: sample and export from a moving average of G's weights, e.g. 0.999 (default: the model's: 0.999 for cgan and biggan, off for the others; 0 samples from G's own weights).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (weights, data order, noise).")
 flags.DEFINE_integer("eval_every", _DEFAULTS.eval_every, "Log FID and the other quality metrics to TensorBoard every N epochs (0: never).")
 flags.DEFINE_integer("eval_samples", _DEFAULTS.eval_samples, "Samples per quality evaluation.")
+flags.DEFINE_integer("max_examples", None, "Train on a seeded draw of at most this many images of the data (small data on purpose; the metrics still judge against all of it). Image data only.")
 flags.DEFINE_string("inception_weights", None, "Keras's Inception-v3 ImageNet weights file: quality metrics use its features (default: the dataset's own classifier, or for unlabelled data a fixed random CNN's).")
 flags.DEFINE_string("workdir", None, "Run outputs: logs/ (TensorBoard), samples/, checkpoints/, loss_curves.png (default: runs/<model>).")
 flags.DEFINE_string("export_dir", None, "SavedModel base path (default: saved_models/<model>).")
@@ -89,7 +91,7 @@ FLAGS = flags.FLAGS
 
 def config_from_flags():
     model_args = parse_model_args(FLAGS.model_arg)
-    for shorthand in ("real_label", "d_steps", "ema_decay"):
+    for shorthand in ("real_label", "d_steps", "ema_decay", "augment"):
         if FLAGS[shorthand].value is not None:
             model_args[shorthand] = FLAGS[shorthand].value
     return TrainConfig(
@@ -110,6 +112,7 @@ def config_from_flags():
         seed=FLAGS.seed,
         eval_every=FLAGS.eval_every,
         eval_samples=FLAGS.eval_samples,
+        max_examples=FLAGS.max_examples,
         inception_weights=FLAGS.inception_weights,
         workdir=FLAGS.workdir,
         export_dir=FLAGS.export_dir,

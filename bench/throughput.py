@@ -8,7 +8,8 @@ For each model, in one run and on the same data, batch size and networks, it pri
   `steps_per_execution`), median and spread over `--repeats` repeats, each timed inside one
   `fit` call after its warm-up steps;
 * each speed lever alone, as a ratio to that: the other `steps_per_execution` (16 or 1),
-  `jit_compile=True` (XLA), and the `mixed_bfloat16` policy;
+  `jit_compile=True` (XLA), and the `mixed_bfloat16` policy; and for the GANs that take it, the
+  cost of `augment="color,translation,cutout"` (DiffAugment);
 * `hand-written`: the same networks and the same algorithm (D step on fresh fakes, then G step
   on fresh noise, one-sided smoothing, Adam) trained the way TensorFlow's DCGAN tutorial does
   it: one `@tf.function` step with gradient tapes, called from a Python loop over the dataset;
@@ -217,19 +218,23 @@ def plain_model_kwargs(model_class):
 
 
 def fit_variants(model_class, steps_per_execution):
-    """`{name: compiled GAN}`: what `train.py` runs by default, and each speed lever alone."""
+    """`{name: compiled GAN}`: what `train.py` runs by default, each speed lever alone, and
+    the default with the differentiable augmentation on."""
     other_steps_per_execution = 16 if steps_per_execution == 1 else 1
+    default = dict(steps_per_execution=steps_per_execution)
     variants = {
-        "fit": ("off", dict(steps_per_execution=steps_per_execution)),
-        f"spe={other_steps_per_execution}": ("off", dict(steps_per_execution=other_steps_per_execution)),
-        "xla": ("off", dict(steps_per_execution=steps_per_execution, jit_compile=True)),
-        "bf16": ("mixed_bfloat16", dict(steps_per_execution=steps_per_execution)),
+        "fit": ("off", default, {}),
+        f"spe={other_steps_per_execution}": ("off", dict(steps_per_execution=other_steps_per_execution), {}),
+        "xla": ("off", dict(steps_per_execution=steps_per_execution, jit_compile=True), {}),
+        "bf16": ("mixed_bfloat16", default, {}),
     }
+    if getattr(model_class, "applies_augment", False):
+        variants["augment"] = ("off", default, {"augment": "color,translation,cutout"})  # DiffAugment's cost
     kwargs = plain_model_kwargs(model_class)
     gans = {}
-    for name, (policy, compile_kwargs) in variants.items():
+    for name, (policy, compile_kwargs, model_kwargs) in variants.items():
         with dtype_policy(policy):
-            gans[name] = model_class(seed=0, **kwargs)
+            gans[name] = model_class(seed=0, **kwargs, **model_kwargs)
         gans[name].compile(**compile_kwargs)
     return gans
 

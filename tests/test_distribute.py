@@ -34,7 +34,9 @@ def _one_step(model_class, model_kwargs, strategy, initial_weights, data):
 @pytest.mark.parametrize("model_class, model_kwargs", [(DCGAN, {"dropout": 0.0}), (CGAN, {"dropout": 0.0}),
                                                        (WGANGP, {"d_steps": 2}), (SNGAN, {}),
                                                        (ACGAN, {"dropout": 0.0}), (BigGAN, {}),
-                                                       (LAPGAN, {"dropout": 0.0, "width": 8, "conditional": True})])
+                                                       (LAPGAN, {"dropout": 0.0, "width": 8, "conditional": True}),
+                                                       (DCGAN, {"dropout": 0.0, "augment": "color,translation,cutout"}),
+                                                       (CGAN, {"dropout": 0.0, "augment": "color,translation,cutout"})])
 def test_one_step_on_two_replicas_equals_one_device(model_class, model_kwargs):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (8, 28, 28, 1)).astype("float32")

@@ -211,3 +211,20 @@ def test_a_kind_of_data_is_one_entry_in_the_spec_table(monkeypatch):
     assert np.all(batch.numpy() == 7.0)
     with pytest.raises(ValueError, match="Unknown dataset 'nope'.*constant images: constant:VALUE"):
         check_spec("nope")
+
+
+def test_a_subset_is_a_seeded_draw_of_the_images_with_their_labels():
+    full = open_source("mnist_5k")
+    subset = full.subset(300, seed=0)
+    assert subset.num_examples == len(subset.images) == len(subset.labels) == 300
+    assert "a seeded draw of 300 of its 5,000 images" in subset.summary
+    np.testing.assert_array_equal(subset.images, full.subset(300, seed=0).images)  # same seed, same draw
+    assert not np.array_equal(subset.images, full.subset(300, seed=1).images)
+    rows = {image.tobytes(): label for image, label in zip(full.images, full.labels)}
+    assert all(rows[image.tobytes()] == label for image, label in zip(subset.images, subset.labels))
+    assert subset.content_key != full.content_key  # caches keyed by content tell them apart
+    assert full.subset(10_000) is full
+    with pytest.raises(ValueError, match="max_examples must be at least 1"):
+        full.subset(0)
+    with pytest.raises(ValueError, match="max_examples takes image data; fashion_mnist_captions"):
+        open_source("fashion_mnist_captions").subset(100)

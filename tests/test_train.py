@@ -100,6 +100,9 @@ def _run_cli(*flags, cwd):
     [
         (["--batch_size=0"], "train.py: error: batch_size must be at least 1. Received: 0"),
         (["--real_label=1.5"], "train.py: error: `real_label` must be in (0, 1]. Received: real_label=1.5"),
+        (["--augment=color,flip"], "train.py: error: Unknown augmentations ['flip']: choose from ['color', "
+                                   "'translation', 'cutout']. Received: 'color,flip'"),
+        (["--model=lapgan", "--augment=color"], "train.py: error: lapgan has no argument 'augment'."),
         (["--model=stylegan"], "flag --model=stylegan: value should be one of <mlp_gan|dcgan|cgan|wgan_gp|sngan|acgan|"
                                "sagan|biggan|lapgan|pix2pix|cyclegan|srgan|stackgan|midinet|vae|cvae|pixelcnn|conditional_pixelcnn>"),
     ],
@@ -176,12 +179,14 @@ def test_cli_model_arg_reaches_the_model_and_unknown_names_are_refused(tmp_path)
     assert "wgan_gp has no argument 'no_such_knob'. Its arguments:" in completed.stderr
     assert "gp_weight" in completed.stderr and "Traceback" not in completed.stderr
     completed = _run_cli("--model=wgan_gp", "--model_arg=gp_weight=5", "--model_arg=width=4", "--epochs=1",
-                         "--steps_per_epoch=1", "--latent_dim=8", "--eval_every=0", cwd=tmp_path)
+                         "--augment=translation,cutout", "--steps_per_epoch=1", "--latent_dim=8", "--eval_every=0",
+                         cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr[-3000:]
     config = json.loads((tmp_path / "saved_models" / "wgan_gp" / "1" / "assets.extra" / "gan_tf_metadata.json").read_text())
-    assert config["training_config"]["model_args"] == {"gp_weight": 5, "width": 4}
+    assert config["training_config"]["model_args"] == {"gp_weight": 5, "width": 4, "augment": "translation,cutout"}
     checkpoint = keras.saving.load_model(str(tmp_path / "runs" / "wgan_gp" / "checkpoints" / "epoch_0001.keras"))
     assert checkpoint.gp_weight == 5.0 and checkpoint.width == 4
+    assert checkpoint.augment == ("translation", "cutout")
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -203,3 +208,15 @@ def test_a_flat_folder_is_refused_by_a_conditional_model(tmp_path):
     completed = _run_cli("--model=cgan", f"--dataset=folder:{tmp_path}", "--epochs=1", cwd=tmp_path)
     assert completed.returncode == 1
     assert "CGAN is conditional and needs labelled data" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_max_examples_trains_on_a_draw_and_judges_against_all_of_the_data(tmp_path, capsys):
+    config = TrainConfig(model="dcgan", dataset="mnist_5k", epochs=1, batch_size=16, latent_dim=8,
+                         model_args={"width": 4}, max_examples=48, eval_every=1, eval_samples=64,
+                         workdir=str(tmp_path / "run"), export_dir=str(tmp_path / "export"), verbose=1)
+    result = train(config)
+    assert "training on a seeded draw of 48 of its 5,000 images" in capsys.readouterr().out
+    gan = keras.saving.load_model(result.checkpoint_path)
+    assert int(gan.g_optimizer.iterations) == 3  # an epoch is 48 // 16 steps
+    # 64 samples judged: against all of the data (48 images would have capped it at 24).
+    assert result.metrics["num_samples"] == 64 and "fid" in result.metrics["generated"]

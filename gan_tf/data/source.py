@@ -205,6 +205,26 @@ class DataSource:
         )
         return without_autotune(dataset.prefetch(tf.data.AUTOTUNE))
 
+    def subset(self, max_examples, seed=0):
+        """This source cut to a seeded draw of at most `max_examples` images (with their labels),
+        in memory: small data on purpose, to measure and to use data-efficient training. The
+        same `seed` draws the same images in every process. Sources that carry more per example
+        (pairs, captions) do not cut themselves yet and say so.
+        """
+        if type(self) is not DataSource:
+            raise ValueError(f"max_examples takes image data; {self.spec} holds more per example than images "
+                             "and labels, and cannot be cut yet.")
+        if max_examples < 1:
+            raise ValueError(f"max_examples must be at least 1. Received: {max_examples}")
+        if max_examples >= self.num_examples:
+            return self
+        images, labels = self.arrays(max_examples, seed)
+        return dataclasses.replace(
+            self, images=images, labels=labels, num_examples=len(images), in_memory=True, stream=None,
+            content_key=content_key_of(self.content_key, "subset", len(images), seed),
+            summary=f"{self.summary}; training on a seeded draw of {len(images):,} of its {self.num_examples:,} images",
+        )
+
     def arrays(self, max_examples=None, seed=0):
         """`(uint8 images, int32 labels)` in memory: all of them, or a seeded draw of at most
         `max_examples` (for evaluation and classifiers)."""

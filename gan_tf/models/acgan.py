@@ -104,9 +104,10 @@ class ACGAN(ConditionalGAN):
 
         for _ in range(self.d_steps):
             fake_images = self.generator([self.sample_noise(batch_size), labels], training=True)
+            real_seen, fake_seen = self.augment_images(real_images), self.augment_images(fake_images)
             with tf.GradientTape() as tape:
-                real_logits, real_class_logits = self.discriminator(real_images, training=True)
-                fake_logits, fake_class_logits = self.discriminator(fake_images, training=True)
+                real_logits, real_class_logits = self.discriminator(real_seen, training=True)
+                fake_logits, fake_class_logits = self.discriminator(fake_seen, training=True)
                 real_class_losses = losses.auxiliary_classifier_loss(real_class_logits, labels)
                 fake_class_losses = losses.auxiliary_classifier_loss(fake_class_logits, labels)
                 d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label) + (
@@ -118,7 +119,8 @@ class ACGAN(ConditionalGAN):
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
-            logits, class_logits = self.discriminator(self.generator([noise, labels], training=True), training=True)
+            fake_images = self.augment_images(self.generator([noise, labels], training=True))
+            logits, class_logits = self.discriminator(fake_images, training=True)
             g_losses = losses.minimax_generator_loss(logits) + self.aux_weight * losses.auxiliary_classifier_loss(
                 class_logits, labels
             )

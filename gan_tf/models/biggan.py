@@ -218,9 +218,10 @@ class BigGAN(ConditionalGAN):
 
         for _ in range(self.d_steps):
             fake_images = self.generator([self.sample_noise(batch_size), labels], training=True)
+            real_seen, fake_seen = self.augment_images(real_images), self.augment_images(fake_images)
             with tf.GradientTape() as tape:
-                real_scores = self.discriminator([real_images, labels], training=True)
-                fake_scores = self.discriminator([fake_images, labels], training=True)
+                real_scores = self.discriminator([real_seen, labels], training=True)
+                fake_scores = self.discriminator([fake_seen, labels], training=True)
                 d_losses = losses.hinge_discriminator_loss(real_scores, fake_scores)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
@@ -228,7 +229,8 @@ class BigGAN(ConditionalGAN):
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
-            scores = self.discriminator([self.generator([noise, labels], training=True), labels], training=True)
+            fake_images = self.augment_images(self.generator([noise, labels], training=True))
+            scores = self.discriminator([fake_images, labels], training=True)
             g_losses = losses.wasserstein_generator_loss(scores)
             ortho_penalty = losses.orthogonal_regularization(self.regularized_kernels())
             # The penalty is per model, not per example: divided by the replica count so that

@@ -124,13 +124,14 @@ class CGAN(ConditionalGAN):
 
         for _ in range(self.d_steps):
             fake_images = self.generator([self.sample_noise(batch_size), labels], training=True)
+            real_seen, fake_seen = self.augment_images(real_images), self.augment_images(fake_images)
             with tf.GradientTape() as tape:
-                real_logits = self.discriminator([real_images, labels], training=True)
-                fake_logits = self.discriminator([fake_images, labels], training=True)
+                real_logits = self.discriminator([real_seen, labels], training=True)
+                fake_logits = self.discriminator([fake_seen, labels], training=True)
                 d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label)
                 if self.mismatch_weight:
                     mismatched_logits = self.discriminator(
-                        [real_images, self.sample_mismatched_labels(labels)], training=True
+                        [real_seen, self.sample_mismatched_labels(labels)], training=True
                     )
                     d_losses += self.mismatch_weight * losses.mismatched_label_discriminator_loss(mismatched_logits)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
@@ -141,7 +142,7 @@ class CGAN(ConditionalGAN):
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
             fake_images = self.generator([noise, labels], training=True)
-            logits = self.discriminator([fake_images, labels], training=True)
+            logits = self.discriminator([self.augment_images(fake_images), labels], training=True)
             g_losses = losses.minimax_generator_loss(logits)
             g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
         g_variables = self.generator.trainable_variables

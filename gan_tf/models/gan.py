@@ -14,6 +14,7 @@ from keras import ops
 from gan_tf.models.generative import GenerativeModel, RoleOptimizers, Samples
 from gan_tf.models.multi_worker import MultiWorkerWorkarounds
 from gan_tf.nn import ema, losses
+from gan_tf.nn.augment import DiffAugment, parse_policy
 from gan_tf.nn.noise import NOISE_DISTRIBUTIONS, replica_slice, stateless_noise
 from gan_tf.nn.profiling import forward_flops_per_example
 from gan_tf.serving import gan_signatures
@@ -104,6 +105,10 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             (in [0, 1), with a short warm-up; see `gan_tf.nn.ema`), updated after every train
             step, and sample and export from it (`sampling_generator`): averaged generators
             oscillate less (Yazici et al. 2019) and BigGAN samples from one.
+        augment: None, or differentiable augmentations (a subset of "color", "translation",
+            "cutout", as a list or "color,translation,cutout"): DiffAugment (Zhao et al. 2020,
+            arXiv 2006.10738), applied per example to every image D sees in training, real and
+            fake, in D's step and in G's (`augment_images`). Samples are not augmented.
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -120,6 +125,9 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
     conditional = False
     # Whether the exported `sample` signatures take a `truncation` input (gan_tf.serving.gan_signatures).
     exports_truncation = False
+    # Whether `train_step` shows D its images through `augment_images`; if not, what D sees instead.
+    applies_augment = True
+    augment_refusal = ""
 
     def __init__(
         self,
@@ -131,6 +139,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         d_steps=1,
         seed=None,
         ema_decay=None,
+        augment=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -154,6 +163,13 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             raise ValueError(f"`ema_decay` must be in [0, 1) or None. Received: ema_decay={ema_decay}")
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise_seed")
+        self.augment = parse_policy(augment)
+        if self.augment and not self.applies_augment:
+            raise ValueError(f"{type(self).__name__} does not apply `augment` (its discriminator sees "
+                             f"{self.augment_refusal}). Received: augment={augment!r}")
+        # Its draws come from the noise stream, after the noise: no stream to add to checkpoints,
+        # and with `augment` off the stream is what it always was.
+        self.augmenter = DiffAugment(self.augment, self.value_range, self.seed_generator) if self.augment else None
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_generator = None
         if self.ema_decay is not None:
@@ -274,6 +290,12 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             return keras.random.uniform(shape, minval=-1.0, maxval=1.0, seed=seed)
         return keras.random.normal(shape, seed=seed)
 
+    def augment_images(self, images):
+        """What D sees of `images`: the model's differentiable augmentation (`augment`,
+        gan_tf.nn.augment.DiffAugment) applied per example, or `images` when it is off. Every
+        image D is shown in training, real or fake, in D's step and in G's, goes through it."""
+        return images if self.augmenter is None else self.augmenter(images)
+
     def sample_noise(self, batch_size):
         """This replica's slice of the global batch's noise, from the training seed stream."""
         return replica_slice(lambda global_size: self.draw_noise(global_size, self.seed_generator), batch_size)
@@ -300,9 +322,10 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
 
         for _ in range(self.d_steps):
             fake_images = self.generator(self.sample_noise(batch_size), training=True)
+            real_seen, fake_seen = self.augment_images(real_images), self.augment_images(fake_images)
             with tf.GradientTape() as tape:
-                real_logits = self.discriminator(real_images, training=True)
-                fake_logits = self.discriminator(fake_images, training=True)
+                real_logits = self.discriminator(real_seen, training=True)
+                fake_logits = self.discriminator(fake_seen, training=True)
                 d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
@@ -311,7 +334,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
-            logits = self.discriminator(self.generator(noise, training=True), training=True)
+            logits = self.discriminator(self.augment_images(self.generator(noise, training=True)), training=True)
             g_losses = losses.minimax_generator_loss(logits)
             g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
         g_variables = self.generator.trainable_variables
@@ -425,6 +448,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             "d_steps": self.d_steps,
             "seed": self.seed,
             "ema_decay": self.ema_decay,
+            "augment": list(self.augment) or None,
         }
 
     @classmethod

@@ -181,7 +181,11 @@ class LAPGAN(GAN):
         >>> images = gan.generate(16, seed=1)  # [16, 28, 28, 1] in [-1, 1]
     """
 
-    fixed_arguments = ("ema_decay",)  # the preview reads every level of the trained G
+    fixed_arguments = ("ema_decay", "augment")  # the preview reads every level of the trained G
+    # Each level's D sees a residual beside its coarser image: augmenting the pair with one
+    # transform is not written yet.
+    applies_augment = False
+    augment_refusal = "residuals beside their coarser images"
 
     def __init__(self, image_shape=(28, 28, 1), levels=None, latent_dim=100, width=64, dropout=0.3, conditional=False,
                  num_classes=10, mismatch_weight=1.0, noise="gaussian", real_label=0.9, d_steps=1, seed=None, **kwargs):

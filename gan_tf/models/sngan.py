@@ -121,9 +121,10 @@ class SNGAN(GAN):
 
         for _ in range(self.d_steps):
             fake_images = self.generator(self.sample_noise(batch_size), training=True)
+            real_seen, fake_seen = self.augment_images(real_images), self.augment_images(fake_images)
             with tf.GradientTape() as tape:
-                real_scores = self.discriminator(real_images, training=True)
-                fake_scores = self.discriminator(fake_images, training=True)
+                real_scores = self.discriminator(real_seen, training=True)
+                fake_scores = self.discriminator(fake_seen, training=True)
                 d_losses = losses.hinge_discriminator_loss(real_scores, fake_scores)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
@@ -131,7 +132,7 @@ class SNGAN(GAN):
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
-            scores = self.discriminator(self.generator(noise, training=True), training=True)
+            scores = self.discriminator(self.augment_images(self.generator(noise, training=True)), training=True)
             g_losses = losses.wasserstein_generator_loss(scores)
             g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
         g_variables = self.generator.trainable_variables

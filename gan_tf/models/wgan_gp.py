@@ -119,13 +119,14 @@ class WGANGP(GAN):
         for _ in range(self.d_steps):
             fake_images = self.generator(self.sample_noise(batch_size), training=True)
             weights = self.sample_interpolation_weights(batch_size)
+            real_seen, fake_seen = self.augment_images(real_images), self.augment_images(fake_images)
             with tf.GradientTape() as tape:
-                real_scores = critic(real_images)
-                fake_scores = critic(fake_images)
+                real_scores = critic(real_seen)
+                fake_scores = critic(fake_seen)
                 critic_losses = losses.wasserstein_critic_loss(real_scores, fake_scores)
                 penalties = keras.ops.zeros_like(critic_losses)
                 if self.gp_weight:
-                    penalties = losses.gradient_penalty(critic, real_images, fake_images, weights)
+                    penalties = losses.gradient_penalty(critic, real_seen, fake_seen, weights)
                 d_losses = critic_losses + self.gp_weight * penalties
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
@@ -136,7 +137,7 @@ class WGANGP(GAN):
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
-            fake_scores_for_g = critic(self.generator(noise, training=True))
+            fake_scores_for_g = critic(self.augment_images(self.generator(noise, training=True)))
             g_losses = losses.wasserstein_generator_loss(fake_scores_for_g)
             g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
         g_variables = self.generator.trainable_variables

@@ -61,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 5
     eval_samples: int = 1000
+    max_examples: int = None
     inception_weights: str = None
     workdir: str = None
     export_dir: str = None
@@ -95,6 +96,8 @@ class TrainConfig:
             _at_least(1, steps_per_epoch=self.steps_per_epoch)
         _at_least(0, eval_every=self.eval_every)
         _at_least(4, eval_samples=self.eval_samples)
+        if self.max_examples is not None:
+            _at_least(1, max_examples=self.max_examples)
         for name in ("d_learning_rate", "g_learning_rate"):
             value = getattr(self, name)
             if value is not None and not value > 0:

@@ -157,19 +157,20 @@ def train(config, callbacks=()):
         with clock.timing("setup"):
             if config.seed is not None:
                 keras.utils.set_random_seed(config.seed)
-            source = _open_data(config, strategy)
-            steps_per_epoch = config.steps_per_epoch or source.num_examples // config.batch_size
+            source, training_source = _open_data(config, strategy)
+            steps_per_epoch = config.steps_per_epoch or training_source.num_examples // config.batch_size
             with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
                 model = build_model(config, source.info, total_steps=config.epochs * steps_per_epoch)
-            if config.batch_size > source.num_examples:
-                raise ValueError(f"batch_size {config.batch_size} is larger than the dataset ({source.num_examples} images).")
+            if config.batch_size > training_source.num_examples:
+                raise ValueError(f"batch_size {config.batch_size} is larger than the dataset "
+                                 f"({training_source.num_examples} images).")
             start, trackers = _restore(model, config, steps_per_epoch)
         with clock.timing("evaluation"):  # the classifier, and the real data's features, once
             evaluator = _evaluator(config, strategy, source, start)
         with output_dir(config.workdir, strategy) as workdir:
             standard, samples_monitor = _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start,
                                                             trackers, preemption, clock)
-            history, seconds = _fit(model, config, strategy, source, steps_per_epoch, start,
+            history, seconds = _fit(model, config, strategy, training_source, steps_per_epoch, start,
                                     standard + list(callbacks))
             with clock.timing("export"), output_dir(config.export_dir, strategy) as export_dir:
                 export_path = export_model(model, export_dir, class_names=source.info.class_names or None,
@@ -207,12 +208,14 @@ def _run_guards(config, strategy):
 
 
 def _open_data(config, strategy):
-    """The run's `DataSource`, its summary printed by the chief."""
+    """`(the run's DataSource, the one it trains on)`: the same, or with `max_examples` a seeded
+    draw of it (the metrics still judge against all of the data); the summary printed by the chief."""
     source = open_source(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
                          channels=config.channels, crop=config.crop, cache_dir=config.cache_dir)
+    training_source = source if config.max_examples is None else source.subset(config.max_examples, config.seed)
     if config.verbose and is_chief(strategy):
-        print(f"Data: {source.summary}.")
-    return source
+        print(f"Data: {training_source.summary}.")
+    return source, training_source
 
 
 def _restore(model, config, steps_per_epoch):

@@ -1,0 +1,160 @@
+"""The differentiable augmentation (gan_tf.nn.augment): each transform by hand, then the seeded,
+differentiable whole."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gan_tf.nn import augment
+
+
+def test_translate_moves_each_image_by_its_own_shift_and_fills_the_border():
+    images = np.arange(1, 19, dtype=np.float32).reshape(2, 3, 3, 1)
+    moved = augment.translate(images, tf.constant([1, 0]), tf.constant([0, -1]), fill=0.0).numpy()[..., 0]
+    np.testing.assert_array_equal(moved[0], [[0, 0, 0], [1, 2, 3], [4, 5, 6]])  # one row down
+    np.testing.assert_array_equal(moved[1], [[11, 12, 0], [14, 15, 0], [17, 18, 0]])  # one column left
+
+
+def test_translate_fills_with_the_given_value():
+    moved = augment.translate(np.ones((1, 2, 2, 1), np.float32), tf.constant([-1]), tf.constant([0]), fill=0.5)
+    np.testing.assert_array_equal(moved.numpy()[0, :, :, 0], [[1, 1], [0.5, 0.5]])
+
+
+def test_cut_out_sets_a_square_around_each_centre_clipped_at_the_border():
+    images = np.ones((2, 4, 4, 1), np.float32)
+    cut = augment.cut_out(images, tf.constant([1, 0]), tf.constant([1, 3]), tf.constant([2, 2]), fill=-1.0).numpy()
+    expected_first = np.ones((4, 4))
+    expected_first[0:2, 0:2] = -1.0
+    expected_second = np.ones((4, 4))
+    expected_second[0:1, 2:4] = -1.0  # rows -1..0 and columns 2..3, clipped to row 0
+    np.testing.assert_array_equal(cut[0, :, :, 0], expected_first)
+    np.testing.assert_array_equal(cut[1, :, :, 0], expected_second)
+
+
+def test_colour_transforms_by_hand():
+    pixel = np.array([[[[0.0, 0.5, 1.0]]]], np.float32)  # one RGB pixel, channel mean 0.5
+    np.testing.assert_allclose(augment.adjust_brightness(pixel, 0.25), [[[[0.25, 0.75, 1.25]]]])
+    np.testing.assert_allclose(augment.adjust_saturation(pixel, 0.0), [[[[0.5, 0.5, 0.5]]]])
+    np.testing.assert_allclose(augment.adjust_saturation(pixel, 2.0), [[[[-0.5, 0.5, 1.5]]]])
+    image = np.array([0.0, 1.0], np.float32).reshape(1, 1, 2, 1)  # image mean 0.5
+    np.testing.assert_allclose(augment.adjust_contrast(image, 0.5).numpy().ravel(), [0.25, 0.75])
+
+
+def test_policy_is_parsed_in_the_papers_order_and_checked():
+    assert augment.parse_policy("cutout, color") == ("color", "cutout")
+    assert augment.parse_policy(["translation"]) == ("translation",)
+    assert augment.parse_policy(None) == () and augment.parse_policy("") == ()
+    with pytest.raises(ValueError, match="Unknown augmentations \\['flip'\\]"):
+        augment.parse_policy("color,flip")
+
+
+def _augmenter(policy="color,translation,cutout", seed=0, value_range=(-1.0, 1.0)):
+    return augment.DiffAugment(policy, value_range, keras.random.SeedGenerator(seed))
+
+
+def test_diff_augment_is_seeded_per_example_and_differentiable():
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (8, 16, 16, 3)).astype(np.float32))
+    first, again = _augmenter()(images), _augmenter()(images)
+    np.testing.assert_array_equal(first.numpy(), again.numpy())  # the same stream, the same draws
+    augmenter = _augmenter()
+    assert not np.allclose(augmenter(images).numpy(), augmenter(images).numpy())  # the stream moves on
+    same_images = tf.repeat(images[:1], 8, axis=0)
+    outputs = _augmenter()(same_images).numpy()
+    assert not np.allclose(outputs[0], outputs[1])  # each example its own draws
+    with tf.GradientTape() as tape:
+        tape.watch(images)
+        total = tf.reduce_sum(_augmenter()(images) ** 2)
+    gradient = tape.gradient(total, images).numpy()
+    assert gradient.shape == images.shape and np.count_nonzero(gradient) > images.shape.num_elements() // 4
+
+
+def test_translation_and_cutout_keep_pixel_values_and_fill_with_the_middle_of_the_range():
+    images = tf.fill([16, 8, 8, 1], 1.0)
+    outputs = _augmenter("translation,cutout", value_range=(0.0, 1.0))(images).numpy()
+    assert set(np.unique(outputs)) <= {0.5, 1.0}
+    filled = (outputs == 0.5).mean(axis=(1, 2, 3))
+    assert filled.max() > 0.25 and filled.min() > 0.0  # every cutout takes up to a quarter, plus shifts
+
+
+# ------------------------------------------------------------------------- in the image GANs
+
+from gan_tf import ACGAN, CGAN, DCGAN, LAPGAN, MLPGAN, SNGAN, WGANGP, BigGAN  # noqa: E402
+from gan_tf.models import MODELS  # noqa: E402
+from gan_tf.models.generative import constructor_arguments  # noqa: E402
+
+POLICY = "color,translation,cutout"
+
+
+def _batch(model_class, size=8):
+    rng = np.random.default_rng(0)
+    low, high = model_class.value_range
+    images = rng.uniform(low, high, (size, 28, 28, 1)).astype(np.float32)
+    return images, rng.integers(0, 10, size).astype(np.int32)
+
+
+def _trained_discriminator(model_class, augment, steps=1):
+    keras.utils.set_random_seed(0)  # the same initial weights
+    gan = model_class(latent_dim=8, seed=0, augment=augment, **({"width": 8} if model_class is DCGAN else {}))
+    gan.compile()
+    images, labels = _batch(model_class)
+    for _ in range(steps):
+        gan.train_on_batch(images, labels)
+    return gan
+
+
+@pytest.mark.parametrize("model_class", [MLPGAN, DCGAN, CGAN, ACGAN, WGANGP, SNGAN, BigGAN])
+def test_every_image_gan_shows_d_augmented_images_when_asked(model_class):
+    plain = _trained_discriminator(model_class, None)
+    augmented = _trained_discriminator(model_class, POLICY)
+    assert augmented.augment == ("color", "translation", "cutout") and plain.augment == ()
+    assert any(not np.allclose(a, b) for a, b in zip(plain.discriminator.get_weights(),
+                                                    augmented.discriminator.get_weights()))
+    assert all(np.all(np.isfinite(w)) for w in augmented.get_weights())
+    # The setting is part of the config, and samples are not augmented.
+    config = augmented.get_config()
+    assert config["augment"] == ["color", "translation", "cutout"]
+    assert type(augmented).from_config(config).augment == augmented.augment
+    again = augmented.generate(4, seed=3) if not model_class.conditional else augmented.generate(labels=[0, 1, 2, 3], seed=3)
+    np.testing.assert_array_equal(again, augmented.generate(4, seed=3) if not model_class.conditional
+                                  else augmented.generate(labels=[0, 1, 2, 3], seed=3))
+
+
+def test_every_gan_in_the_registry_either_applies_augment_or_refuses_it():
+    for name, model_class in MODELS.items():
+        if not issubclass(model_class, MLPGAN.__mro__[1]):  # the GAN base
+            continue
+        if model_class.applies_augment:
+            assert "augment" in constructor_arguments(model_class), name
+        else:
+            assert "augment" not in constructor_arguments(model_class), name
+    with pytest.raises(ValueError, match="LAPGAN does not apply `augment`"):
+        LAPGAN(latent_dim=8, width=8, augment="color")
+
+
+def test_g_learns_through_the_augmentation():
+    """G's step goes through D's view of its images: with cutout alone, the gradient reaching
+    the images is zero exactly on the pixels cut out, and flows everywhere else."""
+    gan = DCGAN(latent_dim=8, width=8, seed=0, augment="cutout")
+    fakes = tf.Variable(tf.ones([4, 28, 28, 1]))
+    with tf.GradientTape() as tape:
+        seen = gan.augment_images(fakes)
+        loss = tf.reduce_sum(gan.discriminator(seen, training=False))
+    gradient = tape.gradient(loss, fakes).numpy()
+    cut = seen.numpy() == 0.0  # the fill: the middle of [-1, 1]
+    assert 0 < cut.mean() <= 0.25
+    assert np.all(gradient[cut] == 0.0)
+    assert np.mean(gradient[~cut] != 0.0) > 0.9
+
+
+def test_augmented_training_resumes_bit_exact_from_a_saved_model(tmp_path):
+    """The augmentation draws from the model's saved noise stream: two steps, or one step, a
+    save and a load and one step, end with the same weights."""
+    images, labels = _batch(DCGAN, 8)
+    straight = _trained_discriminator(DCGAN, POLICY, steps=2)
+    first = _trained_discriminator(DCGAN, POLICY, steps=1)
+    first.save(tmp_path / "one_step.keras")
+    resumed = keras.saving.load_model(tmp_path / "one_step.keras")
+    resumed.train_on_batch(images, labels)
+    for a, b in zip(straight.get_weights(), resumed.get_weights()):
+        np.testing.assert_array_equal(a, b)
