@@ -39,7 +39,8 @@ def report_at(seconds, report):
 def parse_entry(entry):
     """`"cgan+ema_decay=0+mismatch_weight=0"` -> `("cgan", {"model_args": {...}})`.
 
-    Options after the model name: `ema` (ema_decay=0.999), `field=value` for a TrainConfig
+    Options after the model name: `ema` (ema_decay=0.999), `diffaugment` (augment="color,
+    translation,cutout", which a comma-separated `--models` list cannot spell), `field=value` for a TrainConfig
     field (`batch_size=32`), and any other `name=value` is a model argument, parsed and checked
     exactly as train.py's `--model_arg` is.
     """
@@ -52,6 +53,9 @@ def parse_entry(entry):
     for option in options:
         if option == "ema":
             model_args["ema_decay"] = 0.999
+            continue
+        if option == "diffaugment":
+            model_args["augment"] = "color,translation,cutout"
             continue
         ((key, value),) = parse_model_args([option]).items()
         (overrides if key in config_fields else model_args)[key] = value

@@ -5,6 +5,8 @@
     python bench/quality.py --dataset=fashion_mnist --seconds=240 \
         --models=dcgan,wgan_gp,sngan,acgan,sagan,biggan
     python bench/quality.py --seconds=300 --models=dcgan,lapgan --grids_dir=docs
+    python bench/quality.py --seconds=150 --num_samples=1000 \
+        --models=dcgan+max_examples=1000,dcgan+max_examples=1000+diffaugment   # small data
 
 The budget is `--epochs` per model, or with `--seconds` the same wall-clock time for every model
 (training stops after the first train step past it; `--epochs`, when given too, caps it;
@@ -40,7 +42,7 @@ from bench.common import parse_entry as _parse_entry, stop_after as _stop_after 
 
 flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"],
                  "Models to train, each `name[+option...]`: `+ema` sets ema_decay=0.999 (samples from G's "
-                 "average), `+name=value` a TrainConfig field (batch_size=32) or else a model argument, as "
+                 "average), `+diffaugment` sets augment=color,translation,cutout, `+name=value` a TrainConfig field (batch_size=32) or else a model argument, as "
                  "train.py's --model_arg (e.g. cgan+mismatch_weight=0).")
 flags.DEFINE_string("dataset", "mnist_5k", "Dataset to train and evaluate on.")
 flags.DEFINE_integer("epochs", 20, "Epochs per model (the quickstart's 20); with --seconds, a cap only when given.")
