@@ -158,3 +158,14 @@ def test_augmented_training_resumes_bit_exact_from_a_saved_model(tmp_path):
     resumed.train_on_batch(images, labels)
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_discriminator_view_shows_the_augmentation_without_moving_the_training_stream():
+    gan = DCGAN(latent_dim=8, width=8, seed=0, augment="translation,cutout")
+    state = gan.seed_generator.state.numpy().copy()
+    images = np.ones((16, 28, 28, 1), np.float32)
+    view = gan.discriminator_view(images, seed=1234)
+    np.testing.assert_array_equal(gan.seed_generator.state.numpy(), state)
+    np.testing.assert_array_equal(view, gan.discriminator_view(images, seed=1234))  # the same each epoch
+    assert view.shape == images.shape and set(np.unique(view)) == {0.0, 1.0}  # moved and cut: the fill is 0
+    assert DCGAN(latent_dim=8, width=8).discriminator_view(images, seed=1234) is None

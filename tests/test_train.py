@@ -42,7 +42,9 @@ def test_train_leaves_samples_logs_checkpoint_and_export(tmp_path, model):
     result = train(config)
 
     assert sorted(os.listdir(result.samples_dir)) == ["epoch_0001.png", "epoch_0002.png"]
-    assert {"epoch_d_loss", "epoch_g_loss", "epoch_d_real", "epoch_d_fake"} <= _scalar_tags(tmp_path / "run" / "logs")
+    tags = _scalar_tags(tmp_path / "run" / "logs")
+    assert {"epoch_d_loss", "epoch_g_loss", "epoch_d_real", "epoch_d_fake", "samples"} <= tags
+    assert "discriminator_view" not in tags  # no augmentation: D sees the images as they are
     gan = keras.saving.load_model(result.checkpoint_path)
     assert int(gan.d_optimizer.iterations) == 4 and int(gan.g_optimizer.iterations) == 4
     assert result.export_path == str(tmp_path / "export" / "1")
@@ -211,8 +213,9 @@ def test_a_flat_folder_is_refused_by_a_conditional_model(tmp_path):
 
 
 def test_max_examples_trains_on_a_draw_and_judges_against_all_of_the_data(tmp_path, capsys):
+    """With augmentation too: TensorBoard shows real images as D sees them."""
     config = TrainConfig(model="dcgan", dataset="mnist_5k", epochs=1, batch_size=16, latent_dim=8,
-                         model_args={"width": 4}, max_examples=48, eval_every=1, eval_samples=64,
+                         model_args={"width": 4, "augment": "translation,cutout"}, max_examples=48, eval_every=1, eval_samples=64,
                          workdir=str(tmp_path / "run"), export_dir=str(tmp_path / "export"), verbose=1)
     result = train(config)
     assert "training on a seeded draw of 48 of its 5,000 images" in capsys.readouterr().out
@@ -220,3 +223,4 @@ def test_max_examples_trains_on_a_draw_and_judges_against_all_of_the_data(tmp_pa
     assert int(gan.g_optimizer.iterations) == 3  # an epoch is 48 // 16 steps
     # 64 samples judged: against all of the data (48 images would have capped it at 24).
     assert result.metrics["num_samples"] == 64 and "fid" in result.metrics["generated"]
+    assert {"samples", "discriminator_view"} <= _scalar_tags(tmp_path / "run" / "logs" / "samples")

@@ -296,6 +296,14 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         image D is shown in training, real or fake, in D's step and in G's, goes through it."""
         return images if self.augmenter is None else self.augmenter(images)
 
+    def discriminator_view(self, images, seed):
+        """`images` through the model's augmentation, drawn from a stream of its own seeded by
+        `seed` (the training stream is left where it is), or None when `augment` is off."""
+        if self.augmenter is None:
+            return None
+        preview = DiffAugment(self.augment, self.value_range, keras.random.SeedGenerator(seed))
+        return ops.convert_to_numpy(preview(ops.convert_to_tensor(images, "float32")))
+
     def sample_noise(self, batch_size):
         """This replica's slice of the global batch's noise, from the training seed stream."""
         return replica_slice(lambda global_size: self.draw_noise(global_size, self.seed_generator), batch_size)

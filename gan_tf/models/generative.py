@@ -324,6 +324,11 @@ class GenerativeModel(keras.Model):
         """`[(signature_name, {input: numpy value})]` for TF Serving to run on load."""
         return []
 
+    def discriminator_view(self, images, seed):
+        """What the model's discriminator is shown of real `images` (in `value_range`) in
+        training, drawn with `seed` (a GAN's augmentation), or None when it sees them as they are."""
+        return None
+
     def preview_audio(self, seed):
         """`(audio, sample_rate)` of a preview to listen to (TensorBoard's audio tab), or None."""
         return None

@@ -23,7 +23,7 @@ import tensorflow as tf
 
 from gan_tf.serving.sampling import _to_uint8
 from gan_tf.files import write_atomically
-from gan_tf.grids import save_image
+from gan_tf.grids import image_grid, save_image
 from gan_tf.training.callbacks import sample_grid, timed
 
 # The metrics logged as `quality/<name>`; label accuracy only for conditional models.
@@ -74,7 +74,10 @@ class TensorBoardSamples(keras.callbacks.Callback):
     `tf.summary.image`; the metrics (`quality/fid`, `quality/kid`, `quality/precision`, ...,
     see `QUALITY_METRICS`) through `tf.summary.scalar`, with their floors under the same tags in
     the sibling run `real_floor`. Steps are epoch indices, as Keras's `TensorBoard` uses for
-    its `epoch_*` scalars. The newest metrics are kept in `latest_metrics`.
+    its `epoch_*` scalars. The newest metrics are kept in `latest_metrics`. Given `real_images`,
+    a model whose discriminator sees them transformed (`discriminator_view`: a GAN's `augment`)
+    also logs them as D sees them (`discriminator_view`), so that what the augmentation does is
+    visible.
 
     Args:
         log_dir: the run directory (e.g. `logs/samples`).
@@ -87,10 +90,11 @@ class TensorBoardSamples(keras.callbacks.Callback):
             (what `SampleGrid` writes; one callback, so the grid is generated once).
         latest_png: if given, the newest grid is also written there.
         clock: a `RunClock` that the grids' ("previews") and evaluations' time is added to, or None.
+        real_images: a few real images in the model's `value_range` (for `discriminator_view`), or None.
     """
 
     def __init__(self, log_dir, evaluator=None, eval_every=5, rows=10, columns=10, seed=1234, floor_log_dir=None,
-                 png_directory=None, latest_png=None, clock=None):
+                 png_directory=None, latest_png=None, clock=None, real_images=None):
         super().__init__()
         if eval_every < 0:
             raise ValueError(f"eval_every must be >= 0. Received: {eval_every}")
@@ -103,6 +107,7 @@ class TensorBoardSamples(keras.callbacks.Callback):
         self.rows, self.columns, self.seed = rows, columns, seed
         self.latest_metrics = None
         self.clock = clock
+        self.real_images = real_images
         self._writers = {}
 
     def _writer(self, log_dir):
@@ -124,6 +129,12 @@ class TensorBoardSamples(keras.callbacks.Callback):
         with self._writer(self.log_dir).as_default():
             tf.summary.image("samples", grid[np.newaxis], step=epoch,
                              description="Samples from fixed noise; row k is class k for conditional models.")
+        if self.real_images is not None:
+            view = self.model.discriminator_view(self.real_images, self.seed)
+            if view is not None:
+                with self._writer(self.log_dir).as_default():
+                    tf.summary.image("discriminator_view", image_grid(view, self.model.value_range, 8)[np.newaxis],
+                                     step=epoch, description="Real images as D sees them in training (augmented).")
         audio = self.model.preview_audio(self.seed)
         if audio is not None:
             waveform, sample_rate = audio

@@ -15,6 +15,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from gan_tf.data.specs import open_source
@@ -169,7 +170,7 @@ def train(config, callbacks=()):
             evaluator = _evaluator(config, strategy, source, start)
         with output_dir(config.workdir, strategy) as workdir:
             standard, samples_monitor = _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start,
-                                                            trackers, preemption, clock)
+                                                            trackers, preemption, clock, training_source)
             history, seconds = _fit(model, config, strategy, training_source, steps_per_epoch, start,
                                     standard + list(callbacks))
             with clock.timing("export"), output_dir(config.export_dir, strategy) as export_dir:
@@ -251,10 +252,11 @@ def _evaluator(config, strategy, source, start):
     return make_evaluator(source, config.eval_samples, seed=config.seed, inception_weights=config.inception_weights)
 
 
-def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start, trackers, preemption, clock):
+def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start, trackers, preemption, clock,
+                        source):
     """The callbacks every run has, writing under `workdir` (logs rewound to the checkpoint, so
     each epoch is logged once), timing their work on `clock`; returns them and the samples
-    monitor (the newest metrics)."""
+    monitor (the newest metrics). 32 of `source`'s images show what D sees of real images."""
     logs_dir = os.path.join(workdir, "logs")
     history_csv = os.path.join(workdir, "history.csv")
     monitoring.rewind_logs(logs_dir, history_csv, start.epochs)  # what epochs after the checkpoint logged
@@ -262,7 +264,7 @@ def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, star
     samples_monitor = monitoring.TensorBoardSamples(
         os.path.join(logs_dir, "samples"), evaluator, config.eval_every,
         png_directory=os.path.join(workdir, "samples"), latest_png=os.path.join(workdir, "samples.png"),
-        clock=clock)
+        clock=clock, real_images=_in_value_range(source.arrays(max_examples=32, seed=config.seed)[0], model))
     standard = [
         gan_callbacks.StepClock(clock),  # first: its step times hold the steps alone
         gan_callbacks.StopOnNonFiniteLoss(),
@@ -277,6 +279,12 @@ def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, star
             preemption=preemption, clock=clock),
     ]
     return standard, samples_monitor
+
+
+def _in_value_range(images, model):
+    """uint8 `images` as float32 in `model.value_range`."""
+    low, high = model.value_range
+    return images.astype(np.float32) * ((high - low) / 255.0) + low
 
 
 def _fit(model, config, strategy, source, steps_per_epoch, start, callbacks):
