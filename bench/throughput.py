@@ -271,7 +271,7 @@ def bench_model(name, images, labels, peak):
         pipeline_seconds.append(time_pipeline(dataset, pipeline_batches))
     rates = {variant: summarise(times, steps, batch_size) for variant, times in seconds.items()}
     whole_fit = whole_calls(lambda clock: gans["fit"].fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0,
-                                                          callbacks=[clock]), FLAGS.whole_calls)
+                                                          callbacks=[clock]), FLAGS.whole_calls) if FLAGS.whole_calls else None
     pipeline = summarise(pipeline_seconds, pipeline_batches, batch_size)
     fit, hand = rates["fit"]["median"], rates["hand-written"]["median"]
     flops = trained_flops_per_image(gans["fit"])
@@ -417,12 +417,13 @@ def main(argv):
         print(f"  {row['model']:<8} " + "  ".join(
             f"{variant} {rates[variant]['median'] / rates['fit']['median']:.2f}x"
             for variant in rates if variant not in ("fit", "hand-written")))
-    print(f"Whole calls ({FLAGS.whole_calls} each), median seconds from call to return beside the steps' own, "
-          "and the most a call took beyond its steps (set-up, and any idle tail):")
-    for row in results:
-        print(f"  {row['model']:<8} fit of {row['timed_steps']} steps: " + format_whole(row["whole_fit_calls"]))
-    predict = whole_predict_calls(images) if FLAGS.whole_calls else None
-    if predict:
+    predict = None
+    if FLAGS.whole_calls:
+        print(f"Whole calls ({FLAGS.whole_calls} each), median seconds from call to return beside the steps' own, "
+              "and the most a call took beyond its steps (set-up, and any idle tail):")
+        for row in results:
+            print(f"  {row['model']:<8} fit of {row['timed_steps']} steps: " + format_whole(row["whole_fit_calls"]))
+        predict = whole_predict_calls(images)
         print(f"  the mnist_5k classifier's predict of {len(images):,} images: " + format_whole(predict))
     sweep = batch_sweep(images, labels) if FLAGS.batch_sweep else []
     folder = folder_pipeline() if FLAGS.folder_pipeline else None
