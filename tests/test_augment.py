@@ -69,6 +69,21 @@ def test_diff_augment_is_seeded_per_example_and_differentiable():
     assert gradient.shape == images.shape and np.count_nonzero(gradient) > images.shape.num_elements() // 4
 
 
+def test_with_a_probability_each_transform_applies_to_that_share_of_examples():
+    images = tf.fill([400, 8, 8, 1], 1.0)
+    untouched = _augmenter("translation,cutout", value_range=(0.0, 1.0))(images, probability=0.0).numpy()
+    np.testing.assert_array_equal(untouched, images.numpy())
+    always = _augmenter("cutout", value_range=(0.0, 1.0))(images, probability=1.0).numpy()
+    assert np.all((always == 0.5).any(axis=(1, 2, 3)))  # every image cut
+    half = _augmenter("cutout", value_range=(0.0, 1.0))(images, probability=0.5).numpy()
+    cut = (half == 0.5).any(axis=(1, 2, 3)).mean()
+    assert 0.4 < cut < 0.6, cut  # 400 coin flips: 0.5 +- 0.025 (one standard deviation)
+    with tf.GradientTape() as tape:
+        variable = tf.Variable(images)
+        total = tf.reduce_sum(_augmenter()(variable, probability=0.5) ** 2)
+    assert np.count_nonzero(tape.gradient(total, variable).numpy()) > 0
+
+
 def test_translation_and_cutout_keep_pixel_values_and_fill_with_the_middle_of_the_range():
     images = tf.fill([16, 8, 8, 1], 1.0)
     outputs = _augmenter("translation,cutout", value_range=(0.0, 1.0))(images).numpy()
@@ -82,6 +97,7 @@ def test_translation_and_cutout_keep_pixel_values_and_fill_with_the_middle_of_th
 from gan_tf import ACGAN, CGAN, DCGAN, LAPGAN, MLPGAN, SNGAN, WGANGP, BigGAN  # noqa: E402
 from gan_tf.models import MODELS  # noqa: E402
 from gan_tf.models.generative import constructor_arguments  # noqa: E402
+from gan_tf.nn.losses import r1_penalty  # noqa: E402
 
 POLICY = "color,translation,cutout"
 
@@ -93,9 +109,9 @@ def _batch(model_class, size=8):
     return images, rng.integers(0, 10, size).astype(np.int32)
 
 
-def _trained_discriminator(model_class, augment, steps=1):
+def _trained_discriminator(model_class, augment, steps=1, **model_args):
     keras.utils.set_random_seed(0)  # the same initial weights
-    gan = model_class(latent_dim=8, seed=0, augment=augment, **({"width": 8} if model_class is DCGAN else {}))
+    gan = model_class(latent_dim=8, seed=0, augment=augment, **({"width": 8} if model_class is DCGAN else {}), **model_args)
     gan.compile()
     images, labels = _batch(model_class)
     for _ in range(steps):
@@ -147,17 +163,63 @@ def test_g_learns_through_the_augmentation():
     assert np.mean(gradient[~cut] != 0.0) > 0.9
 
 
-def test_augmented_training_resumes_bit_exact_from_a_saved_model(tmp_path):
-    """The augmentation draws from the model's saved noise stream: two steps, or one step, a
-    save and a load and one step, end with the same weights."""
+@pytest.mark.parametrize("ada", [{}, {"ada_target": 0.6, "ada_interval": 1, "ada_images": 80},
+                                 {"r1_weight": 1.0, "r1_interval": 2}])
+def test_augmented_training_resumes_bit_exact_from_a_saved_model(tmp_path, ada):
+    """The augmentation draws from the model's saved noise stream (and ADA's p and running sums
+    are saved weights): two steps, or one step, a save and a load and one step, end with the
+    same weights."""
     images, labels = _batch(DCGAN, 8)
-    straight = _trained_discriminator(DCGAN, POLICY, steps=2)
-    first = _trained_discriminator(DCGAN, POLICY, steps=1)
+    straight = _trained_discriminator(DCGAN, POLICY, steps=2, **ada)
+    first = _trained_discriminator(DCGAN, POLICY, steps=1, **ada)
     first.save(tmp_path / "one_step.keras")
     resumed = keras.saving.load_model(tmp_path / "one_step.keras")
     resumed.train_on_batch(images, labels)
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         np.testing.assert_array_equal(a, b)
+    if "ada_target" in ada:
+        assert float(resumed.augment_probability) == float(straight.augment_probability)
+
+
+def _set_real_sign(gan, sign):
+    """Makes D's logit `sign * 100` for any image (its output layer's bias; a step moves it by
+    about the learning rate), so r_t = sign exactly."""
+    output = gan.discriminator.layers[-1]
+    kernel, bias = output.get_weights()
+    output.set_weights([np.zeros_like(kernel), np.full_like(bias, 100.0 * sign)])
+
+
+def test_ada_moves_p_by_the_sign_of_ds_overfitting_every_interval():
+    """Batch 8 and ada_images=80: each adjustment moves p by 8 images / 80 = 0.1 per D step of
+    the interval, up while r_t = 1 > 0.6, down (to 0, no lower) while r_t = -1."""
+    images, labels = _batch(DCGAN, 8)
+    gan = DCGAN(latent_dim=8, width=8, seed=0, augment=POLICY, ada_target=0.6, ada_interval=2, ada_images=80)
+    gan.compile()
+    expected_p, seen = [0.0, 0.2, 0.2, 0.4, 0.4, 0.2, 0.2, 0.0, 0.0, 0.0], []
+    for step in range(10):
+        _set_real_sign(gan, 1 if step < 4 else -1)
+        gan.reset_metrics()
+        used = float(gan.augment_probability)
+        logs = gan.train_on_batch(images, labels, return_dict=True)
+        assert logs["d_real_sign"] == (1.0 if step < 4 else -1.0)
+        assert logs["augment_p"] == pytest.approx(used)  # the p the step augmented with
+        seen.append(float(gan.augment_probability))
+    np.testing.assert_allclose(seen, expected_p, atol=1e-6)
+
+
+def test_ada_settings_are_config_and_refused_where_they_cannot_work():
+    gan = DCGAN(latent_dim=8, width=8, augment=POLICY, ada_target=0.6)
+    config = gan.get_config()
+    assert (config["ada_target"], config["ada_interval"], config["ada_images"]) == (0.6, 4, 50_000)
+    assert DCGAN.from_config(config).ada_target == 0.6
+    assert "augment_p" in [m.name for m in gan.metrics] and "augment_p" not in [m.name for m in DCGAN(latent_dim=8).metrics]
+    with pytest.raises(ValueError, match="give `augment` too"):
+        DCGAN(latent_dim=8, ada_target=0.6)
+    with pytest.raises(ValueError, match="must be in \\(0, 1\\)"):
+        DCGAN(latent_dim=8, augment=POLICY, ada_target=1.5)
+    with pytest.raises(ValueError, match="WGANGP cannot adapt its augmentation: .*no fixed zero"):
+        WGANGP(latent_dim=8, augment=POLICY, ada_target=0.6)
+    assert "ada_target" not in constructor_arguments(WGANGP) and "ada_target" in constructor_arguments(BigGAN)
 
 
 def test_the_discriminator_view_shows_the_augmentation_without_moving_the_training_stream():
@@ -169,3 +231,34 @@ def test_the_discriminator_view_shows_the_augmentation_without_moving_the_traini
     np.testing.assert_array_equal(view, gan.discriminator_view(images, seed=1234))  # the same each epoch
     assert view.shape == images.shape and set(np.unique(view)) == {0.0, 1.0}  # moved and cut: the fill is 0
     assert DCGAN(latent_dim=8, width=8).discriminator_view(images, seed=1234) is None
+
+
+# ------------------------------------------------------------------ lazy R1 in the image GANs
+
+
+@pytest.mark.parametrize("model_class", [MLPGAN, DCGAN, CGAN, ACGAN, WGANGP, SNGAN, BigGAN])
+def test_every_image_gan_adds_r1_to_ds_loss_when_asked(model_class):
+    """The first D step (optimizer iteration 0) is due: the logged d_loss grows by the penalty."""
+    off = _trained_discriminator(model_class, None, r1_weight=0.0)
+    on = _trained_discriminator(model_class, None, r1_weight=100.0, r1_interval=4)
+    off_loss, on_loss = float(off.d_loss_tracker.result()), float(on.d_loss_tracker.result())
+    assert on_loss > off_loss + 1e-3, (on_loss, off_loss)
+    assert any(not np.allclose(a, b) for a, b in zip(off.discriminator.get_weights(), on.discriminator.get_weights()))
+    assert type(on).from_config(on.get_config()).r1_weight == 100.0
+
+
+def test_r1_is_lazy_every_interval_scaled_by_it():
+    gan = DCGAN(latent_dim=8, width=8, seed=0, r1_weight=10.0, r1_interval=4)
+    gan.compile()
+    images = tf.constant(_batch(DCGAN, 4)[0])
+    discriminate = lambda x: gan.discriminator(x, training=False)  # noqa: E731
+    by_hand = 0.5 * 10.0 * 4 * r1_penalty(discriminate, images).numpy()
+    for iteration, due in ((0, True), (1, False), (3, False), (4, True), (9, False), (12, True)):
+        gan.d_optimizer.iterations.assign(iteration)
+        penalty = gan.lazy_r1_penalty(discriminate, images).numpy()
+        np.testing.assert_allclose(penalty, by_hand if due else np.zeros(4), rtol=1e-5, err_msg=str(iteration))
+    np.testing.assert_array_equal(DCGAN(latent_dim=8, width=8).lazy_r1_penalty(discriminate, images), np.zeros(4))
+    with pytest.raises(ValueError, match="LAPGAN does not apply `r1_weight`"):
+        LAPGAN(latent_dim=8, width=8, r1_weight=1.0)
+    with pytest.raises(ValueError, match="`r1_weight` must be >= 0"):
+        DCGAN(latent_dim=8, r1_weight=-1.0)

@@ -36,7 +36,9 @@ def _one_step(model_class, model_kwargs, strategy, initial_weights, data):
                                                        (ACGAN, {"dropout": 0.0}), (BigGAN, {}),
                                                        (LAPGAN, {"dropout": 0.0, "width": 8, "conditional": True}),
                                                        (DCGAN, {"dropout": 0.0, "augment": "color,translation,cutout"}),
-                                                       (CGAN, {"dropout": 0.0, "augment": "color,translation,cutout"})])
+                                                       (CGAN, {"dropout": 0.0, "augment": "color,translation,cutout"}),
+                                                       (SNGAN, {"augment": "color,translation,cutout", "ada_target": 0.6,
+                                                                "ada_interval": 1, "ada_images": 80})])
 def test_one_step_on_two_replicas_equals_one_device(model_class, model_kwargs):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
@@ -63,6 +65,10 @@ def test_one_step_on_two_replicas_equals_one_device(model_class, model_kwargs):
             assert not np.allclose(a, init), variable.path
     assert int(mirrored.d_optimizer.iterations.numpy()) == mirrored.d_steps
     assert int(mirrored.g_optimizer.iterations.numpy()) == 1
+    if model_kwargs.get("ada_target"):  # p moved by 8/80 one way or the other, from r_t over both replicas
+        assert float(mirrored.augment_probability.numpy()) == float(single.augment_probability.numpy())
+        expected = 0.1 if single_logs["d_real_sign"][-1] > 0.6 else 0.0
+        assert float(single.augment_probability.numpy()) == pytest.approx(expected)
 
 
 def test_replicas_draw_different_slices_of_the_global_noise():

@@ -90,3 +90,23 @@ def test_content_loss_by_hand():
     real = np.array([[[1.0, 0.0]], [[3.0, -1.0]]], np.float32)
     # example 0: (0 + 4) / 2 = 2; example 1: (9 + 1) / 2 = 5
     np.testing.assert_allclose(np.asarray(losses.content_loss(fake, real)), [2.0, 5.0], rtol=1e-6)
+
+
+def test_r1_penalty_of_a_linear_and_a_quadratic_d_by_hand():
+    import tensorflow as tf
+
+    # D(x) = <w, x>: the gradient is w at every image, so the penalty is ||w||^2 = 1 + 4 + 0 + 9.
+    weights = tf.constant([1.0, -2.0, 0.0, 3.0], shape=(1, 2, 2, 1))
+    images = tf.constant(np.random.default_rng(0).normal(size=(3, 2, 2, 1)), tf.float32)
+    linear = losses.r1_penalty(lambda x: tf.reduce_sum(x * weights, axis=[1, 2, 3])[:, None], images)
+    np.testing.assert_allclose(linear, [14.0, 14.0, 14.0], rtol=1e-6)
+    # D(x) = ||x||^2 / 2 has gradient x: the penalty is each image's own ||x||^2; a patch D with
+    # two outputs per image (both the same) doubles the gradient of their sum: 4 ||x||^2.
+    quadratic = losses.r1_penalty(lambda x: 0.5 * tf.reduce_sum(x**2, axis=[1, 2, 3])[:, None], images)
+    np.testing.assert_allclose(quadratic, np.sum(images.numpy() ** 2, axis=(1, 2, 3)), rtol=1e-5)
+    patches = losses.r1_penalty(lambda x: tf.repeat(0.5 * tf.reduce_sum(x**2, axis=[1, 2, 3])[:, None], 2, axis=1), images)
+    np.testing.assert_allclose(patches, 4 * np.sum(images.numpy() ** 2, axis=(1, 2, 3)), rtol=1e-5)
+    # In a graph (as train_step runs it, and inside the lazy penalty's tf.cond branch) the same.
+    in_graph = tf.function(lambda x: tf.cond(tf.constant(True), lambda: losses.r1_penalty(
+        lambda y: 0.5 * tf.reduce_sum(y**2, axis=[1, 2, 3])[:, None], x), lambda: tf.zeros([3])))
+    np.testing.assert_allclose(in_graph(images), quadratic, rtol=1e-6)

@@ -268,6 +268,28 @@ def test_export_cli_and_generate_from_a_keras_checkpoint(tmp_path):
     assert np.abs(k - s).max() <= 1
 
 
+def test_export_cli_exports_the_raw_generator_or_its_average(tmp_path):
+    gan = MLPGAN(latent_dim=LATENT, hidden_units=16, seed=0, ema_decay=0.5)
+    gan.compile()
+    gan.generator.set_weights([w + 0.1 for w in gan.generator.get_weights()])  # G moved, its average not
+    gan.save(str(tmp_path / "gan.keras"))
+    checkpoint = f"--checkpoint={tmp_path / 'gan.keras'}"
+    for export_dir, extra in (("average", ()), ("raw", ("--model_arg=sample_from_average=false",))):
+        exported = _run("export.py", checkpoint, f"--export_dir={export_dir}", *extra, cwd=tmp_path)
+        assert exported.returncode == 0, exported.stderr[-2000:]
+    z = tf.constant(np.random.default_rng(0).normal(size=(3, LATENT)), tf.float32)
+    for export_dir, network in (("average", gan.ema_generator), ("raw", gan.generator)):
+        images = tf.saved_model.load(str(tmp_path / export_dir / "1")).signatures["serving_default"](z=z)["images"]
+        np.testing.assert_allclose(images, network(z, training=False), atol=1e-5)
+    assert not np.allclose(gan.generator(z), gan.ema_generator(z), atol=1e-3)
+
+    refused = _run("export.py", checkpoint, "--export_dir=x", "--model_arg=ema_decay=none", cwd=tmp_path)
+    assert refused.returncode == 2 and "would change MLPGAN's weights" in refused.stderr
+    unknown = _run("export.py", checkpoint, "--export_dir=x", "--model_arg=colour=1", cwd=tmp_path)
+    assert unknown.returncode == 2 and "MLPGAN has no argument 'colour'" in unknown.stderr
+    assert not os.path.exists(tmp_path / "x")
+
+
 def test_keras_checkpoints_load_in_safe_mode_with_a_pinned_keras():
     from packaging.version import Version
 

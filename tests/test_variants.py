@@ -205,6 +205,29 @@ def test_any_model_can_sample_from_a_moving_average_of_its_generator(tmp_path):
         DCGAN(latent_dim=8, ema_decay=1.0)
 
 
+def test_the_raw_generator_stays_reachable_beside_its_average():
+    from gan_tf import DCGAN
+    from gan_tf.models.generative import with_model_args
+
+    gan = DCGAN(latent_dim=8, seed=0, ema_decay=0.9)
+    gan.compile()
+    gan.fit(tiny_batches(2), epochs=1, verbose=0)
+    z = gan.draw_noise(3, seed=1)
+    assert not np.allclose(gan(z), gan.generator(z, training=False), atol=1e-4)  # they differ after training
+
+    raw = with_model_args(gan, {"sample_from_average": False})
+    assert raw.sampling_generator is raw.generator and raw.ema_generator is not None
+    np.testing.assert_array_equal(raw(z), gan.generator(z, training=False))
+    np.testing.assert_array_equal(raw.ema_generator(z), gan.ema_generator(z))
+    np.testing.assert_array_equal(raw.generate(2, seed=3), np.array(gan.generator(gan.draw_noise(2, seed=3))))
+    assert DCGAN.from_config(raw.get_config()).sample_from_average is False
+    assert with_model_args(gan, {}) is gan
+    with pytest.raises(ValueError, match="ema_decay would change DCGAN's weights"):
+        with_model_args(gan, {"ema_decay": None})
+    with pytest.raises(ValueError, match="DCGAN has no argument 'colour'"):
+        with_model_args(gan, {"colour": 1})
+
+
 def test_cgan_averages_its_generator_by_default_and_can_stop():
     from gan_tf import CGAN
 

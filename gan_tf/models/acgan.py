@@ -113,9 +113,11 @@ class ACGAN(ConditionalGAN):
                 d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label) + (
                     self.aux_weight * (real_class_losses + fake_class_losses)
                 )
+                d_losses += self.lazy_r1_penalty(lambda x: self.discriminator(x, training=True)[0], real_seen)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
+            self.track_real_logits(real_logits)
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:

@@ -201,7 +201,7 @@ class BigGAN(ConditionalGAN):
             self.real_score_tracker,
             self.fake_score_tracker,
             self.ortho_penalty_tracker,
-        ]
+        ] + self.ada_trackers()
 
     def regularized_kernels(self):
         """G's weight matrices and kernels that orthogonal regularization applies to: every
@@ -223,9 +223,11 @@ class BigGAN(ConditionalGAN):
                 real_scores = self.discriminator([real_seen, labels], training=True)
                 fake_scores = self.discriminator([fake_seen, labels], training=True)
                 d_losses = losses.hinge_discriminator_loss(real_scores, fake_scores)
+                d_losses += self.lazy_r1_penalty(lambda x: self.discriminator([x, labels], training=True), real_seen)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
+            self.track_real_logits(real_scores)
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:

@@ -134,10 +134,12 @@ class CGAN(ConditionalGAN):
                         [real_seen, self.sample_mismatched_labels(labels)], training=True
                     )
                     d_losses += self.mismatch_weight * losses.mismatched_label_discriminator_loss(mismatched_logits)
+                d_losses += self.lazy_r1_penalty(lambda x: self.discriminator([x, labels], training=True), real_seen)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             d_gradients = tape.gradient(d_loss, d_variables)
             self.d_optimizer.apply(d_gradients, d_variables)
+            self.track_real_logits(real_logits)
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:

@@ -105,10 +105,27 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             (in [0, 1), with a short warm-up; see `gan_tf.nn.ema`), updated after every train
             step, and sample and export from it (`sampling_generator`): averaged generators
             oscillate less (Yazici et al. 2019) and BigGAN samples from one.
+        sample_from_average: with `ema_decay` set, whether samples and exports come from the
+            average (True) or from G's own weights (False; the average is still kept, so either
+            can be exported from the same checkpoint: export.py --model_arg).
         augment: None, or differentiable augmentations (a subset of "color", "translation",
             "cutout", as a list or "color,translation,cutout"): DiffAugment (Zhao et al. 2020,
             arXiv 2006.10738), applied per example to every image D sees in training, real and
             fake, in D's step and in G's (`augment_images`). Samples are not augmented.
+        ada_target: None, or adapt how often the augmentations apply (ADA, Karras et al. 2020,
+            arXiv 2006.06676): each of `augment`'s transforms is applied to each image with
+            probability p, which starts at 0 and every `ada_interval` D steps moves up when
+            D's overfitting signal r_t = E[sign(D(real))] over those steps is above
+            `ada_target` (the paper's 0.6), down when below, clipped to [0, 1]. Needs `augment`.
+            p and r_t are logged (`augment_p`, `d_real_sign`) and saved with the model.
+        r1_weight: None, or gamma of the R1 penalty `gamma / 2 * ||grad D(x)||^2` at real images
+            (as D sees them; Mescheder et al. 2018, arXiv 1801.04406), added to D's loss lazily:
+            every `r1_interval` D steps, scaled by the interval (StyleGAN2, Karras et al. 2020).
+        r1_interval: D steps between R1 penalties (StyleGAN2's 16; 1: every step).
+        ada_interval: D steps between adjustments of p (the paper's 4).
+        ada_images: real images D must see for p to move from 0 to 1 at the fastest (the
+            paper's 500,000 suits its runs of millions of images; gan_tf's runs on 2 cores see
+            about 100,000, so 50,000 lets p rise within one).
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Example:
@@ -128,6 +145,10 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
     # Whether `train_step` shows D its images through `augment_images`; if not, what D sees instead.
     applies_augment = True
     augment_refusal = ""
+    # Whether `train_step` adds `lazy_r1_penalty` to D's loss.
+    applies_r1 = True
+    # Why the model cannot give ADA its overfitting signal (`track_real_logits`), if it cannot.
+    ada_refusal = ""
 
     def __init__(
         self,
@@ -139,7 +160,13 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         d_steps=1,
         seed=None,
         ema_decay=None,
+        sample_from_average=True,
         augment=None,
+        ada_target=None,
+        ada_interval=4,
+        ada_images=50_000,
+        r1_weight=None,
+        r1_interval=16,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -170,7 +197,17 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         # Its draws come from the noise stream, after the noise: no stream to add to checkpoints,
         # and with `augment` off the stream is what it always was.
         self.augmenter = DiffAugment(self.augment, self.value_range, self.seed_generator) if self.augment else None
+        self._init_adaptive_augmentation(ada_target, ada_interval, ada_images, augment)
+        self.r1_weight = None if r1_weight is None else float(r1_weight)
+        self.r1_interval = int(r1_interval)
+        if self.r1_weight is not None and not self.applies_r1:
+            raise ValueError(f"{type(self).__name__} does not apply `r1_weight` (its discriminator sees "
+                             f"{self.augment_refusal}). Received: r1_weight={r1_weight!r}")
+        if (self.r1_weight is not None and self.r1_weight < 0) or self.r1_interval < 1:
+            raise ValueError(f"`r1_weight` must be >= 0 and `r1_interval` >= 1. Received: r1_weight={r1_weight}, "
+                             f"r1_interval={r1_interval}")
         self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.sample_from_average = bool(sample_from_average)
         self.ema_generator = None
         if self.ema_decay is not None:
             self.ema_generator = keras.models.clone_model(generator)
@@ -182,6 +219,37 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         self.real_probability_tracker = keras.metrics.Mean(name="d_real")
         self.fake_probability_tracker = keras.metrics.Mean(name="d_fake")
         self.built = True
+
+    def _init_adaptive_augmentation(self, ada_target, ada_interval, ada_images, augment):
+        """ADA's settings, and its state as non-trainable weights (saved with the model, so a
+        resumed run adapts exactly as the uninterrupted one): p, and the interval's running sum
+        and count of sign(D(real))."""
+        self.ada_target = None if ada_target is None else float(ada_target)
+        self.ada_interval = int(ada_interval)
+        self.ada_images = int(ada_images)
+        if self.ada_target is None:
+            return
+        if self.ada_refusal:
+            raise ValueError(f"{type(self).__name__} cannot adapt its augmentation: {self.ada_refusal}. "
+                             f"Received: ada_target={ada_target!r}")
+        if not self.augment:
+            raise ValueError("`ada_target` adapts how often `augment`'s transforms apply: give `augment` too "
+                             f"(e.g. augment='color,translation,cutout'). Received: ada_target={ada_target!r}, augment={augment!r}")
+        if not 0.0 < self.ada_target < 1.0:
+            raise ValueError(f"`ada_target` must be in (0, 1) (the paper's 0.6). Received: ada_target={ada_target}")
+        if self.ada_interval < 1 or self.ada_images < 1:
+            raise ValueError(f"`ada_interval` and `ada_images` must be at least 1. Received: "
+                             f"ada_interval={ada_interval}, ada_images={ada_images}")
+
+        def state(name):
+            return self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                   aggregation="only_first_replica", name=name)
+
+        self.augment_probability = state("augment_probability")
+        self.real_sign_sum = state("ada_real_sign_sum")
+        self.real_sign_count = state("ada_real_sign_count")
+        self.augment_probability_tracker = keras.metrics.Mean(name="augment_p")
+        self.real_sign_tracker = keras.metrics.Mean(name="d_real_sign")
 
     # ----------------------------------------------------------------------------- compile
 
@@ -292,9 +360,55 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
 
     def augment_images(self, images):
         """What D sees of `images`: the model's differentiable augmentation (`augment`,
-        gan_tf.nn.augment.DiffAugment) applied per example, or `images` when it is off. Every
-        image D is shown in training, real or fake, in D's step and in G's, goes through it."""
-        return images if self.augmenter is None else self.augmenter(images)
+        gan_tf.nn.augment.DiffAugment) applied per example (with ADA, each transform with
+        probability p), or `images` when it is off. Every image D is shown in training, real
+        or fake, in D's step and in G's, goes through it."""
+        if self.augmenter is None:
+            return images
+        return self.augmenter(images, None if self.ada_target is None else self.augment_probability)
+
+    def lazy_r1_penalty(self, discriminate, real_seen):
+        """The R1 term of D's per-example loss (`r1_weight`): `r1_interval * r1_weight / 2 *
+        ||grad D(x)||^2` on every `r1_interval`-th D step (counted by D's optimizer, so a resumed
+        run regularizes on the same steps), zeros on the others and without `r1_weight`.
+        `discriminate` maps the images D saw to its logits."""
+        batch_size = ops.shape(real_seen)[0]
+        if self.r1_weight is None:
+            return ops.zeros((batch_size,))
+        scale = 0.5 * self.r1_weight * self.r1_interval
+
+        def penalty():
+            return scale * losses.r1_penalty(discriminate, real_seen)
+
+        due = ops.equal(ops.mod(self.d_optimizer.iterations, self.r1_interval), 0)
+        return tf.cond(due, penalty, lambda: tf.zeros((batch_size,)))
+
+    def track_real_logits(self, real_logits):
+        """ADA's overfitting signal: adds D's step's sign(D(real)) (one value per image, the mean
+        over a patch D's outputs) to the interval's sum, over all replicas, and logs it with the
+        p the step used. A no-op without `ada_target`. Every D step that sees real images calls it."""
+        if self.ada_target is None:
+            return
+        per_image = ops.mean(ops.reshape(ops.sign(ops.cast(real_logits, "float32")), (ops.shape(real_logits)[0], -1)), axis=1)
+        context = tf.distribute.get_replica_context()
+        total = context.all_reduce(tf.distribute.ReduceOp.SUM, ops.sum(per_image))
+        count = context.all_reduce(tf.distribute.ReduceOp.SUM, ops.cast(ops.shape(per_image)[0], "float32"))
+        self.real_sign_sum.assign_add(total)
+        self.real_sign_count.assign_add(count)
+        self.real_sign_tracker.update_state(per_image)
+        self.augment_probability_tracker.update_state(self.augment_probability.value)  # the p this step used
+
+    def adapt_augment_probability(self):
+        """ADA's update, every `ada_interval` D steps: p += sign(r_t - ada_target) * N / ada_images,
+        clipped to [0, 1], with r_t the interval's mean sign(D(real)) and N its real images."""
+        due = ops.equal(ops.mod(self.d_optimizer.iterations, self.ada_interval), 0)
+        count = self.real_sign_count.value
+        overfitting = self.real_sign_sum.value / ops.maximum(count, 1.0)
+        step = ops.sign(overfitting - self.ada_target) * count / float(self.ada_images)
+        adapted = ops.clip(self.augment_probability.value + step, 0.0, 1.0)
+        self.augment_probability.assign(ops.where(due, adapted, self.augment_probability.value))
+        self.real_sign_sum.assign(ops.where(due, 0.0, self.real_sign_sum.value))
+        self.real_sign_count.assign(ops.where(due, 0.0, count))
 
     def discriminator_view(self, images, seed):
         """`images` through the model's augmentation, drawn from a stream of its own seeded by
@@ -317,7 +431,11 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             self.g_loss_tracker,
             self.real_probability_tracker,
             self.fake_probability_tracker,
-        ]
+        ] + self.ada_trackers()
+
+    def ada_trackers(self):
+        """ADA's p and r_t trackers when `ada_target` is set (every GAN's `metrics` ends with them)."""
+        return [] if self.ada_target is None else [self.augment_probability_tracker, self.real_sign_tracker]
 
     @staticmethod
     def unpack_images(data):
@@ -335,10 +453,12 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
                 real_logits = self.discriminator(real_seen, training=True)
                 fake_logits = self.discriminator(fake_seen, training=True)
                 d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label)
+                d_losses += self.lazy_r1_penalty(lambda x: self.discriminator(x, training=True), real_seen)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             d_gradients = tape.gradient(d_loss, d_variables)
             self.d_optimizer.apply(d_gradients, d_variables)
+            self.track_real_logits(real_logits)
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:
@@ -356,9 +476,12 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         return self.train_step_logs()
 
     def after_train_step(self):
-        """After the step's G update (program order): one step of G's weight average, if any."""
+        """After the step's G update (program order): one step of G's weight average, if any,
+        and ADA's adjustment of p, if due."""
         if self.ema_generator is not None:
             self.update_generator_average()
+        if self.ada_target is not None:
+            self.adapt_augment_probability()
 
     def update_generator_average(self):
         """One step of the moving average of G's weights (`ema_decay`, warmed up by G's steps)."""
@@ -373,8 +496,10 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
     @property
     def sampling_generator(self):
         """The network that samples and exports use: the moving average of G's weights when
-        `ema_decay` is set, else the generator itself."""
-        return self.generator if self.ema_generator is None else self.ema_generator
+        `ema_decay` is set (and `sample_from_average`), else the generator itself."""
+        if self.ema_generator is None or not self.sample_from_average:
+            return self.generator
+        return self.ema_generator
 
     def call(self, inputs, training=False):
         """Generates images from a latent batch `z` `[batch, latent_dim]`."""
@@ -456,7 +581,13 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             "d_steps": self.d_steps,
             "seed": self.seed,
             "ema_decay": self.ema_decay,
+            "sample_from_average": self.sample_from_average,
             "augment": list(self.augment) or None,
+            "ada_target": self.ada_target,
+            "ada_interval": self.ada_interval,
+            "ada_images": self.ada_images,
+            "r1_weight": self.r1_weight,
+            "r1_interval": self.r1_interval,
         }
 
     @classmethod

@@ -115,6 +115,27 @@ def check_model_args(model_name, model_class, model_args):
             )
 
 
+def with_model_args(model, model_args):
+    """`model` with some constructor arguments changed (e.g. `{"sample_from_average": False}`):
+    a new model of its class from its config with `model_args` on top, holding the same weights.
+
+    For arguments that change what the model does with its weights, not which weights it has;
+    one that adds or removes a weight is refused (the weight lists no longer match).
+    """
+    if not model_args:
+        return model
+    check_model_args(type(model).__name__, type(model), model_args)
+    rebuilt = type(model).from_config({**model.get_config(), **model_args})
+    weights = model.get_weights()
+    if len(rebuilt.weights) != len(weights) or any(
+        tuple(w.shape) != tuple(v.shape) for w, v in zip(rebuilt.weights, weights)
+    ):
+        raise ValueError(f"{', '.join(sorted(model_args))} would change {type(model).__name__}'s weights; "
+                         "only arguments that keep them can be changed on a trained model.")
+    rebuilt.set_weights(weights)
+    return rebuilt
+
+
 class _RoleOptimizer:
     """One of a model's optimizers as Keras callbacks see it, named by its role."""
 

@@ -181,10 +181,12 @@ class LAPGAN(GAN):
         >>> images = gan.generate(16, seed=1)  # [16, 28, 28, 1] in [-1, 1]
     """
 
-    fixed_arguments = ("ema_decay", "augment")  # the preview reads every level of the trained G
+    fixed_arguments = ("ema_decay", "sample_from_average", "augment", "ada_target", "ada_interval", "ada_images",
+                       "r1_weight", "r1_interval")  # the preview reads every level of the trained G
     # Each level's D sees a residual beside its coarser image: augmenting the pair with one
     # transform is not written yet.
     applies_augment = False
+    applies_r1 = False
     augment_refusal = "residuals beside their coarser images"
 
     def __init__(self, image_shape=(28, 28, 1), levels=None, latent_dim=100, width=64, dropout=0.3, conditional=False,
@@ -222,6 +224,7 @@ class LAPGAN(GAN):
             real_label=real_label,
             d_steps=d_steps,
             seed=seed,
+            ema_decay=None,
             **kwargs,
         )
         self.level_d_loss_trackers = [keras.metrics.Mean(name=f"d_loss_{k}") for k in range(self.levels)]
@@ -368,7 +371,7 @@ class LAPGAN(GAN):
 
     def get_config(self):
         config = super().get_config()
-        for key in ("generator", "discriminator", "ema_decay"):
+        for key in ("generator", "discriminator", "ema_decay", "sample_from_average"):
             del config[key]
         return {**config, "image_shape": self.image_shape, "levels": self.levels, "latent_dim": self.coarse_latent_dim,
                 "width": self.width, "dropout": self.dropout, "conditional": self.conditional,

@@ -113,7 +113,7 @@ class SNGAN(GAN):
 
     @property
     def metrics(self):
-        return [self.d_loss_tracker, self.g_loss_tracker, self.real_score_tracker, self.fake_score_tracker]
+        return [self.d_loss_tracker, self.g_loss_tracker, self.real_score_tracker, self.fake_score_tracker] + self.ada_trackers()
 
     def train_step(self, data):
         real_images = self.unpack_images(data)
@@ -126,9 +126,11 @@ class SNGAN(GAN):
                 real_scores = self.discriminator(real_seen, training=True)
                 fake_scores = self.discriminator(fake_seen, training=True)
                 d_losses = losses.hinge_discriminator_loss(real_scores, fake_scores)
+                d_losses += self.lazy_r1_penalty(lambda x: self.discriminator(x, training=True), real_seen)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
+            self.track_real_logits(real_scores)
 
         noise = self.sample_noise(batch_size)
         with tf.GradientTape() as tape:

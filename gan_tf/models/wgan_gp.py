@@ -54,7 +54,8 @@ class WGANGP(GAN):
         https://arxiv.org/abs/1701.07875
     """
 
-    fixed_arguments = ("real_label",)  # no targets: the critic scores
+    fixed_arguments = ("real_label", "ada_target", "ada_interval", "ada_images")  # no targets: the critic scores
+    ada_refusal = "ADA's overfitting signal is the sign of D's logit, and a critic's score has no fixed zero"
 
     def __init__(
         self,
@@ -127,7 +128,7 @@ class WGANGP(GAN):
                 penalties = keras.ops.zeros_like(critic_losses)
                 if self.gp_weight:
                     penalties = losses.gradient_penalty(critic, real_seen, fake_seen, weights)
-                d_losses = critic_losses + self.gp_weight * penalties
+                d_losses = critic_losses + self.gp_weight * penalties + self.lazy_r1_penalty(critic, real_seen)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)
@@ -165,6 +166,8 @@ class WGANGP(GAN):
     def get_config(self):
         config = super().get_config()
         del config["generator"], config["discriminator"], config["real_label"]
+        for key in ("ada_target", "ada_interval", "ada_images"):
+            del config[key]
         return {
             **config,
             "image_shape": self.image_shape,

@@ -94,7 +94,10 @@ class DiffAugment:
         draws = self._uniform(batch_size, 0.0, 1.0)
         return tf.cast(tf.floor(draws * tf.cast(maxval - minval, tf.float32)), tf.int32) + minval
 
-    def __call__(self, images):
+    def __call__(self, images, probability=None):
+        """`images` transformed per example. With `probability` (a scalar in [0, 1], ADA's p),
+        each transform of the policy is applied to each example with that probability (drawn
+        after the transform's own values), instead of always."""
         images = tf.convert_to_tensor(images)
         batch_size = tf.shape(images)[0]
         height, width = tf.shape(images)[1], tf.shape(images)[2]
@@ -103,21 +106,29 @@ class DiffAugment:
         def per_example(values):
             return tf.cast(tf.reshape(values, [-1, 1, 1, 1]), images.dtype)
 
+        def sometimes(transformed, original):
+            if probability is None:
+                return transformed
+            chosen = self._uniform(batch_size, 0.0, 1.0) < tf.cast(probability, tf.float32)
+            return tf.where(tf.reshape(chosen, [-1, 1, 1, 1]), transformed, original)
+
         if "color" in self.policy:
             # Reference: brightness U(-0.5, 0.5) on [-1, 1] images (a quarter of the span).
-            images = adjust_brightness(images, per_example(self._uniform(batch_size, -0.25, 0.25)) * span)
-            images = adjust_saturation(images, per_example(self._uniform(batch_size, 0.0, 2.0)))
-            images = adjust_contrast(images, per_example(self._uniform(batch_size, 0.5, 1.5)))
+            coloured = adjust_brightness(images, per_example(self._uniform(batch_size, -0.25, 0.25)) * span)
+            coloured = adjust_saturation(coloured, per_example(self._uniform(batch_size, 0.0, 2.0)))
+            coloured = adjust_contrast(coloured, per_example(self._uniform(batch_size, 0.5, 1.5)))
+            images = sometimes(coloured, images)
         if "translation" in self.policy:
             max_rows = tf.cast(tf.cast(height, tf.float32) * TRANSLATION_RATIO + 0.5, tf.int32)
             max_columns = tf.cast(tf.cast(width, tf.float32) * TRANSLATION_RATIO + 0.5, tf.int32)
-            images = translate(images, self._integers(batch_size, -max_rows, max_rows + 1),
-                               self._integers(batch_size, -max_columns, max_columns + 1), middle)
+            moved = translate(images, self._integers(batch_size, -max_rows, max_rows + 1),
+                              self._integers(batch_size, -max_columns, max_columns + 1), middle)
+            images = sometimes(moved, images)
         if "cutout" in self.policy:
             size = tf.cast(tf.cast(tf.stack([height, width]), tf.float32) * CUTOUT_RATIO + 0.5, tf.int32)
             centre_rows = self._integers(batch_size, 0, height + (1 - size[0] % 2))
             centre_columns = self._integers(batch_size, 0, width + (1 - size[1] % 2))
-            images = cut_out(images, centre_rows, centre_columns, size, middle)
+            images = sometimes(cut_out(images, centre_rows, centre_columns, size, middle), images)
         return images
 
 

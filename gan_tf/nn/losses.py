@@ -154,6 +154,41 @@ def gradient_penalty(critic, real_images, fake_images, interpolation_weights):
     return ops.square(norms - 1.0)
 
 
+def r1_penalty(discriminate, real_images):
+    """Per-example R1 penalty `||grad_x D(x)||_2^2` at real images (the caller weights it by
+    gamma / 2).
+
+    Zero-centred at the data: D is pushed to be flat where the real images are, which keeps the
+    game from circling around a D that changes fast there. The gradient is built where the
+    caller's tape records it, so the penalty can be differentiated with respect to D's weights:
+    with a tape when eager, with `tf.gradients` in a graph (a tape inside a `tf.cond` branch,
+    where the lazy penalty runs, records nothing in TF 2.21: its gradient comes back None).
+    For a D with several outputs per image (patches), of their sum.
+
+    Args:
+        discriminate: a callable from images to D's logits (e.g. `lambda x: D([x, labels])`).
+        real_images: `[batch, ...]`.
+
+    Returns:
+        A `[batch]` tensor.
+
+    Reference:
+        Mescheder, Geiger & Nowozin 2018, "Which Training Methods for GANs do actually
+        Converge?", https://arxiv.org/abs/1801.04406 (equation 9).
+    """
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        with tf.GradientTape() as tape:
+            tape.watch(real_images)
+            total = ops.sum(discriminate(real_images))
+        gradients = tape.gradient(total, real_images)
+    else:
+        real_images = tf.identity(real_images)  # a tensor of this graph (a cond branch's own)
+        gradients = tf.gradients(ops.sum(discriminate(real_images)), real_images)[0]
+    return ops.sum(ops.square(ops.reshape(gradients, (ops.shape(gradients)[0], -1))), axis=1)
+
+
 def auxiliary_classifier_loss(class_logits, labels):
     """Per-example softmax cross-entropy of D's class prediction (AC-GAN's `L_C` term).
 

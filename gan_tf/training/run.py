@@ -352,7 +352,7 @@ def hparams_of(config, model):
     for name, value in model.get_config().items():
         if name == "name" or isinstance(value, dict):
             continue
-        hparams[name] = "off" if value is None and name == "ema_decay" else value
+        hparams[name] = "off" if value is None and name in ("ema_decay", "augment", "ada_target", "r1_weight") else value
     for role, optimizer in model.optimizer_roles().items():
         hparams[f"learning_rate_{role}"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     return hparams
