@@ -13,7 +13,9 @@ The budget is `--epochs` per model, or with `--seconds` the same wall-clock time
 evaluation is not counted and runs only at the end). Columns: model, epochs begun, generator updates (optimizer steps of the busiest
 optimizer), wall time, FID, KID, precision, recall, sharpness (Laplacian energy over the real
 images'), classes covered (each class at least 4% of the samples), smallest class share, label
-accuracy (conditional models), bits per dimension on `--likelihood_images` held-out images
+accuracy (conditional models), centre offset (mean pixels from each image's centre of mass to its
+centre) and brightness (mean pixel value in [0, 1], and its spread over images: augmentation that
+leaks into samples moves these two away from the floor's), bits per dimension on `--likelihood_images` held-out images
 (the test split; the training images for data without one; "-" for models without a likelihood),
 milliseconds per sampled image (the model's default sampler, batches of 100) and parameters.
 
@@ -72,6 +74,9 @@ def _row(name, epochs, seconds, report, updates=0, bits_per_dim=None, sample_ms=
         "classes_covered_4pct": int(np.sum(np.array(generated["class_histogram"]) >= 0.04)),
         "smallest_class_share": min(generated["class_histogram"]),
         "label_accuracy": generated.get("label_accuracy"),
+        "centre_offset": generated.get("centre_offset"),
+        "brightness": generated.get("brightness"),
+        "brightness_spread": generated.get("brightness_spread"),
     }
 
 
@@ -143,8 +148,8 @@ def main(argv):
           f"{classifier.test_accuracy:.3f}, bits/dim on {len(held_out_images)} {held_out_split} images, "
           f"{os.cpu_count()} cores")
     print("| model | epochs | G updates | wall s | FID | KID | precision | recall | sharpness | classes >= 4% | "
-          "smallest class | label acc. | bits/dim | ms/image | parameters |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "smallest class | label acc. | centre offset | brightness | bits/dim | ms/image | parameters |")
+    print("| --- " * 17 + "|")
 
     def shown(value, form):
         return "-" if value is None else format(value, form)
@@ -152,7 +157,8 @@ def main(argv):
     for r in rows:
         print(f"| {r['model']} | {r['epochs']} | {r['generator_updates']} | {r['seconds']} | {r['fid']:.1f} | {r['kid']:.2f} | "
               f"{r['precision']:.3f} | {r['recall']:.3f} | {shown(r['sharpness'], '.2f')} | {r['classes_covered_4pct']} | "
-              f"{r['smallest_class_share']:.3f} | {shown(r['label_accuracy'], '.3f')} | {shown(r['bits_per_dim'], '.3f')} | "
+              f"{r['smallest_class_share']:.3f} | {shown(r['label_accuracy'], '.3f')} | {shown(r['centre_offset'], '.2f')} | "
+              f"{shown(r['brightness'], '.3f')} ({shown(r['brightness_spread'], '.3f')}) | {shown(r['bits_per_dim'], '.3f')} | "
               f"{shown(r['sample_ms_per_image'], '.1f')} | {shown(r['parameters'], ',')} |")
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:

@@ -102,6 +102,25 @@ def test_laplacian_energy_by_hand():
     np.testing.assert_allclose(metrics.laplacian_energy(np.full((2, 5, 5, 1), 80, np.uint8)), [0.0, 0.0])
 
 
+def test_centre_offset_and_brightness_by_hand():
+    images = np.zeros((4, 5, 5, 1), np.uint8)
+    images[0, 2, 2] = 255  # one pixel at the centre: offset 0
+    images[1, 0, 2] = 255  # two rows up: 2
+    images[2, 0, 0], images[2, 4, 4] = 255, 255  # two corners balance: 0
+    images[3, 1, 1] = 255  # one pixel diagonal from the centre: sqrt(2); image 4: blank, 0 by definition
+    blank = np.zeros((1, 5, 5, 1), np.uint8)
+    np.testing.assert_allclose(metrics.centre_offset(np.concatenate([images, blank])), [0.0, 2.0, 0.0, np.sqrt(2), 0.0],
+                               atol=1e-12)
+    # A 3-row image's centre is row 1; mass 3 units at row 0 and 1 at row 2: centre row 0.5, offset 0.5.
+    weighted = np.zeros((1, 3, 1, 1), np.uint8)
+    weighted[0, 0], weighted[0, 2] = 3, 1
+    np.testing.assert_allclose(metrics.centre_offset(weighted), [0.5])
+    np.testing.assert_allclose(metrics.brightness(images), [1 / 25, 1 / 25, 2 / 25, 1 / 25])
+    np.testing.assert_allclose(metrics.brightness(np.full((2, 4, 4, 3), 51, np.uint8)), [0.2, 0.2])
+    with pytest.raises(ValueError, match="must be \\[N, H, W, C\\]"):
+        metrics.centre_offset(np.zeros((5, 5)))
+
+
 def test_sharpness_is_one_for_the_data_and_falls_with_blur():
     rng = np.random.default_rng(0)
     real = (rng.random((20, 16, 16, 1)) > 0.5).astype(np.uint8) * 255

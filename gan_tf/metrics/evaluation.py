@@ -153,6 +153,10 @@ def _sample_metrics(classifier, images, real_features, real_probabilities_mix, n
     }
     if real_laplacian_energy:  # mean Laplacian energy over that of the reference real images
         result["sharpness"] = float(metrics.laplacian_energy(images).mean() / real_laplacian_energy)
+    # Where the images sit and how bright they are: augmentation leaking into samples moves them.
+    lightness = metrics.brightness(images)
+    result.update(centre_offset=float(metrics.centre_offset(images).mean()), brightness=float(lightness.mean()),
+                  brightness_spread=float(lightness.std()))
     if probabilities is not None:
         result["classifier_score"] = metrics.classifier_score(probabilities)
     if not classifier.classifies_dataset:

@@ -212,6 +212,33 @@ def sharpness(images, real_images):
     return float(laplacian_energy(images).mean() / real)
 
 
+def centre_offset(images):
+    """Each image's distance in pixels from its centre of mass (pixel values as mass, channels
+    averaged) to the image's centre, `[N]`: augmentation that leaks into a GAN's samples
+    (translation, cutout) shows as samples less centred than the data. A blank image's offset is 0.
+
+    Args:
+        images: `uint8 [N, H, W, C]`.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 4:
+        raise ValueError(f"`images` must be [N, H, W, C]. Received shape {images.shape}")
+    mass = images.mean(axis=3)
+    total = mass.sum(axis=(1, 2))
+    rows = np.arange(mass.shape[1]) - (mass.shape[1] - 1) / 2.0
+    columns = np.arange(mass.shape[2]) - (mass.shape[2] - 1) / 2.0
+    safe_total = np.where(total > 0, total, 1.0)
+    row_centre = (mass.sum(axis=2) * rows).sum(axis=1) / safe_total
+    column_centre = (mass.sum(axis=1) * columns).sum(axis=1) / safe_total
+    return np.where(total > 0, np.hypot(row_centre, column_centre), 0.0)
+
+
+def brightness(images):
+    """Each image's mean pixel value, scaled to [0, 1], `[N]` (colour augmentation that leaks
+    shows as samples brighter, darker or more varied than the data)."""
+    return np.asarray(images, dtype=np.float64).reshape(len(images), -1).mean(axis=1) / 255.0
+
+
 def paired_metrics(outputs, targets):
     """How close each output is to its target, for image-to-image models with paired data:
     `{"l1", "psnr", "ssim"}` means over the pairs. `l1` is the mean absolute pixel difference with
