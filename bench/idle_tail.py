@@ -38,6 +38,8 @@ flags.DEFINE_integer("steps", 60, "Train steps per fit call (batch 64).")
 flags.DEFINE_float("threshold", 0.1, "A tail longer than this many seconds counts as idle.")
 flags.DEFINE_integer("gan_steps", 20, "Train steps per DCGAN fit call (batch 64).")
 flags.DEFINE_integer("rate_repeats", 3, "Interleaved pairs timing the in-memory pipeline with and without autotuning.")
+flags.DEFINE_integer("folder_repeats", 3, "Interleaved pairs timing the streaming folder: pipeline (2,000 64x64 RGB "
+                     "JPEG files) with and without autotuning (0: skip).")
 FLAGS = flags.FLAGS
 
 
@@ -102,6 +104,8 @@ def main(argv):
             print(f"{label:<22} {name:<8} " + summary(*time_calls(call)), flush=True)
     gan_tf_calls()
     pipeline_rates(FLAGS.rate_repeats)
+    if FLAGS.folder_repeats:
+        folder_rates(FLAGS.folder_repeats)
 
 
 def gan_tf_calls():
@@ -134,6 +138,17 @@ def gan_tf_calls():
         print(f"{name:<20} " + summary(durations, tails), flush=True)
 
 
+def images_per_second(dataset, num_batches, warm_up):
+    """Batch-64 images per second of `dataset`'s next `num_batches` batches after `warm_up` ones."""
+    batches = iter(dataset)
+    for _ in range(warm_up):
+        next(batches)
+    start = time.perf_counter()
+    for _ in range(num_batches):
+        next(batches)
+    return num_batches * 64 / (time.perf_counter() - start)
+
+
 def pipeline_rates(repeats, num_batches=3000):
     """Images per second of `gan_tf.data.make_dataset` (mnist_5k, batch 64) without autotuning (as
     gan_tf builds it) and with it turned back on, in interleaved pairs."""
@@ -146,19 +161,40 @@ def pipeline_rates(repeats, num_batches=3000):
     autotuned.autotune.enabled = True
 
     def rate(dataset):
-        batches = iter(dataset)
-        for _ in range(50):
-            next(batches)
-        start = time.perf_counter()
-        for _ in range(num_batches):
-            next(batches)
-        return num_batches * 64 / (time.perf_counter() - start)
+        return images_per_second(dataset, num_batches, warm_up=50)
 
     print("\nin-memory pipeline (make_dataset, mnist_5k, batch 64), images/s")
     for repeat in range(repeats):
         without = rate(data.make_dataset(images, labels, 64, seed=0, repeat=True))
         with_autotune = rate(data.make_dataset(images, labels, 64, seed=0, repeat=True).with_options(autotuned))
         print(f"pair {repeat + 1}: without autotuning {without:,.0f}, with {with_autotune:,.0f}", flush=True)
+
+
+def folder_rates(repeats, num_batches=300):
+    """Images per second of the streaming `folder:` pipeline (2,000 64x64 RGB JPEG files, decoded
+    from disk every epoch, batch 64) as gan_tf builds it (without autotuning) and with autotuning
+    turned back on, in interleaved pairs."""
+    import tempfile
+
+    import tensorflow as tf
+
+    from bench.fashion_folder import write_folder
+    from gan_tf.data import open_source
+
+    autotuned = tf.data.Options()
+    autotuned.autotune.enabled = True
+
+    def rate(dataset):
+        return images_per_second(dataset, num_batches, warm_up=20)
+
+    with tempfile.TemporaryDirectory() as root:
+        write_folder(root, size=64, image_format="jpeg", rgb=True, limit=2000)
+        source = open_source(f"folder:{root}", image_size=64, in_memory=False)
+        print(f"\nstreaming folder: pipeline (2,000 64x64 RGB JPEG files, batch 64, {num_batches} batches), images/s")
+        for repeat in range(repeats):
+            without = rate(source.dataset(64, seed=0, repeat=True))
+            with_autotune = rate(source.dataset(64, seed=0, repeat=True).with_options(autotuned))
+            print(f"pair {repeat + 1}: without autotuning {without:,.0f}, with {with_autotune:,.0f}", flush=True)
 
 
 if __name__ == "__main__":
