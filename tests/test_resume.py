@@ -260,3 +260,24 @@ def test_an_unwritable_workdir_is_refused_with_a_message(tmp_path):
     (tmp_path / "a_file").write_text("not a directory")
     with pytest.raises(WorkdirUnwritableError, match="Cannot write to the workdir .*a_file/run"):
         train(TrainConfig(**_tiny(tmp_path, "a_file/run", model="mlp_gan")))
+
+
+def test_a_resumed_run_keeps_the_model_arguments_it_started_with(tmp_path):
+    """A default that changed since a run began (ema_decay) does not stop the same command from
+    resuming it: the arguments come from its newest readable checkpoint, unless given again."""
+    from gan_tf.training import TrainConfig
+    from gan_tf.training.run import arguments_the_run_started_with
+
+    checkpoints = tmp_path / "run" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    old = DCGAN(latent_dim=8, width=8, dropout=0.2, ema_decay=None, seed=0)
+    old.compile()
+    old.save(str(checkpoints / "epoch_0001.keras"))
+    (checkpoints / "epoch_0002.keras").write_bytes(b"truncated")  # skipped: its predecessor is read
+    config = TrainConfig(model="dcgan", workdir=str(tmp_path / "run"), model_args={"dropout": 0.4})
+    started_with = arguments_the_run_started_with(config)
+    assert started_with["ema_decay"] is None and started_with["width"] == 8 and started_with["latent_dim"] == 8
+    assert "dropout" not in started_with  # given again: the flag wins
+    assert not {"image_shape", "seed", "name", "generator"} & set(started_with)  # from the data and the run
+    assert arguments_the_run_started_with(TrainConfig(model="dcgan", workdir=str(tmp_path / "run"), resume=False)) == {}
+    assert arguments_the_run_started_with(TrainConfig(model="dcgan", workdir=str(tmp_path / "new"))) == {}

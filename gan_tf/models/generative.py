@@ -49,7 +49,7 @@ import tensorflow as tf
 
 # Constructor arguments that come from the data or the run, never from `--model_arg`.
 DATA_ARGUMENTS = ("image_shape", "source_shape", "num_classes", "seed", "name", "generator", "discriminator",
-                  "feature_network")
+                  "feature_network", "vocabulary")
 
 Samples = collections.namedtuple("Samples", ["images", "conditions"])
 Samples.__doc__ = """Generated images (numpy, in the model's `value_range`) and the conditions

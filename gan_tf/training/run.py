@@ -11,8 +11,10 @@ exports the model as a versioned SavedModel. It talks to the model only through
 
 import contextlib
 import dataclasses
+import json
 import os
 import time
+import zipfile
 
 import keras
 import numpy as np
@@ -21,6 +23,7 @@ import tensorflow as tf
 from gan_tf.data.specs import open_source
 from gan_tf.metrics.evaluation import make_evaluator
 from gan_tf.models import get_model_class
+from gan_tf.models.generative import constructor_arguments
 from gan_tf.serving.export import export_model
 from gan_tf.training import callbacks as gan_callbacks, monitoring
 from gan_tf.training.distribute import is_chief, make_strategy, output_dir
@@ -152,6 +155,9 @@ def train(config, callbacks=()):
     """
     config.validate()
     config = config.resolved()
+    started_with = arguments_the_run_started_with(config)
+    if started_with:
+        config = dataclasses.replace(config, model_args={**started_with, **(config.model_args or {})})
     strategy = make_strategy(config.strategy, cpu_devices=config.cpu_devices)  # before any TF op
     clock, began = gan_callbacks.RunClock(), time.perf_counter()
     with _run_guards(config, strategy) as preemption:
@@ -217,6 +223,24 @@ def _open_data(config, strategy):
     if config.verbose and is_chief(strategy):
         print(f"Data: {training_source.summary}.")
     return source, training_source
+
+
+def arguments_the_run_started_with(config):
+    """The model arguments of the run in `config.workdir`, read from its newest readable
+    checkpoint, for those `config` does not set itself: a resumed run keeps the settings it
+    started with when a default has changed since (`ema_decay` became on by default for every
+    image GAN), and the flags given again still win. `{}` without checkpoints or `resume`."""
+    if not config.resume:
+        return {}
+    for _, path in reversed(gan_callbacks.list_checkpoints(os.path.join(config.workdir, "checkpoints"))):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                saved = json.loads(archive.read("config.json"))["config"]
+        except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+            continue  # resuming reports the damaged file
+        valid, given = constructor_arguments(get_model_class(config.model)), config.all_model_args()
+        return {name: value for name, value in saved.items() if name in valid and name not in given}
+    return {}
 
 
 def _restore(model, config, steps_per_epoch):
