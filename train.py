@@ -68,7 +68,7 @@ flags.DEFINE_float("g_learning_rate", None, "Learning rate of every generator (d
 flags.DEFINE_float("real_label", None, "Shorthand for --model_arg=real_label=X: D's target on real images, in (0, 1] (default: the model's, 0.9: one-sided smoothing; critics have none).")
 flags.DEFINE_integer("d_steps", None, "Shorthand for --model_arg=d_steps=N: discriminator updates per generator update (default: the model's; 1, or 5 for wgan_gp).")
 flags.DEFINE_string("augment", None, "Shorthand for --model_arg=augment=OPS: show D every image (real and generated) through DiffAugment's differentiable OPS, a comma-separated subset of color,translation,cutout (image GANs but LAPGAN; default: none).")
-flags.DEFINE_float("ema_decay", None, "Shorthand for --model_arg=ema_decay=D: sample and export from a moving average of G's weights, e.g. 0.999 (default: the model's: 0.999 for cgan and biggan, off for the others; 0 samples from G's own weights).")
+flags.DEFINE_float("ema_decay", None, "Shorthand for --model_arg=ema_decay=D: sample and export from a moving average of G's weights with this decay (default: the model's: 0.999 for every image GAN but lapgan; 0 samples from G's own weights, --model_arg=ema_decay=none keeps no average).")
 flags.DEFINE_integer("seed", _DEFAULTS.seed, "Random seed (weights, data order, noise).")
 flags.DEFINE_integer("eval_every", _DEFAULTS.eval_every, "Log FID and the other quality metrics to TensorBoard every N epochs (0: never).")
 flags.DEFINE_integer("eval_samples", _DEFAULTS.eval_samples, "Samples per quality evaluation.")

@@ -176,7 +176,9 @@ def test_any_model_can_sample_from_a_moving_average_of_its_generator(tmp_path):
 
     gan = DCGAN(latent_dim=8, seed=0, ema_decay=0.9)
     assert gan.sampling_generator is gan.ema_generator
-    without = DCGAN(latent_dim=8)  # off unless asked for
+    default = DCGAN(latent_dim=8)  # on by default, at 0.999
+    assert default.ema_decay == 0.999 and default.sampling_generator is default.ema_generator
+    without = DCGAN(latent_dim=8, ema_decay=None)
     assert without.ema_generator is None and without.sampling_generator is without.generator
     expected = [np.array(v) for v in gan.generator.weights]
     gan.compile()
