@@ -275,6 +275,11 @@ class GenerativeModel(keras.Model):
     # What the model makes and trains on: "images" or "melody" (`DatasetInfo.modality`).
     modality = "images"
 
+    def scaled(self, images_uint8):
+        """uint8 images (real data as it is stored) as float32 in `value_range`."""
+        low, high = self.value_range
+        return np.asarray(images_uint8).astype(np.float32) / 255.0 * (high - low) + low
+
     @classmethod
     def check_modality(cls, info):
         """Raises ValueError when dataset `info` holds another kind of data than the model makes."""

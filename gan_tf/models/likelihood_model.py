@@ -73,10 +73,6 @@ class LikelihoodModel(MultiWorkerWorkarounds, GenerativeModel):
             raise ValueError(f"labels must be in [0, {self.num_classes}). Received labels from {labels.min()} to {labels.max()}")
         return labels
 
-    def scaled(self, images_uint8):
-        """uint8 images on the levels of `value_range`, float32."""
-        low, high = self.value_range
-        return np.asarray(images_uint8).astype(np.float32) / 255.0 * (high - low) + low
 
     def preview(self, rows, columns, seed):
         """A conditional model's row k is class k."""

@@ -133,10 +133,6 @@ class TranslationModel(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel
                    for i in range(0, len(images), batch_size)]
         return np.concatenate(outputs) if outputs else np.zeros((0,) + chosen.target_shape, np.float32)
 
-    def scaled(self, images_uint8):
-        low, high = self.value_range
-        return np.asarray(images_uint8).astype(np.float32) / 255.0 * (high - low) + low
-
     def _held_out(self, count, reverse=False, spread=False):
         """`(inputs, labels, targets or None)`: the first `count` held-out examples (cycled), or with
         `spread` `count` taken at even intervals across them (held-out sets sorted by class, as

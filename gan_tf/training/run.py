@@ -17,7 +17,6 @@ import time
 import zipfile
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from gan_tf.data.specs import open_source
@@ -288,7 +287,7 @@ def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, star
     samples_monitor = monitoring.TensorBoardSamples(
         os.path.join(logs_dir, "samples"), evaluator, config.eval_every,
         png_directory=os.path.join(workdir, "samples"), latest_png=os.path.join(workdir, "samples.png"),
-        clock=clock, real_images=_in_value_range(source.arrays(max_examples=32, seed=config.seed)[0], model))
+        clock=clock, real_images=model.scaled(source.arrays(max_examples=32, seed=config.seed)[0]))
     standard = [
         gan_callbacks.StepClock(clock),  # first: its step times hold the steps alone
         gan_callbacks.StopOnNonFiniteLoss(),
@@ -303,12 +302,6 @@ def _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, star
             preemption=preemption, clock=clock),
     ]
     return standard, samples_monitor
-
-
-def _in_value_range(images, model):
-    """uint8 `images` as float32 in `model.value_range`."""
-    low, high = model.value_range
-    return images.astype(np.float32) * ((high - low) / 255.0) + low
 
 
 def _fit(model, config, strategy, source, steps_per_epoch, start, callbacks):
