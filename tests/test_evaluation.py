@@ -153,3 +153,16 @@ def test_source_classifiers_train_for_at_least_a_thousand_updates_in_10_to_100_e
     assert source_classifier_epochs(1800) == 67  # 15 batches of 128: 67 epochs are 1,005 updates
     assert source_classifier_epochs(16000) == 10  # 125 batches: 10 epochs are already 1,250
     assert source_classifier_epochs(50) == 100  # one batch: capped at 100 epochs
+
+
+def test_evaluate_cli_samples_a_pixelcnn_export_beyond_one_request(classifier, cache_dir, tmp_path):
+    from gan_tf import PixelCNN
+    from gan_tf.serving.export import export_model
+
+    model = PixelCNN(filters=4, layers=2, kernel_size=3, seed=0)
+    model.compile_optimizers(model.default_optimizers())
+    path = export_model(model, str(tmp_path / "pixelcnn"))  # at most 64 samples per request
+    completed = _evaluate(f"--model_path={path}", "--num_samples=70", "--likelihood_images=0", "--output=report.json",
+                          cwd=tmp_path, cache_dir=cache_dir)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert json.load(open(tmp_path / "report.json"))["num_samples"] == 70

@@ -102,6 +102,10 @@ def test_export_samples_and_scores_as_the_keras_model(trained, tmp_path):
     np.testing.assert_allclose(log_likelihood_local(path, uint8, [3, 1])["bits_per_dim"], keras_side["bits_per_dim"],
                                rtol=1e-5)
     np.testing.assert_array_equal(sample_local(path, 2, [3, 1], seed=9), uint8)
+    # More than one request holds (64): asked in requests of 64, chunk k seeded seed + k, as Keras draws.
+    many = sample_local(path, 66, [3, 1], seed=9)
+    keras_many = model.sample(66, seed=9, conditions={"labels": np.resize([3, 1], 66)}).images
+    np.testing.assert_array_equal(many, np.round((keras_many + 1.0) * 127.5).astype(np.uint8))
     with pytest.raises(tf.errors.InvalidArgumentError, match="num_samples must be <= 64"):
         signatures["sample"](num_samples=tf.constant(65), labels=tf.constant([0]))
     with pytest.raises(tf.errors.InvalidArgumentError, match="labels must be < num_classes=4"):

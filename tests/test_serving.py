@@ -360,3 +360,21 @@ def test_a_few_hundred_malformed_requests_are_each_refused_with_an_invalid_argum
         good = {"labels": tf.constant([3, 4])} if gan.conditional else {}
         assert signatures["serving_default"](z=tf.zeros((2, LATENT)), **good)["images"].shape[0] == 2
     assert refused >= 300
+
+
+def test_sample_local_asks_an_export_in_requests_it_accepts(tmp_path):
+    from gan_tf.serving.sampling import sample_local
+
+    gan = CGAN(latent_dim=8, seed=0)
+    path = export_generator(gan, str(tmp_path / "cgan"))
+    signature = tf.saved_model.load(path).signatures["sample_seeded"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match=f"num_samples must be <= {MAX_SAMPLES}"):
+        signature(num_samples=tf.constant(MAX_SAMPLES + 3), seed=tf.constant(4, tf.int64), labels=tf.constant([0]))
+    labels = np.arange(MAX_SAMPLES + 3) % 7
+    images = sample_local(path, MAX_SAMPLES + 3, labels, seed=4)
+    assert images.shape == (MAX_SAMPLES + 3, 28, 28, 1) and images.dtype == np.uint8
+    # Request 0 is the signature's answer for seed 4, request 1 its answer for seed 5.
+    np.testing.assert_array_equal(images[:MAX_SAMPLES], sample_local(path, MAX_SAMPLES, labels[:MAX_SAMPLES], seed=4))
+    np.testing.assert_array_equal(images[MAX_SAMPLES:], sample_local(path, 3, labels[MAX_SAMPLES:], seed=5))
+    assert sample_local(path, MAX_SAMPLES + 3, labels).shape[0] == MAX_SAMPLES + 3  # unseeded too
+    assert sample_local(path, 0, [1]).shape == (0, 28, 28, 1)

@@ -11,7 +11,7 @@ import numpy as np
 
 from gan_tf.data.captions import as_embeddings
 from gan_tf.serving import client
-from gan_tf.serving.export import METADATA_FILE
+from gan_tf.serving.export import MAX_SAMPLES, METADATA_FILE
 
 
 def _labels_for(num_samples, labels, num_classes):
@@ -19,6 +19,23 @@ def _labels_for(num_samples, labels, num_classes):
         return np.arange(num_samples, dtype=np.int32) % num_classes
     labels = np.asarray(labels, np.int32).reshape(-1)
     return np.resize(labels, num_samples) if labels.size else labels
+
+
+def in_requests(count, max_rows, request):
+    """`request(start, size, index)` for consecutive chunks of at most `max_rows` of `count` rows
+    (an export caps the rows of one request), concatenated along the first axis. With a seed,
+    callers give chunk `index` the seed `seed + index`: a PixelCNN's Keras `sample` draws its
+    chunks the same way, and one request (`count <= max_rows`) is exactly the signature's answer."""
+    max_rows = max(1, int(max_rows))
+    parts = [request(start, min(max_rows, count - start), index)
+             for index, start in enumerate(range(0, count, max_rows))]
+    if not parts:
+        return request(0, 0, 0)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _chunk_seed(seed, index):
+    return None if seed is None else seed + index
 
 
 def _to_uint8(images, value_range):
@@ -88,12 +105,19 @@ def caption_local(model_path, captions, seed=None):
     import tensorflow as tf
 
     signature = tf.saved_model.load(model_path).signatures["serving_default"]
-    text = ({"embeddings": tf.constant(captions)} if description["embeddings"]
-            else {"captions": tf.constant(list(captions), tf.string)})
-    try:
-        return signature(**text, seed=tf.constant(seed, tf.int64))["images_uint8"].numpy()
-    except tf.errors.InvalidArgumentError as error:
-        raise ValueError(client.signature_error_message(error.message)) from None
+    if not description["embeddings"]:
+        captions = list(captions)
+
+    def request(start, size, index):
+        part = captions[start : start + size]
+        text = ({"embeddings": tf.constant(part)} if description["embeddings"]
+                else {"captions": tf.constant(part, tf.string)})
+        try:
+            return signature(**text, seed=tf.constant(seed + index, tf.int64))["images_uint8"].numpy()
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(client.signature_error_message(error.message)) from None
+
+    return in_requests(len(captions), read_metadata(model_path).get("max_samples", MAX_SAMPLES), request)
 
 
 def compose_local(model_path, chords, seed=None, priming_bar=None):
@@ -119,14 +143,24 @@ def compose_local(model_path, chords, seed=None, priming_bar=None):
     import tensorflow as tf
 
     signatures = tf.saved_model.load(model_path).signatures
-    inputs = {"chords": tf.constant(chords), "seed": tf.constant(seed, tf.int64)}
-    name = "compose"
     if priming_bar is not None:
-        name, inputs["priming_bar"] = "compose_primed", tf.constant(np.asarray(priming_bar, np.float32))
-    try:
-        return signatures[name](**inputs)["piano_rolls"].numpy()
-    except tf.errors.InvalidArgumentError as error:
-        raise ValueError(client.signature_error_message(error.message)) from None
+        priming_bar = np.asarray(priming_bar, np.float32)
+
+    def request(start, size, index):
+        inputs = {"chords": tf.constant(chords[start : start + size]), "seed": tf.constant(seed + index, tf.int64)}
+        name = "compose"
+        if priming_bar is not None:
+            # One priming bar for every song, or one per song (sliced with its songs).
+            primer = priming_bar[start : start + size] if priming_bar.ndim == 4 and len(priming_bar) == len(chords) else priming_bar
+            name, inputs["priming_bar"] = "compose_primed", tf.constant(primer)
+        try:
+            return signatures[name](**inputs)["piano_rolls"].numpy()
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(client.signature_error_message(error.message)) from None
+
+    if chords.ndim != 2:  # the signature names the expected shape
+        return request(0, len(chords), 0)
+    return in_requests(len(chords), description["melody"].get("max_songs", 64), request)
 
 
 def translate_local(model_path, images, seed=None, direction=None, batch_size=64):
@@ -197,7 +231,9 @@ def sample_local(model_path, num_samples, labels=None, seed=None, truncation=Non
             metadata says `truncation_input` (BigGAN); `.keras` files of any Gaussian-noise GAN.
 
     Returns:
-        `uint8 [num_samples, H, W, C]`.
+        `uint8 [num_samples, H, W, C]`. An export caps the images of one request (its metadata's
+        `max_samples`: 1,024 for GANs, 64 for a PixelCNN); more are asked for in several
+        requests, the k-th seeded with `seed + k`.
     """
     if not os.path.exists(model_path):
         raise FileNotFoundError(f"No model at {model_path}")
@@ -218,20 +254,24 @@ def sample_local(model_path, num_samples, labels=None, seed=None, truncation=Non
         raise ValueError(f"this {metadata['model']} export takes no truncation (BigGAN exports do)")
     if metadata.get("truncation_input") and truncation is None:
         truncation = 0.0  # untruncated
-    signature_name, inputs = client.sample_inputs(
-        num_samples,
-        _labels_for(num_samples, labels, metadata["num_classes"]) if metadata["conditional"] else None,
-        seed,
-        truncation,
-    )
     if labels is not None and not metadata["conditional"]:
         raise ValueError("labels were given, but this model is not conditional")
-    signature = tf.saved_model.load(model_path).signatures[signature_name]
-    try:
-        outputs = signature(**{k: tf.constant(v) for k, v in inputs.items()})
-    except tf.errors.InvalidArgumentError as error:
-        raise ValueError(client.signature_error_message(error.message)) from None
-    return outputs["images_uint8"].numpy()
+    if num_samples < 0:
+        raise ValueError(f"num_samples must be >= 0. Received: {num_samples}")
+    all_labels = _labels_for(num_samples, labels, metadata["num_classes"]) if metadata["conditional"] else None
+    signatures = tf.saved_model.load(model_path).signatures
+
+    def request(start, size, index):
+        part_labels = None if all_labels is None else all_labels[start : start + size]
+        signature_name, inputs = client.sample_inputs(size, part_labels, _chunk_seed(seed, index), truncation)
+        try:
+            outputs = signatures[signature_name](**{k: tf.constant(v) for k, v in inputs.items()})
+        except tf.errors.InvalidArgumentError as error:
+            raise ValueError(client.signature_error_message(error.message)) from None
+        return outputs["images_uint8"].numpy()
+
+    # Above the export's cap per request (`max_samples`), chunk k is drawn with seed + k.
+    return in_requests(num_samples, metadata.get("max_samples", MAX_SAMPLES), request)
 
 
 def sample_remote(server, model_name, num_samples, labels=None, seed=None, protocol="grpc", truncation=None):
