@@ -1,7 +1,8 @@
 """Measures a trained generator: FID, KID, classifier score, precision/recall, sharpness, mode
 coverage and (conditional models) label accuracy, each next to its floor (the same metric between
 two halves of real data), and, for models with a likelihood (the VAEs), bits per dimension on
-held-out images; for melody models (MidiNet), the melody metrics of gan_tf/metrics/melody_metrics.py
+held-out images, and on request (--parzen_samples) the GAN paper's Parzen window estimate of
+log-likelihood; for melody models (MidiNet), the melody metrics of gan_tf/metrics/melody_metrics.py
 next to held-out real bars and a random baseline. Features come from our own classifier for the dataset (trained and cached on
 first use; see gan_tf/metrics/evaluation.py).
 
@@ -22,6 +23,7 @@ from absl import app, flags, logging
 from gan_tf import data as gan_data
 from gan_tf.metrics.evaluation import baseline_images, evaluate_samples, evaluate_translation, load_inception, make_evaluator
 from gan_tf.data.pairs import bicubic_downsample, reversed_source
+from gan_tf.metrics import parzen
 from gan_tf.metrics.melody_metrics import METRICS as MELODY_METRICS
 from gan_tf.serving.sampling import compose_local, describe_model, log_likelihood_local, sample_local, translate_local
 from gan_tf.data import open_source
@@ -41,6 +43,8 @@ flags.DEFINE_string("inception_weights", None, "Path of Keras's Inception-v3 Ima
                     "(default: ~/.keras/models, downloaded if reachable).")
 flags.DEFINE_integer("likelihood_images", 1000, "Held-out images to measure bits per dimension on, for models with a "
                      "likelihood (0: skip).")
+flags.DEFINE_integer("parzen_samples", 0, "Generated images for the GAN paper's Gaussian Parzen window estimate of "
+                     "log-likelihood, in nats, on --likelihood_images held-out images (0: skip; the paper: 10000).")
 flags.DEFINE_string("likelihood_split", "test", "The split they come from (data without it: the training images, said so).")
 flags.DEFINE_integer("seed", 0, "Seed of the generated noise and of the real halves.")
 flags.DEFINE_string("direction", None, "Image-to-image models: which mapping to evaluate (default: the model's "
@@ -83,18 +87,22 @@ def _labels(flag, model, num_samples, model_path):
     return np.resize(ids, num_samples)
 
 
+def _held_out(source, split):
+    """`(the source of split, its name)`, or `(None, why)` when the data have no such split."""
+    try:
+        return open_source(FLAGS.dataset, data_dir=FLAGS.data_dir, split=split, image_size=FLAGS.image_size,
+                           channels=FLAGS.channels, crop=FLAGS.crop), split
+    except gan_data.DatasetError:
+        return None, "train (the data have no held-out split)"
+
+
 def _likelihood(model_path, model, source, num_images, split, seed):
     """Bits per dimension on `num_images` images of `split` (or of the training data when the
     dataset has no such split); `{"bits_per_dim": None}` for a model without a likelihood."""
     if num_images <= 0:
         return None
-    try:
-        held_out = open_source(FLAGS.dataset, data_dir=FLAGS.data_dir, split=split, image_size=FLAGS.image_size,
-                               channels=FLAGS.channels, crop=FLAGS.crop)
-        split_name = split
-    except gan_data.DatasetError:
-        held_out, split_name = source, "train (the data have no held-out split)"
-    images, labels = held_out.arrays(max_examples=num_images, seed=seed)
+    held_out, split_name = _held_out(source, split)
+    images, labels = (held_out or source).arrays(max_examples=num_images, seed=seed)
     results = log_likelihood_local(model_path, images, labels if model["conditional"] else None, seed=seed)
     if results is None:
         return {"bits_per_dim": None, "note": "the model defines no likelihood"}
@@ -103,6 +111,20 @@ def _likelihood(model_path, model, source, num_images, split, seed):
         dimensions = int(np.prod(images.shape[1:]))
         summary["elbo_bits_per_dim"] = float(-np.mean(results["elbo"]) / (dimensions * np.log(2.0)))
     return summary
+
+
+def _parzen(model, source, labels_flag):
+    """The GAN paper's Parzen window estimate (`gan_tf.metrics.parzen`): `--parzen_samples`
+    generated images, sigma chosen on 1,000 training images, the mean log-density in nats of
+    `--likelihood_images` images of `--likelihood_split` (without that split: other training images)."""
+    held_out, split_name = _held_out(source, FLAGS.likelihood_split)
+    train_images = source.arrays(seed=FLAGS.seed)[0]
+    held_out_images = None if held_out is None else held_out.arrays(seed=FLAGS.seed)[0]
+    validation, test, _ = parzen.validation_and_test(train_images, held_out_images, num_test=FLAGS.likelihood_images,
+                                                  seed=FLAGS.seed)
+    labels = _labels(labels_flag, model, FLAGS.parzen_samples, FLAGS.model_path)
+    samples = sample_local(FLAGS.model_path, FLAGS.parzen_samples, labels, FLAGS.seed + 1)
+    return {**parzen.parzen_estimate(samples, validation, test), "split": split_name}
 
 
 def _evaluate_translation(model, source):
@@ -194,6 +216,10 @@ def main(argv):
         return _fail("--model_path is required")
     if FLAGS.num_samples < 4:
         return _fail(f"--num_samples must be at least 4. Received: {FLAGS.num_samples}")
+    if FLAGS.parzen_samples < 0 or (FLAGS.parzen_samples and FLAGS.likelihood_images <= 0):
+        return _fail("--parzen_samples must be >= 0, and the estimate scores --likelihood_images held-out images "
+                     f"(> 0). Received: --parzen_samples={FLAGS.parzen_samples} "
+                     f"--likelihood_images={FLAGS.likelihood_images}")
     try:
         model = describe_model(FLAGS.model_path)
         source = open_source(FLAGS.dataset, data_dir=FLAGS.data_dir, image_size=FLAGS.image_size,
@@ -212,6 +238,8 @@ def main(argv):
         report = evaluate_samples(images, source, labels=labels, classifier=embedding, seed=FLAGS.seed)
         report["likelihood"] = _likelihood(FLAGS.model_path, model, source, FLAGS.likelihood_images,
                                            FLAGS.likelihood_split, FLAGS.seed)
+        if FLAGS.parzen_samples > 0:
+            report["parzen"] = _parzen(model, source, FLAGS.labels)
     except (FileNotFoundError, ValueError, gan_data.DatasetError) as error:
         return _fail(error)
     report["model_path"] = FLAGS.model_path
@@ -234,6 +262,11 @@ def main(argv):
         elbo = f", ELBO {likelihood['elbo_bits_per_dim']:.4f}" if "elbo_bits_per_dim" in likelihood else ""
         print(f"  {'bits/dim':<18} {likelihood['bits_per_dim']:>10.4f}   ({likelihood['images']} {likelihood['split']} "
               f"images{elbo})")
+    if "parzen" in report:
+        estimate = report["parzen"]
+        print(f"  {'Parzen log-lik.':<18} {estimate['log_likelihood']:>10.1f}   nats +- {estimate['standard_error']:.1f} "
+              f"({estimate['samples']} samples, sigma {estimate['sigma']:.3f}, {estimate['test_images']} "
+              f"{estimate['split']} images)")
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:
             json.dump(report, f, indent=2)

@@ -17,7 +17,10 @@ accuracy (conditional models), centre offset (mean pixels from each image's cent
 centre) and brightness (mean pixel value in [0, 1], and its spread over images: augmentation that
 leaks into samples moves these two away from the floor's), bits per dimension on `--likelihood_images` held-out images
 (the test split; the training images for data without one; "-" for models without a likelihood),
-milliseconds per sampled image (the model's default sampler, batches of 100) and parameters.
+the Parzen window estimate of log-likelihood in nats with its standard error (with
+`--parzen_samples`: the GAN paper's protocol, `gan_tf.metrics.parzen`; the floor row places its
+kernels on real training images), milliseconds per sampled image (the model's default sampler,
+batches of 100) and parameters.
 
     python bench/quality.py --seconds=150 --num_samples=1000 \
         --models=dcgan,cgan,vae,cvae,pixelcnn,conditional_pixelcnn The first row is an untrained
@@ -26,7 +29,6 @@ else meanwhile; on 2 CPU cores it takes about the budget times the number of mod
 minutes of evaluation (and of classifier training on a dataset's first use).
 """
 
-import dataclasses
 import json
 import os
 import sys
@@ -51,14 +53,19 @@ flags.DEFINE_integer("epochs", 20, "Epochs per model (the quickstart's 20); with
 flags.DEFINE_integer("seconds", None, "Wall-clock training budget per model (then --epochs is only a cap).")
 flags.DEFINE_integer("num_samples", 2000, "Samples evaluated per model.")
 flags.DEFINE_integer("likelihood_images", 1000, "Held-out images for bits per dimension (models with a likelihood).")
+flags.DEFINE_integer("parzen_samples", 0, "Samples per model for the GAN paper's Parzen window estimate, in nats, on "
+                     "--likelihood_images held-out images (0: skip; the paper: 10000).")
 flags.DEFINE_string("output", None, "Optional JSON output.")
 flags.DEFINE_string("grids_dir", None, "Optional folder for each model's preview grid (PNG, 8 x 9 cells) after its budget.")
 FLAGS = flags.FLAGS
 
 
-def _row(name, epochs, seconds, report, updates=0, bits_per_dim=None, sample_ms=None, parameters=None):
+def _row(name, epochs, seconds, report, updates=0, bits_per_dim=None, sample_ms=None, parameters=None, parzen=None):
     generated = report["generated"]
     return {
+        "parzen_nats": None if parzen is None else parzen["log_likelihood"],
+        "parzen_standard_error": None if parzen is None else parzen["standard_error"],
+        "parzen_sigma": None if parzen is None else parzen["sigma"],
         "sharpness": generated.get("sharpness"),
         "bits_per_dim": bits_per_dim,
         "sample_ms_per_image": sample_ms,
@@ -105,6 +112,16 @@ def main(argv):
     except gan_data.DatasetError:
         held_out, held_out_split = open_source(dataset), "train (no held-out split)"
     held_out_images, held_out_labels = held_out.arrays(max_examples=FLAGS.likelihood_images, seed=0)
+    if FLAGS.parzen_samples:
+        from gan_tf.metrics import parzen
+
+        validation, test, unused_real = parzen.validation_and_test(
+            open_source(dataset).arrays()[0], None if held_out_split != "test" else held_out.arrays()[0],
+            num_test=FLAGS.likelihood_images)
+
+    def parzen_of(images):
+        return parzen.parzen_estimate(images, validation, test) if FLAGS.parzen_samples else None
+
     rows = []
     keras.utils.set_random_seed(0)  # the untrained weights too, as train() seeds the trained ones
     untrained = MODELS["dcgan"](seed=0)
@@ -138,9 +155,13 @@ def main(argv):
                                              classifier=classifier)
         likelihood = gan.log_likelihood(held_out_images, {"labels": held_out_labels} if labels is not None else None)
         bits = None if likelihood is None else float(np.mean(likelihood["bits_per_dim"]))
-        rows.append(_row(name, epochs, seconds, report, updates, bits, sample_ms, int(gan.count_params())))
+        estimate = parzen_of(_to_uint8(gan.sample(FLAGS.parzen_samples, seed=2).images, gan.value_range)
+                             if FLAGS.parzen_samples else None)
+        rows.append(_row(name, epochs, seconds, report, updates, bits, sample_ms, int(gan.count_params()), estimate))
         print(f"{name}: done in {seconds:.0f}s", flush=True)
-    floor = _row("real (floor)", 0, 0, {"generated": report["floor"]})
+    # The floor's Parzen row: kernels on real training images that are neither validation nor test.
+    floor = _row("real (floor)", 0, 0, {"generated": report["floor"]},
+                 parzen=parzen_of(unused_real[: FLAGS.parzen_samples]) if FLAGS.parzen_samples else None)
     rows.append(floor)
 
     budget = f"{FLAGS.seconds} s per model" if FLAGS.seconds else f"{FLAGS.epochs} epochs per model"
@@ -148,8 +169,8 @@ def main(argv):
           f"{classifier.test_accuracy:.3f}, bits/dim on {len(held_out_images)} {held_out_split} images, "
           f"{os.cpu_count()} cores")
     print("| model | epochs | G updates | wall s | FID | KID | precision | recall | sharpness | classes >= 4% | "
-          "smallest class | label acc. | centre offset | brightness | bits/dim | ms/image | parameters |")
-    print("| --- " * 17 + "|")
+          "smallest class | label acc. | centre offset | brightness | bits/dim | Parzen nats (s.e.) | ms/image | parameters |")
+    print("| --- " * 18 + "|")
 
     def shown(value, form):
         return "-" if value is None else format(value, form)
@@ -159,6 +180,7 @@ def main(argv):
               f"{r['precision']:.3f} | {r['recall']:.3f} | {shown(r['sharpness'], '.2f')} | {r['classes_covered_4pct']} | "
               f"{r['smallest_class_share']:.3f} | {shown(r['label_accuracy'], '.3f')} | {shown(r['centre_offset'], '.2f')} | "
               f"{shown(r['brightness'], '.3f')} ({shown(r['brightness_spread'], '.3f')}) | {shown(r['bits_per_dim'], '.3f')} | "
+              f"{shown(r['parzen_nats'], '.1f')} ({shown(r['parzen_standard_error'], '.1f')}) | "
               f"{shown(r['sample_ms_per_image'], '.1f')} | {shown(r['parameters'], ',')} |")
     if FLAGS.output:
         with open(FLAGS.output, "w") as f:

@@ -140,11 +140,24 @@ def test_evaluate_cli_reports_bits_per_dim_for_a_vae_and_none_for_a_gan(classifi
     assert report["floor"]["sharpness"] == pytest.approx(1.0, abs=0.15)  # real digits against real digits
 
     gan_path = export_generator(DCGAN(latent_dim=8, seed=0), str(tmp_path / "dcgan"))
-    completed = _evaluate(f"--model_path={gan_path}", "--num_samples=100", "--output=gan.json", cwd=tmp_path,
-                          cache_dir=cache_dir)
+    completed = _evaluate(f"--model_path={gan_path}", "--num_samples=100", "--output=gan.json", "--parzen_samples=300",
+                          "--likelihood_images=50", cwd=tmp_path, cache_dir=cache_dir)
     assert completed.returncode == 0, completed.stderr[-2000:]
-    assert json.load(open(tmp_path / "gan.json"))["likelihood"]["bits_per_dim"] is None
-    assert "the model defines no likelihood" in completed.stdout
+    report = json.load(open(tmp_path / "gan.json"))
+    assert report["likelihood"]["bits_per_dim"] is None
+    assert "the model defines no likelihood" in completed.stdout and "Parzen log-lik." in completed.stdout
+    # The Parzen estimate of 300 samples (seed 1) on 50 training images, sigma chosen on 1,000 others.
+    from gan_tf.metrics import parzen
+    from gan_tf.serving.sampling import sample_local
+
+    validation, test, _ = parzen.validation_and_test(data.load_arrays("mnist_5k")[0], num_test=50)
+    expected = parzen.parzen_estimate(sample_local(gan_path, 300, seed=1), validation, test)
+    assert report["parzen"]["log_likelihood"] == pytest.approx(expected["log_likelihood"])
+    assert report["parzen"]["sigma"] == pytest.approx(expected["sigma"]) and report["parzen"]["test_images"] == 50
+    assert report["parzen"]["split"].startswith("train")
+    refused = _evaluate(f"--model_path={gan_path}", "--parzen_samples=10", "--likelihood_images=0", cwd=tmp_path,
+                        cache_dir=cache_dir)
+    assert refused.returncode == 2 and "--parzen_samples" in refused.stderr
 
 
 def test_source_classifiers_train_for_at_least_a_thousand_updates_in_10_to_100_epochs():
