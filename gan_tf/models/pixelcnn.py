@@ -25,32 +25,11 @@ References:
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from gan_tf.models.autoregressive import AutoregressiveModel, levels_of
 from gan_tf.models.gan import check_num_classes
-from gan_tf.models.generative import Samples
-from gan_tf.models.likelihood_model import LikelihoodModel
-from gan_tf.nn import likelihoods
-from gan_tf.serving.pixelcnn_signatures import (MAX_LIKELIHOOD_IMAGES, MAX_PIXELCNN_SAMPLES, build_export_archive,
-                                                warmup_inputs)
-
-SAMPLERS = ("cached", "naive")
-# Images sampled per graph call (the export's cap per request, so its draws match chunk 0's).
-SAMPLE_CHUNK = 64
-
-
-def _levels(images, value_range):
-    """Images on the 256 levels of `value_range` -> int32 level indices 0..255."""
-    low, high = value_range
-    return ops.cast(ops.clip(ops.round((ops.cast(images, "float32") - low) / (high - low) * 255.0), 0, 255), "int32")
-
-
-def gumbel_noise(shape, seed):
-    """Gumbel(0, 1) noise, `-log(-log(u))` with `u ~ U(1e-20, 1)` from `keras.random.uniform`
-    (an int seed draws what `tf.random.stateless_uniform(seed=[seed, 0])` draws)."""
-    return -ops.log(-ops.log(keras.random.uniform(shape, minval=1e-20, maxval=1.0, seed=seed)))
 
 
 def _gate(pre_activation):
@@ -59,7 +38,7 @@ def _gate(pre_activation):
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
-class PixelCNN(LikelihoodModel):
+class PixelCNN(AutoregressiveModel):
     """A gated PixelCNN trained by `fit` on the negative log-likelihood, with one optimizer.
 
     Args:
@@ -111,12 +90,8 @@ class PixelCNN(LikelihoodModel):
         self.residuals = [keras.layers.Conv2D(self.filters, 1, name=f"residual_{i}") for i in range(self.num_layers)]
         self.class_biases = ([keras.layers.Embedding(self.num_classes, 2 * two_f, name=f"class_bias_{i}")
                               for i in range(self.num_layers)] if self.num_classes else [])
-        self.output_hidden = keras.layers.Conv2D(self.filters, 1, activation="relu", name="output_hidden")
-        self.output_logits = keras.layers.Conv2D(channels * 256, 1, dtype="float32", name="output_logits")
+        self.build_head(self.filters, channels)
         self.seed_generator = keras.random.SeedGenerator(seed, name="sampling_seed")
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.bits_tracker = keras.metrics.Mean(name="bits_per_dim")
-        self._samplers = {}  # traced sampling graphs, by sampler
         # Build every layer once on a full-size input.
         self.logits(ops.zeros((1,) + image_shape), None if not self.num_classes else ops.zeros((1,), "int32"))
         self.built = True
@@ -150,11 +125,6 @@ class PixelCNN(LikelihoodModel):
         """Row r gets row r - 1 (row 0 zeros): the vertical stack reaches row r from above only."""
         return ops.pad(values, [[0, 0], [1, 0], [0, 0], [0, 0]])[:, :-1]
 
-    def _head(self, horizontal):
-        logits = self.output_logits(self.output_hidden(ops.relu(horizontal)))
-        shape = ops.shape(logits)
-        return ops.reshape(logits, (shape[0], shape[1], shape[2], self.image_shape[2], 256))
-
     def logits(self, images, labels=None):
         """`[batch, H, W, C, 256]` logits of each pixel's level given the pixels before it."""
         images = ops.convert_to_tensor(images, "float32")
@@ -169,82 +139,7 @@ class PixelCNN(LikelihoodModel):
             vertical = _gate(v_pre)
         return self._head(horizontal)
 
-    def pixel_log_likelihood(self, images, labels=None):
-        """Exact `log p(x)` per image (nats): the sum over pixels and channels of the
-        log-softmax of the observed level."""
-        levels = _levels(images, self.value_range)
-        log_probabilities = ops.log_softmax(self.logits(images, labels), axis=-1)
-        observed = ops.take_along_axis(log_probabilities, levels[..., None], axis=-1)[..., 0]
-        return ops.sum(ops.reshape(observed, (ops.shape(observed)[0], -1)), axis=1)
-
-    # ------------------------------------------------------------------------------- train
-
-    @property
-    def metrics(self):
-        return [self.loss_tracker, self.bits_tracker]
-
-    def train_step(self, data):
-        images, labels = self.unpack(data)
-        with tf.GradientTape() as tape:
-            nll = -self.pixel_log_likelihood(images, labels)
-            loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(nll))
-        variables = self.trainable_variables
-        self.optimizer.apply(tape.gradient(loss, variables), variables)
-        self.loss_tracker.update_state(nll)
-        self.bits_tracker.update_state(likelihoods.bits_per_dim(-nll, self.dimensions))
-        return self.train_step_logs()
-
     # ------------------------------------------------------------------------------ sample
-
-    def level_values(self, levels):
-        """Level indices 0..255 -> pixel values in `value_range`."""
-        low, high = self.value_range
-        return ops.cast(levels, "float32") / 255.0 * (high - low) + low
-
-    def _draw(self, logits, gumbel):
-        """Levels from `[batch, C, 256]` logits by the Gumbel-max trick with the given noise."""
-        return ops.argmax(logits + gumbel, axis=-1)
-
-    def sample(self, num_samples, seed=None, conditions=None, sampler="cached"):
-        """`Samples(images, {"labels": ...} or None)`, drawn pixel by pixel in raster order.
-
-        The random numbers of pixel (i, j) are Gumbel noise drawn up front from `seed` (the
-        model's stream when None), so the two samplers, given one seed, draw the same images:
-        `"naive"` runs the whole network on the whole canvas for every pixel; `"cached"` keeps
-        each vertical layer's activations of the rows done (they never change again) and runs
-        the horizontal stack on the current row only.
-        """
-        if sampler not in SAMPLERS:
-            raise ValueError(f"`sampler` must be one of {SAMPLERS}. Received: sampler={sampler!r}")
-        count = int(num_samples)
-        labels = self.labels_for(count, conditions)
-        if sampler not in self._samplers:
-            self._samplers[sampler] = tf.function(lambda g, y: self.sample_levels(g, y, sampler), reduce_retracing=True)
-        chunks = []
-        for index, start in enumerate(range(0, count, SAMPLE_CHUNK)):
-            # Chunk k draws its noise from seed + k (chunk 0: what an export draws from `seed`).
-            size = min(SAMPLE_CHUNK, count - start)
-            gumbel = gumbel_noise((size,) + self.image_shape + (256,), self.seed_generator if seed is None else seed + index)
-            chunk_labels = None if labels is None else ops.convert_to_tensor(labels[start : start + size])
-            chunks.append(np.asarray(self.level_values(self._samplers[sampler](gumbel, chunk_labels))))
-        images = np.concatenate(chunks) if chunks else np.zeros((0,) + self.image_shape, np.float32)
-        return Samples(images, None if labels is None else {"labels": labels})
-
-    def _sample_naive(self, gumbel, labels):
-        """The reference sampler, as one graph: for each pixel, the whole network on the canvas."""
-        height, width, channels = self.image_shape
-        count = tf.shape(gumbel)[0]
-
-        def body(position, canvas):
-            i, j = position // width, position % width
-            logits = tf.gather(tf.gather(self.logits(canvas, labels), i, axis=1), j, axis=1)  # [batch, C, 256]
-            values = self.level_values(self._draw(logits, tf.gather(tf.gather(gumbel, i, axis=1), j, axis=1)))
-            mask = tf.reshape(tf.one_hot(position, height * width), (1, height, width, 1))
-            return position + 1, canvas * (1.0 - mask) + values[:, None, None, :] * mask
-
-        canvas = tf.zeros(tf.stack([count, height, width, channels]))
-        _, canvas = tf.while_loop(lambda position, _: position < height * width, body, [tf.constant(0), canvas])
-        return _levels(canvas, self.value_range)
 
     def _sample_cached(self, gumbel, labels):
         """The fast sampler, as one graph: each vertical layer's inputs are cached row by row
@@ -295,49 +190,7 @@ class PixelCNN(LikelihoodModel):
         links = [self.links[layer](zero_link_row) for layer in range(self.num_layers)]  # row 0: nothing above
         rows = tf.zeros(tf.stack([count, height, width, channels]))
         _, rows, _, _ = tf.while_loop(lambda i, *_: i < height, image_row, [tf.constant(0), rows, caches, links])
-        return _levels(rows, self.value_range)
-
-    def sample_levels(self, gumbel, labels=None, sampler="cached"):
-        """Levels `int32 [batch, H, W, C]` drawn with the Gumbel noise `[batch, H, W, C, 256]`
-        (graph code: `sample` and the exported signatures call it)."""
-        return (self._sample_cached if sampler == "cached" else self._sample_naive)(gumbel, labels)
-
-    # -------------------------------------------------------------------------- likelihood
-
-    def log_likelihood(self, images, conditions=None, seed=0, batch_size=64):
-        """Exact log-likelihoods of uint8 `images`: `{"log_likelihood": nats [N], "bits_per_dim"}`."""
-        labels = self.labels_for(len(images), conditions)
-        scaled = self.scaled(images)
-        values = []
-        for start in range(0, len(images), batch_size):
-            chunk_labels = None if labels is None else ops.convert_to_tensor(labels[start : start + batch_size])
-            values.append(ops.convert_to_numpy(self.pixel_log_likelihood(scaled[start : start + batch_size], chunk_labels)))
-        log_likelihood = np.concatenate(values) if values else np.zeros([0], np.float32)
-        return {"log_likelihood": log_likelihood,
-                "bits_per_dim": np.asarray(likelihoods.bits_per_dim(log_likelihood, self.dimensions))}
-
-    # ------------------------------------------------------------------------ the contract
-
-    def call(self, inputs, training=False):
-        """The logits of `images` (a conditional model: `[images, labels]`)."""
-        if self.num_classes:
-            return self.logits(inputs[0], inputs[1])
-        return self.logits(inputs)
-
-    def export_metadata(self):
-        return {"model": type(self).__name__, "image_shape": list(self.image_shape),
-                "value_range": list(self.value_range), "conditional": bool(self.num_classes),
-                "num_classes": self.num_classes,
-                "signatures": ["serving_default", "sample", "sample_seeded", "log_likelihood", "metadata"],
-                "truncation_input": False, "max_samples": MAX_PIXELCNN_SAMPLES,
-                "likelihood": {"signature": "log_likelihood", "exact": True, "max_images": MAX_LIKELIHOOD_IMAGES,
-                               "pixels": "256-way softmax per pixel and channel"}}
-
-    def export_archive(self, metadata):
-        return build_export_archive(self, metadata)
-
-    def warmup_requests(self):
-        return warmup_inputs(self)
+        return levels_of(rows, self.value_range)
 
     def train_step_flops_per_image(self):
         """Forward and backward (3x) of every convolution, counted per output position."""
