@@ -35,6 +35,11 @@ VAE_PARAMETERS_AT_28 = {"vae": (608064, 1477953), "cvae": (624064, 1603393)}
 
 # All parameters of the PixelCNNs at 28x28x1 (F = 32, 5 gated layers, k = 5).
 PIXELCNN_PARAMETERS_AT_28 = {"pixelcnn": 184832, "conditional_pixelcnn": 191232}
+# PixelRNN at 28x28x1 (F = 32, 2 layers), by hand: the mask-A 7x7 as 3x7 (+bias) and 1x3, 704 + 96;
+# per layer a residual 1x1 (1,056) and, Row LSTM, input 1x2 to 4F (8,320) and state 1x3 (12,288),
+# or, Diagonal BiLSTM, twice input 1x1 (4,224) and state 2x1 (8,192); the head 1,056 + 8,448.
+PIXELRNN_PARAMETERS_AT_28 = {"diagonal_bilstm": 800 + 2 * (1056 + 2 * (4224 + 8192)) + 9504,  # 62,080
+                             "row_lstm": 800 + 2 * (1056 + 8320 + 12288) + 9504}  # 53,632
 
 
 # (G, D) parameters (one direction's, for CycleGAN) of the image-to-image models at 32x32x1 ->
@@ -55,7 +60,7 @@ STACKGAN_PARAMETERS_AT_28 = {"stackgan": (3280193, 1112353, 176001, 769281)}
 def test_every_model_is_pinned():
     pinned = set(PARAMETERS_AT_28) | set(VAE_PARAMETERS_AT_28) | set(PIXELCNN_PARAMETERS_AT_28)
     pinned |= set(TRANSLATION_PARAMETERS_AT_32) | set(SRGAN_PARAMETERS_AT_28) | set(MIDINET_PARAMETERS)
-    pinned |= set(STACKGAN_PARAMETERS_AT_28)
+    pinned |= set(STACKGAN_PARAMETERS_AT_28) | {"pixelrnn"}
     assert pinned == set(MODELS)
 
 
@@ -88,6 +93,11 @@ def test_translation_parameter_counts_at_32(name):
 @pytest.mark.parametrize("name", list(PIXELCNN_PARAMETERS_AT_28))
 def test_pixelcnn_parameter_counts_at_28(name):
     assert build(name, (28, 28, 1)).count_params() == PIXELCNN_PARAMETERS_AT_28[name]
+
+
+@pytest.mark.parametrize("recurrence", list(PIXELRNN_PARAMETERS_AT_28))
+def test_pixelrnn_parameter_counts_at_28(recurrence):
+    assert build("pixelrnn", (28, 28, 1), recurrence=recurrence).count_params() == PIXELRNN_PARAMETERS_AT_28[recurrence]
 
 
 @pytest.mark.parametrize("name", list(VAE_PARAMETERS_AT_28))

@@ -1,4 +1,4 @@
-"""The models (the GANs, LAPGAN's pyramid of GANs, StackGAN from text, the image-to-image GANs, MidiNet for melodies, and the VAE and PixelCNN baselines), and the one registry that maps `--model` names to them.
+"""The models (the GANs, LAPGAN's pyramid of GANs, StackGAN from text, the image-to-image GANs, MidiNet for melodies, and the VAE, PixelCNN and PixelRNN baselines), and the one registry that maps `--model` names to them.
 
 Adding a model: one file in this package, one line in `MODELS`, and its tests.
 """
@@ -13,6 +13,7 @@ from gan_tf.models.midinet import MidiNet
 from gan_tf.models.mlp_gan import MLPGAN
 from gan_tf.models.pix2pix import Pix2Pix
 from gan_tf.models.pixelcnn import ConditionalPixelCNN, PixelCNN
+from gan_tf.models.pixelrnn import PixelRNN
 from gan_tf.models.sagan import SAGAN
 from gan_tf.models.sngan import SNGAN
 from gan_tf.models.srgan import SRGAN
@@ -39,6 +40,7 @@ MODELS = {
     "cvae": CVAE,
     "pixelcnn": PixelCNN,
     "conditional_pixelcnn": ConditionalPixelCNN,
+    "pixelrnn": PixelRNN,
 }
 
 
