@@ -96,9 +96,9 @@ class AutoregressiveModel(LikelihoodModel):
 
         The random numbers of pixel (i, j) are Gumbel noise drawn up front from `seed` (the
         model's stream when None), so the two samplers, given one seed, draw the same images:
-        `"naive"` runs the whole network on the whole canvas for every pixel; `"cached"` keeps
-        each vertical layer's activations of the rows done (they never change again) and runs
-        the horizontal stack on the current row only.
+        `"naive"` runs the whole network on the whole canvas for every pixel; `"cached"` is the
+        model's own `_sample_cached`, which keeps what the pixels done computed (they never
+        change again) and reruns only what the next pixel needs.
         """
         if sampler not in SAMPLERS:
             raise ValueError(f"`sampler` must be one of {SAMPLERS}. Received: sampler={sampler!r}")
