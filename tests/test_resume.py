@@ -281,3 +281,22 @@ def test_a_resumed_run_keeps_the_model_arguments_it_started_with(tmp_path):
     assert not {"image_shape", "seed", "name", "generator"} & set(started_with)  # from the data and the run
     assert arguments_the_run_started_with(TrainConfig(model="dcgan", workdir=str(tmp_path / "run"), resume=False)) == {}
     assert arguments_the_run_started_with(TrainConfig(model="dcgan", workdir=str(tmp_path / "new"))) == {}
+
+
+def test_a_resumed_run_keeps_the_batch_size_it_started_with(tmp_path):
+    """A model's default batch size may change between versions: a run resumed without
+    --batch_size keeps its own (train_config.json), so its steps per epoch do not change."""
+    import json
+
+    from gan_tf.training import TrainConfig, train
+
+    common = dict(model="dcgan", max_examples=48, eval_every=0, verbose=0, workdir=str(tmp_path / "run"),
+                  export_dir=str(tmp_path / "export"), model_args={"latent_dim": 8, "width": 8})
+    first = train(TrainConfig(epochs=1, batch_size=16, **common))
+    assert int(first.model.g_optimizer.iterations) == 3  # 48 images in batches of 16
+    assert json.load(open(tmp_path / "run" / "train_config.json"))["batch_size"] == 16
+    resumed = train(TrainConfig(epochs=2, **common))  # no batch size: the run's own, not the default
+    assert int(resumed.model.g_optimizer.iterations) == 6
+    assert json.load(open(tmp_path / "run" / "train_config.json"))["batch_size"] == 16
+    with pytest.raises(ValueError, match="batch_size 64 is larger than the dataset"):  # a new run: the default
+        train(TrainConfig(epochs=1, **{**common, "workdir": str(tmp_path / "new")}))

@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from gan_tf.data.specs import open_source
+from gan_tf.files import write_atomically
 from gan_tf.metrics.evaluation import make_evaluator
 from gan_tf.models import get_model_class
 from gan_tf.models.generative import constructor_arguments
@@ -27,6 +28,9 @@ from gan_tf.serving.export import export_model
 from gan_tf.training import callbacks as gan_callbacks, monitoring
 from gan_tf.training.distribute import is_chief, make_strategy, output_dir
 from gan_tf.training.workdir_lock import WorkdirLock
+
+# The run's resolved TrainConfig, written into its workdir at every start (JSON).
+RUN_CONFIG_FILE = "train_config.json"
 
 
 @contextlib.contextmanager
@@ -118,7 +122,8 @@ def train(config, callbacks=()):
     every `eval_every` epochs on `eval_samples` samples; `real_floor/` the metrics' floors; the
     run's hparams and `time/*`, where its wall time went: `TrainResult.time_split`), `samples/epoch_NNNN.png` and `samples.png` (fixed-noise grids, the newest
     too), `history.csv` and `loss_curves.png`, `checkpoints/epoch_NNNN.keras` (the whole GAN,
-    optimizers and noise stream included, after every epoch; the two newest are kept); and the
+    optimizers and noise stream included, after every epoch; the two newest are kept),
+    `train_config.json` (the resolved config; a resumed run keeps its batch size); and the
     generator SavedModel under `config.export_dir/<version>/`. The quality metrics use the
     dataset's classifier (`gan_tf.metrics.evaluation`), trained and cached on first use.
 
@@ -153,10 +158,13 @@ def train(config, callbacks=()):
             ones are intact).
     """
     config.validate()
+    batch_size_given = config.batch_size is not None
     config = config.resolved()
     started_with = arguments_the_run_started_with(config)
     if started_with:
         config = dataclasses.replace(config, model_args={**started_with, **(config.model_args or {})})
+    if not batch_size_given:
+        config = dataclasses.replace(config, batch_size=batch_size_the_run_started_with(config))
     strategy = make_strategy(config.strategy, cpu_devices=config.cpu_devices)  # before any TF op
     clock, began = gan_callbacks.RunClock(), time.perf_counter()
     with _run_guards(config, strategy) as preemption:
@@ -174,6 +182,8 @@ def train(config, callbacks=()):
         with clock.timing("evaluation"):  # the classifier, and the real data's features, once
             evaluator = _evaluator(config, strategy, source, start)
         with output_dir(config.workdir, strategy) as workdir:
+            write_atomically(os.path.join(workdir, RUN_CONFIG_FILE),
+                             lambda path: _write_json(path, dataclasses.asdict(config)))
             standard, samples_monitor = _standard_callbacks(config, model, workdir, evaluator, steps_per_epoch, start,
                                                             trackers, preemption, clock, training_source)
             history, seconds = _fit(model, config, strategy, training_source, steps_per_epoch, start,
@@ -240,6 +250,24 @@ def arguments_the_run_started_with(config):
         valid, given = constructor_arguments(get_model_class(config.model)), config.all_model_args()
         return {name: value for name, value in saved.items() if name in valid and name not in given}
     return {}
+
+
+def batch_size_the_run_started_with(config):
+    """`config.batch_size`, or, when the run in `config.workdir` resumes from a checkpoint, the
+    batch size it started with (its `train_config.json`): a model's default batch size may
+    change between versions, and a resumed run should not change its batches mid-run."""
+    if not config.resume or gan_callbacks.latest_checkpoint(os.path.join(config.workdir, "checkpoints")) is None:
+        return config.batch_size
+    try:
+        with open(os.path.join(config.workdir, RUN_CONFIG_FILE)) as f:
+            return int(json.load(f)["batch_size"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return config.batch_size  # a run started before the file was written: today's default
+
+
+def _write_json(path, value):
+    with open(path, "w") as f:
+        json.dump(value, f, indent=1)
 
 
 def _restore(model, config, steps_per_epoch):
