@@ -242,7 +242,7 @@ def test_two_workers_train_identical_generators_and_only_the_chief_writes(tmp_pa
     for key in chief.files:
         np.testing.assert_array_equal(chief[key], worker[key])
     assert sorted(os.listdir(tmp_path / "run")) == [
-        "checkpoints", "history.csv", "logs", "loss_curves.png", "samples", "samples.png"]
+        "checkpoints", "history.csv", "logs", "loss_curves.png", "samples", "samples.png", "train_config.json"]
     assert sorted(os.listdir(tmp_path / "run_export")) == ["1"]  # one export, by the chief
     assert not [name for name in os.listdir(tmp_path / "tmp1") if name.startswith("gan_tf-worker-")]
 

@@ -106,7 +106,8 @@ def _run_cli(*flags, cwd):
                                    "'translation', 'cutout']. Received: 'color,flip'"),
         (["--model=lapgan", "--augment=color"], "train.py: error: lapgan has no argument 'augment'."),
         (["--model=stylegan"], "flag --model=stylegan: value should be one of <mlp_gan|dcgan|cgan|wgan_gp|sngan|acgan|"
-                               "sagan|biggan|lapgan|pix2pix|cyclegan|srgan|stackgan|midinet|vae|cvae|pixelcnn|conditional_pixelcnn>"),
+                               "sagan|biggan|lapgan|pix2pix|cyclegan|srgan|stackgan|midinet|vae|cvae|pixelcnn|conditional_pixelcnn|"
+                               "pixelrnn>"),
     ],
 )
 def test_cli_rejects_bad_flags_with_one_line_and_nonzero_exit(tmp_path, flags, message):
