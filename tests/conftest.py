@@ -63,3 +63,11 @@ def eight_bit_stripes():
 
     return striped_digits().map(lambda images, labels: (
         tf.round((tf.clip_by_value(images, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0, labels))
+
+
+def assert_training_lowered_bits_per_dim(history, dimensions=784):
+    """A likelihood model's `fit` history: its two trackers, bits/dim below 0.8x the first
+    epoch's, and bits/dim the loss (nats per image) over `dimensions x ln 2`."""
+    assert set(history) == {"loss", "bits_per_dim"}
+    assert history["bits_per_dim"][-1] < 0.8 * history["bits_per_dim"][0], history["bits_per_dim"]
+    np.testing.assert_allclose(history["bits_per_dim"][-1], history["loss"][-1] / (dimensions * np.log(2.0)), rtol=1e-5)
