@@ -53,7 +53,7 @@ def test_acgan_auxiliary_classifier_learns_a_separable_toy_set():
     assert source.shape == (3, 1) and class_logits.shape == (3, 4)
 
 
-def test_sagan_attends_in_both_networks_with_ttur():
+def test_sagan_attends_in_both_networks():
     gan = SAGAN(latent_dim=8, seed=0)
     blocks = {name: _layers(getattr(gan, name), SelfAttention2D) for name in ("generator", "discriminator")}
     assert [len(found) for found in blocks.values()] == [1, 1]
@@ -62,7 +62,8 @@ def test_sagan_attends_in_both_networks_with_ttur():
     assert generator_shape[1:3] == discriminator_shape[1:3] == (14, 14)  # the middle resolution
     assert all(isinstance(layer.layer, keras.layers.Layer) for layer in _layers(gan.generator, SpectralNormalization))
     optimizers = gan.default_optimizers()
-    assert float(optimizers["discriminator"].learning_rate) == pytest.approx(4 * float(optimizers["generator"].learning_rate))
+    # G as fast as D (chosen by measurement over the paper's two time-scale rates).
+    assert float(optimizers["discriminator"].learning_rate) == pytest.approx(float(optimizers["generator"].learning_rate))
     gan.compile()
     gan.fit(tiny_batches(2), epochs=1, verbose=0)
     for found in blocks.values():

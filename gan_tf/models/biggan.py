@@ -190,8 +190,8 @@ class BigGAN(ConditionalGAN):
     def default_optimizers(self):
         """Adam(4e-4, beta_1=0, beta_2=0.999) for both networks. The two time-scale rates of
         SAGAN (G at 1e-4, a quarter of D's) left G far behind at short budgets: on mnist_5k,
-        5 epochs (`bench/quality.py --epochs=5`, docs/results/gans.md, "BigGAN: G as fast as
-        D"), FID 355.6 and label accuracy 0.173 with them, 19.3 and 0.984 with G at 4e-4."""
+        5 epochs (`bench/quality.py --epochs=5`, docs/results/gans.md, "BigGAN and SAGAN: G as
+        fast as D"), FID 355.6 and label accuracy 0.173 with them, 19.3 and 0.984 with G at 4e-4."""
         return {
             "discriminator": keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.999, name="d_adam"),
             "generator": keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.999, name="g_adam"),
