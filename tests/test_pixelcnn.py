@@ -42,17 +42,23 @@ def test_each_pixel_depends_only_on_the_pixels_before_it_with_no_blind_spot(chan
                 assert gradient[i + di, j + dj] > 0.0, ((i, j), (di, dj))
 
 
-def test_the_probabilities_of_every_possible_image_sum_to_one():
-    """Exact: over all 256^2 images of 1 x 2 pixels, the model's probabilities sum to 1."""
-    model = ConditionalPixelCNN(image_shape=(1, 2, 1), num_classes=2, **TINY)
+@pytest.mark.parametrize("class_map_channels", [0, 2])
+def test_the_probabilities_of_every_possible_image_sum_to_one(class_map_channels):
+    """Exact: over all 256^2 images of 1 x 2 pixels, the model's probabilities sum to 1, with a
+    per-class bias or a per-class map (a different bias at each position)."""
+    model = ConditionalPixelCNN(image_shape=(1, 2, 1), num_classes=2, class_map_channels=class_map_channels, **TINY)
     levels = np.stack(np.meshgrid(np.arange(256), np.arange(256), indexing="ij"), axis=-1).reshape(-1, 1, 2, 1)
     for label in (0, 1):
         log_p = model.log_likelihood(levels.astype(np.uint8), {"labels": [label]}, batch_size=65536)["log_likelihood"]
         np.testing.assert_allclose(np.exp(log_p.astype(np.float64)).sum(), 1.0, rtol=1e-4)
 
 
-def test_the_cached_sampler_draws_the_naive_samplers_images():
-    model = ConditionalPixelCNN(image_shape=(6, 5, 2), num_classes=3, **TINY)
+@pytest.mark.parametrize("class_map_channels", [0, 2])
+def test_the_cached_sampler_draws_the_naive_samplers_images(class_map_channels):
+    model = ConditionalPixelCNN(image_shape=(6, 5, 2), num_classes=3, class_map_channels=class_map_channels, **TINY)
+    if class_map_channels:  # a map that differs by row and column, so a wrong row of it would show
+        maps = model.class_maps.embeddings
+        maps.assign(keras.random.normal(maps.shape, seed=0))
     conditions = {"labels": [0, 2, 1]}
     naive = model.sample(3, seed=4, conditions=conditions, sampler="naive").images
     cached = model.sample(3, seed=4, conditions=conditions, sampler="cached").images

@@ -13,6 +13,7 @@ from conftest import REPO_ROOT, eight_bit_stripes
 from gan_tf import CVAE, VAE
 from gan_tf import data
 from gan_tf.data import DatasetInfo
+from gan_tf.models.vae import CLASS_PRIOR_STEP_SCALE
 from gan_tf.serving.export import export_model
 from gan_tf.serving.sampling import sample_local
 
@@ -114,6 +115,44 @@ def test_the_cvae_draws_the_class_it_is_asked_for(trained):
     assert [int(np.argmax(row.mean(axis=(0, 2, 3)).reshape(4, 7).mean(axis=1))) for row in preview] == [0, 1, 2, 3]
     with pytest.raises(ValueError, match=r"labels must be in \[0, 4\)"):
         model.sample(2, conditions={"labels": [4]})
+
+
+def test_the_class_prior_bounds_are_those_of_the_model_written_in_z():
+    """With `class_prior`, z ~ N(mean_y, diag(var_y)) and x ~ p(x|z, y): the model's ELBO and
+    importance-weighted bound (computed in the standardized latent) equal the same bounds
+    computed directly in z with the class's Gaussian as the prior."""
+    model = CVAE(num_classes=3, class_prior=True, importance_samples=4, **SMALL)
+    statistics = model.prior.statistics.embeddings
+    statistics.assign(np.random.default_rng(0).normal(size=statistics.shape).astype(np.float32) / CLASS_PRIOR_STEP_SCALE)
+    images = np.random.default_rng(1).uniform(-1.0, 1.0, (2, 28, 28, 1)).astype(np.float32)
+    labels = np.array([2, 0], np.int32)
+    eps = np.random.default_rng(2).normal(size=(2, 4, 4)).astype(np.float32)
+    elbo, bound = (np.asarray(b, np.float64) for b in model.log_likelihood_bounds(images, labels, eps))
+
+    statistics_z = np.asarray(model.encoder([images, labels]), np.float64)
+    mean, log_variance = statistics_z[:, :4], statistics_z[:, 4:]
+    prior = CLASS_PRIOR_STEP_SCALE * np.asarray(statistics, np.float64)[labels]  # the table is scaled down
+    prior_mean, prior_log_variance = prior[:, :4], prior[:, 4:]
+    z = mean[:, None] + np.exp(0.5 * log_variance)[:, None] * eps  # the same draws, in z
+
+    def log_normal(values, m, lv):
+        return -0.5 * np.sum((values - m) ** 2 / np.exp(lv) + lv + np.log(2 * np.pi), axis=-1)
+
+    decoded = model.decoder([z.reshape(8, 4).astype(np.float32), np.repeat(labels, 4)])
+    log_px = np.asarray(model.reconstruction_log_likelihood(np.repeat(images, 4, axis=0), decoded), np.float64).reshape(2, 4)
+    log_w = log_px + log_normal(z, prior_mean[:, None], prior_log_variance[:, None]) - log_normal(
+        z, mean[:, None], log_variance[:, None])
+    kl = 0.5 * np.sum(np.exp(log_variance - prior_log_variance) + (mean - prior_mean) ** 2 / np.exp(prior_log_variance)
+                      - 1.0 - log_variance + prior_log_variance, axis=1)
+    np.testing.assert_allclose(elbo, log_px.mean(axis=1) - kl, rtol=1e-4)
+    np.testing.assert_allclose(bound, np.log(np.mean(np.exp(log_w - log_w.max(1, keepdims=True)), axis=1))
+                               + log_w.max(1), rtol=1e-4)
+    # Samples of class y decode z = mean_y + std_y * u for the prior's u ~ N(0, I).
+    u = np.random.default_rng(3).normal(size=(2, 4)).astype(np.float32)
+    np.testing.assert_allclose(model([u, labels]), model.decoder([prior_mean + np.exp(0.5 * prior_log_variance) * u,
+                                                                  labels]), atol=1e-5)
+    with pytest.raises(ValueError, match="class_prior.*num_classes"):
+        VAE(class_prior=True, **SMALL)
 
 
 def test_from_data_a_vae_ignores_classes_and_a_cvae_needs_them():
