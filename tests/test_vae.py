@@ -170,6 +170,9 @@ def test_from_data_a_vae_ignores_classes_and_a_cvae_needs_them():
 def test_config_and_keras_file_round_trip_weights_optimizer_and_stream(trained, tmp_path):
     model, _ = trained["CVAE"]
     assert CVAE.from_config(model.get_config()).get_config() == model.get_config()
+    # A config saved before the class prior existed (no such key) means the N(0, I) prior.
+    older = {key: value for key, value in model.get_config().items() if key != "class_prior"}
+    assert model.class_prior and not CVAE.from_config(older).class_prior
     model.save(tmp_path / "cvae.keras")
     loaded = keras.saving.load_model(tmp_path / "cvae.keras", safe_mode=True)
     assert type(loaded) is CVAE and loaded.num_classes == 4

@@ -36,8 +36,8 @@ INITIAL_LOG_SCALE = -2.0
 # rate in size, whatever the gradient's scale) move the prior this many times faster than a
 # weight: at 1e-3, an unscaled class mean moves at most 0.8 in 780 steps, where the classes'
 # posteriors lie units apart. Chosen by measurement (bench/cvae_labels.py; docs/results/
-# likelihood.md, "Conditional likelihood models: where the class goes"): label accuracy after 10 epochs 0.29, 0.53,
-# 0.71 and 0.76 at scales 1, 10, 30 and 100.
+# likelihood.md, "Conditional likelihood models: where the class goes"): label accuracy
+# after 10 epochs 0.29, 0.53, 0.71 and 0.76 at scales 1, 10, 30 and 100.
 CLASS_PRIOR_STEP_SCALE = 100.0
 
 
@@ -363,4 +363,9 @@ class CVAE(VAE):
 
     def __init__(self, num_classes=10, class_prior=True, **kwargs):
         super().__init__(num_classes=num_classes, class_prior=class_prior, **kwargs)
+
+    @classmethod
+    def from_config(cls, config):
+        # Saved before the class prior existed: N(0, I), so the saved weights fit.
+        return cls(**{"class_prior": False, **config})
 
