@@ -33,6 +33,7 @@ from gan_tf import CVAE
 from gan_tf.data import load_arrays, load_dataset
 from gan_tf.data.classifiers import load_classifier
 from gan_tf.models.generative import parse_model_args
+from gan_tf.serving.sampling import _to_uint8
 
 flags.DEFINE_list("models", ["cvae+class_prior=false", "cvae"], "CVAE entries, `cvae+name=value+...`.")
 flags.DEFINE_integer("epochs", 10, "Training epochs per model.")
@@ -45,12 +46,8 @@ FLAGS = flags.FLAGS
 DATASET = "mnist_5k"
 
 
-def _uint8(images):
-    return np.round((np.clip(np.asarray(images), -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-
-
-def _predicted(classifier, images):
-    return classifier.probabilities(_uint8(images)).argmax(axis=1)
+def _predicted(classifier, images, value_range):
+    return classifier.probabilities(_to_uint8(images, value_range)).argmax(axis=1)
 
 
 def measure(entry, classifier, images, labels):
@@ -66,13 +63,14 @@ def measure(entry, classifier, images, labels):
     seconds = time.time() - start
 
     samples = model.sample(FLAGS.num_samples, seed=1)
-    sample_accuracy = np.mean(_predicted(classifier, samples.images) == samples.conditions["labels"])
+    sample_accuracy = np.mean(_predicted(classifier, samples.images, model.value_range) == samples.conditions["labels"])
     rng = np.random.default_rng(2)
     digits, own = images[: FLAGS.swap_images], labels[: FLAGS.swap_images]
     other = (own + rng.integers(1, 10, size=own.shape)) % 10
-    mean, _ = model.posterior(digits.astype(np.float32) / 127.5 - 1.0, own)
-    swapped = _predicted(classifier, model.decode(mean, other))
-    centres = _predicted(classifier, model.decode(np.zeros((10, model.latent_dim), np.float32), np.arange(10)))
+    mean, _ = model.posterior(model.scaled(digits), own)
+    swapped = _predicted(classifier, model.decode(mean, other), model.value_range)
+    centres = _predicted(classifier, model.decode(np.zeros((10, model.latent_dim), np.float32), np.arange(10)),
+                         model.value_range)
     held = images[-FLAGS.likelihood_images :], labels[-FLAGS.likelihood_images :]
     bound = model.log_likelihood(held[0], {"labels": held[1]})["bits_per_dim"].mean()
     return {
