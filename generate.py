@@ -70,10 +70,11 @@ def _read_inputs(path, shape):
     """`(names, uint8 images at shape, count fitted)` of the image file(s) at `path`."""
     import tensorflow as tf
 
-    from gan_tf.data.source import IMAGE_EXTENSIONS, convert_channels, fit_to_size
+    from gan_tf.data.image_files import IMAGE_EXTENSIONS, ImageFileError, is_image_name, read_image, shown_path
+    from gan_tf.data.source import fit_to_size
 
     if os.path.isdir(path):
-        files = sorted(os.path.join(path, n) for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
+        files = sorted(os.path.join(path, n) for n in os.listdir(path) if is_image_name(n) and not n.startswith("."))
         if not files:
             raise ValueError(f"{path} holds no image files ({', '.join(IMAGE_EXTENSIONS)})")
     elif os.path.isfile(path):
@@ -81,13 +82,13 @@ def _read_inputs(path, shape):
     else:
         raise FileNotFoundError(f"No image file or folder at {path}")
     names, images, fitted = [], [], 0
-    for file in files:
+    for file in files:  # read as training reads them: upright, alpha over white (gan_tf.data.image_files)
         try:
-            image = tf.io.decode_image(tf.io.read_file(file), expand_animations=False)
-        except tf.errors.InvalidArgumentError:
-            raise ValueError(f"{file} is not an image that decodes") from None
+            image = read_image(file, shape[2], tuple(shape[:2]))
+        except ImageFileError as error:
+            raise ValueError(f"{shown_path(file)} is not an image that reads: {error}") from None
         fitted += tuple(image.shape[:2]) != tuple(shape[:2])
-        images.append(fit_to_size(convert_channels(image, shape[2]), tuple(shape[:2])).numpy())
+        images.append(fit_to_size(tf.constant(image), tuple(shape[:2])).numpy())
         names.append(os.path.splitext(os.path.basename(file))[0] + ".png")
     return names, np.stack(images), fitted
 

@@ -56,6 +56,7 @@ flags.DEFINE_string("image_size", None, "Train at S x S (or HxW): the shorter si
 flags.DEFINE_integer("channels", None, "1 (greyscale) or 3 (RGB); converts either way (default: the data's own).")
 flags.DEFINE_enum("crop", _DEFAULTS.crop, list(CROPS), "center: keep the aspect ratio and cut out the centre; none: stretch to --image_size.")
 flags.DEFINE_string("cache_dir", None, "Cache decoded images of data that stream from disk here (default: no cache).")
+flags.DEFINE_integer("max_image_pixels", _DEFAULTS.max_image_pixels, "Skip image files whose decoded pixels would be more (a large JPEG is first decoded at a reduced scale); the default admits a 100-megapixel photo.")
 flags.DEFINE_multi_string("model_arg", [], "NAME=VALUE: a constructor argument of the model, e.g. --model_arg=gp_weight=5 (repeatable; values parse as int, float, true/false, none or text).")
 flags.DEFINE_integer("epochs", _DEFAULTS.epochs, "Passes over the data.")
 flags.DEFINE_integer("steps_per_epoch", None, "Cap on steps per epoch (default: the whole dataset).")
@@ -102,6 +103,7 @@ def config_from_flags():
         channels=FLAGS.channels,
         crop=FLAGS.crop,
         cache_dir=FLAGS.cache_dir,
+        max_image_pixels=FLAGS.max_image_pixels,
         model_args=model_args,
         epochs=FLAGS.epochs,
         steps_per_epoch=FLAGS.steps_per_epoch,

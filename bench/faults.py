@@ -23,12 +23,31 @@ with every saved variable bit-identical to the reference (weights, optimizer mom
 counts, weight averages, random streams, running means), the steps lost (train steps the final
 model lacks) and the epochs logged more than once in `history.csv` and TensorBoard. Every run
 uses `--deterministic` and `--checkpoint_every_steps`. A figure for the README, not a test.
+
+The folder campaign (`--campaigns=folders`) reads real folders' oddities (`gan_tf.data.image_files`):
+
+* `odd files`: the folder `tests/image_oddities.py` writes (eight EXIF orientations, CMYK,
+  16-bit, palette and alpha transparency, animations, a name that is not UTF-8, AppleDouble
+  and hidden files, empty, truncated, dangling and FIFO files, a link loop), read in memory and
+  streaming: files read with the pixels a viewer shows, files skipped, and `train.py` run on it;
+* `files removed mid-run`: a streaming folder from which a quarter of the files are deleted and
+  some replaced by garbage after a few batches: batches that came out full, files logged;
+* `one huge photo`: the peak memory of a process streaming a folder of small JPEGs at 64 x 64,
+  with and without one 12,000 x 9,000 JPEG among them (goal: within 1.2x).
+
+The cluster campaign (`--campaigns=cluster`), per model: a 2-worker localhost cluster
+(`--strategy=multi_worker`) trained to the end as the reference, then SIGTERM to the non-chief,
+and to the chief, after the first step checkpoint; every worker must exit 75 at one common
+checkpoint, and the cluster restarted with the same command must end bit-identical to the
+reference (judged as the model campaign's rows).
 """
 
 import glob
 import json
+import logging
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -43,6 +62,9 @@ sys.path.insert(0, REPO_ROOT)
 
 from absl import app, flags  # noqa: E402
 
+flags.DEFINE_list("campaigns", ["models", "folders", "cluster"], "models: kills, preemptions and damage against "
+                  "train.py; folders: odd image files, files removed mid-run, one huge photo's memory; cluster: SIGTERM "
+                  "to one worker of a 2-worker localhost cluster.")
 flags.DEFINE_list("models", ["dcgan", "cgan"], "Models to run the campaign on.")
 flags.DEFINE_integer("kills", 6, "SIGKILL runs at a random moment, per model.")
 flags.DEFINE_integer("targeted", 2, "Runs per model of each targeted kind (checkpoint write, export, SIGTERM, corrupt).")
@@ -276,13 +298,192 @@ def concurrent_start(model, workdir, reference):
     return result
 
 
+# ---------------------------------------------------------------------- the cluster campaign
+
+def start_cluster(model, workdir, workers=2):
+    """The processes of a localhost cluster running the same train.py command (worker 0 is the chief)."""
+    import socket
+
+    sockets = [socket.socket() for _ in range(workers)]
+    for bound in sockets:
+        bound.bind(("127.0.0.1", 0))
+    cluster = {"worker": [f"localhost:{bound.getsockname()[1]}" for bound in sockets]}
+    for bound in sockets:
+        bound.close()
+    processes = []
+    for index in range(workers):
+        scratch = tempfile.mkdtemp(prefix=f"worker{index}-tmp-", dir=os.path.dirname(workdir))
+        env = {**os.environ, "TMPDIR": scratch,
+               "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        log = open(f"{workdir}.worker{index}.{time.time_ns()}.log", "w")
+        processes.append(subprocess.Popen([sys.executable, TRAIN, *train_flags(model, workdir), "--strategy=multi_worker"],
+                                          stdout=log, stderr=subprocess.STDOUT, env=env))
+    return processes
+
+
+def cluster_to_end(model, workdir, attempts=3):
+    """Restarts the cluster until every worker exits 0; returns each start's exit codes."""
+    codes = []
+    for _ in range(attempts):
+        codes.append([process.wait() for process in start_cluster(model, workdir)])
+        if not any(codes[-1]):
+            break
+    return codes
+
+
+def cluster_campaign(model, root):
+    from gan_tf.training.callbacks import latest_checkpoint
+
+    reference_dir = os.path.join(root, f"{model}-cluster-reference")
+    os.makedirs(root, exist_ok=True)
+    print(f"{model}: reference cluster", flush=True)
+    cluster_to_end(model, reference_dir)
+    reference = {"weights": weights_of(final_checkpoint(reference_dir))}
+    results = []
+    for target, name in ((1, "the non-chief"), (0, "the chief")):
+        workdir = os.path.join(root, f"{model}-cluster-sigterm-worker{target}")
+        processes = start_cluster(model, workdir)
+        checkpoints = os.path.join(workdir, "checkpoints")
+        wait_for(lambda: latest_checkpoint(checkpoints) is not None, processes[0])
+        processes[target].send_signal(signal.SIGTERM)
+        first_exits = [process.wait() for process in processes]
+        stopped_at = latest_checkpoint(checkpoints)
+        codes = cluster_to_end(model, workdir)
+        results.append(judge(f"SIGTERM to {name} of a 2-worker cluster", model, workdir, reference, codes,
+                             "/".join(map(str, first_exits)), notes=f"common checkpoint {stopped_at[1] if stopped_at else None}"))
+        print(f"{model}: {results[-1]['kind']}: first exits {results[-1]['first_exit']}, reruns {codes}, "
+              f"bit-identical {results[-1]['bit_identical']}", flush=True)
+    return results
+
+
+# ----------------------------------------------------------------------- the folder campaign
+
+def folder_campaign(root):
+    """Prints the three folder rows (module docstring)."""
+    import numpy as np
+
+    sys.path.insert(0, os.path.join(REPO_ROOT, "tests"))
+    from image_oddities import write_oddities
+
+    from gan_tf.data import open_source
+
+    rows = []
+    odd = os.path.join(root, "odd", "photos")
+    readable, skipped = write_oddities(odd)
+    counter = _WarningCounter()
+    logging.getLogger("gan_tf").addHandler(counter)
+    for in_memory in (True, False):
+        counter.records.clear()
+        source = open_source(f"folder:{odd}", image_size=16, in_memory=in_memory)
+        images = source.arrays()[0]
+        matched = sum(min(np.abs(image.astype(int) - _fitted(expected).astype(int)).max() for image in images) <= 4
+                      for expected in readable.values())
+        rows.append((f"odd files, {'in memory' if in_memory else 'streaming'}",
+                     f"{len(readable) + len(skipped)} written: {len(images)} read ({len(readable)} readable; "
+                     f"{matched} with a viewer's pixels); warnings: {counter.skips()}"))
+    workdir = os.path.join(root, "odd_run")  # outside the data: its lock file would count as hidden
+    process = subprocess.run([sys.executable, TRAIN, f"--dataset=folder:{os.path.dirname(odd)}", "--image_size=16",
+                              "--epochs=1", "--batch_size=8", f"--workdir={workdir}",
+                              f"--export_dir={os.path.join(root, 'odd_export')}", "--eval_every=0"],
+                             capture_output=True, text=True, errors="backslashreplace")
+    data_line = next((line for line in process.stdout.splitlines() if line.startswith("Data:")), "")
+    rows.append(("odd files, train.py", f"exit {process.returncode}; {data_line[:200]}"))
+
+    streaming = os.path.join(root, "vanishing")
+    os.makedirs(streaming)
+    from PIL import Image
+
+    for index in range(64):
+        Image.new("L", (8, 8), index).save(os.path.join(streaming, f"{index:02d}.png"))
+    source = open_source(f"folder:{streaming}", in_memory=False)
+    counter.records.clear()
+    batches, full = 0, 0
+    for images, unused_labels in source.dataset(batch_size=8, seed=0, repeat=True).take(40):
+        batches += 1
+        full += images.shape[0] == 8
+        if batches == 4:
+            for index in range(0, 64, 4):
+                os.remove(os.path.join(streaming, f"{index:02d}.png"))
+            for index in range(1, 17, 4):
+                with open(os.path.join(streaming, f"{index:02d}.png"), "wb") as handle:
+                    handle.write(b"overwritten")
+    logged = sum("while reading the data" in record for record in counter.records)
+    rows.append(("files removed mid-run", f"16 deleted and 4 overwritten after batch 4: {full} of {batches} batches "
+                                          f"full, {logged} files logged as skipped"))
+
+    rows.append(("one huge photo", _huge_photo_memory(os.path.join(root, "huge"))))
+    logging.getLogger("gan_tf").removeHandler(counter)
+    print("\n| folder fault | result |\n| --- | --- |")
+    for kind, result in rows:
+        print(f"| {kind} | {result} |")
+    return rows
+
+
+class _WarningCounter(logging.Handler):
+    """Keeps the text of every warning gan_tf logs."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.records = []
+
+    def emit(self, record):
+        self.records.append(record.getMessage())
+
+    def skips(self):
+        """"skipped N kind" of each warning, without the names."""
+        return "; ".join(re.search(r"skipped \d+ [^:]+", text).group(0) for text in self.records if "skipped" in text)
+
+
+def _fitted(expected):
+    return expected if expected.shape[:2] == (16, 16) else expected[8:24]
+
+
+def _huge_photo_memory(root):
+    """Peak memory (MB) of a process streaming small JPEGs at 64 x 64, without and with one
+    12,000 x 9,000 JPEG among them."""
+    import numpy as np
+    from PIL import Image
+
+    small = os.path.join(root, "small")
+    os.makedirs(small)
+    rng = np.random.default_rng(0)
+    for index in range(200):
+        photo = (rng.random((1, 1, 3)) * 255 * np.ones((480, 640, 3))).astype(np.uint8)
+        Image.fromarray(photo).save(os.path.join(small, f"{index:03d}.jpg"), quality=90)
+    with_huge = os.path.join(root, "with_huge")
+    shutil.copytree(small, with_huge)
+    huge = np.empty((9000, 12000, 3), np.uint8)  # stripes and a diagonal: a photo-sized JPEG of a few MB
+    huge[..., 0] = (np.arange(9000) // 35 % 256).astype(np.uint8)[:, None]
+    huge[..., 1] = (np.arange(12000) // 47 % 256).astype(np.uint8)[None, :]
+    huge[..., 2] = huge[..., 0] // 2 + huge[..., 1] // 2
+    Image.fromarray(huge).save(os.path.join(with_huge, "huge.jpg"), quality=90)
+    del huge
+    # VmHWM, the process's own peak (ru_maxrss would carry over this process's peak through exec).
+    reader = ("import re, sys; from gan_tf.data import open_source; "
+              "source = open_source('folder:' + sys.argv[1], image_size=64, in_memory=False); "
+              "[None for batch in source.dataset(batch_size=20, seed=0, repeat=True).take(25)]; "
+              "print(int(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)) / 1024)")
+    peaks = {}
+    for name, folder in (("without", small), ("with", with_huge)):
+        process = subprocess.run([sys.executable, "-c", reader, folder], capture_output=True, text=True, cwd=REPO_ROOT)
+        if process.returncode:
+            return f"the reader failed: {process.stderr.strip().splitlines()[-1]}"
+        peaks[name] = float(process.stdout.split()[-1])
+    return (f"peak memory {peaks['without']:.0f} MB without, {peaks['with']:.0f} MB with one 12,000 x 9,000 JPEG "
+            f"among 200 photos of 640 x 480 (ratio {peaks['with'] / peaks['without']:.2f}; goal <= 1.2)")
+
+
 def main(argv):
     rng = random.Random(FLAGS.seed)
     root = tempfile.mkdtemp(prefix="gan_tf-faults-")
     print(f"Workdirs and logs under {root}", flush=True)
+    if "folders" in FLAGS.campaigns:
+        folder_campaign(os.path.join(root, "folders"))
     results = []
-    for model in FLAGS.models:
+    for model in FLAGS.models if "models" in FLAGS.campaigns else ():
         results += campaign(model, root, rng)
+    for model in FLAGS.models if "cluster" in FLAGS.campaigns else ():
+        results += cluster_campaign(model, root)
 
     print("\n| model | fault | runs | bit-identical | steps lost | epochs logged twice | epochs not logged | first exit codes |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")

@@ -182,26 +182,35 @@ def test_sigkill_mid_training_then_rerun_finishes_with_every_step(tmp_path):
 
 
 _WORKER = """
-import os, signal, sys
+import json, os, signal, sys
 import keras, numpy as np
 from gan_tf.training import TrainConfig, train
-workdir, export_dir, out, epochs, steps, kill_at = sys.argv[1:7]
+from gan_tf.training.callbacks import TrainingPreempted
+workdir, export_dir, out, epochs, steps, kill_at, term_at, term_worker = sys.argv[1:9]
+index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
 
-class Kill(keras.callbacks.Callback):  # SIGKILL at a given step, as a crash would
+class Kill(keras.callbacks.Callback):  # SIGKILL at a given step, as a crash would; SIGTERM to one worker
     def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.optimizer.iterations.numpy()) == int(kill_at):
+        step = int(self.model.optimizer.iterations.numpy())
+        if step == int(kill_at):
             os.kill(os.getpid(), signal.SIGKILL)
+        if step == int(term_at) and index == int(term_worker):
+            os.kill(os.getpid(), signal.SIGTERM)  # as a cloud preempting this machine does
 
-result = train(TrainConfig(model="mlp_gan", epochs=int(epochs), steps_per_epoch=int(steps), batch_size=16,
-                           latent_dim=8, workdir=workdir, export_dir=export_dir, strategy="multi_worker", verbose=0,
-                           checkpoint_every_steps=5, deterministic=True), callbacks=[Kill()])
+try:
+    result = train(TrainConfig(model="mlp_gan", epochs=int(epochs), steps_per_epoch=int(steps), batch_size=16,
+                               latent_dim=8, workdir=workdir, export_dir=export_dir, strategy="multi_worker",
+                               verbose=0, checkpoint_every_steps=5, deterministic=True), callbacks=[Kill()])
+except TrainingPreempted as stop:
+    print(stop, file=sys.stderr)
+    sys.exit(75)
 weights = result.model.generator.get_weights() + result.model.discriminator.get_weights()
 np.savez(out, *weights, *[np.asarray(v) for v in result.model.optimizer.variables],
          iterations=int(result.model.g_optimizer.iterations.numpy()))
 """
 
 
-def _start_workers(tmp_path, epochs, steps, kill_at=-1, run="run"):
+def _start_workers(tmp_path, epochs, steps, kill_at=-1, run="run", term_at=-1, term_worker=-1):
     cluster = {"worker": [f"localhost:{port}" for port in _free_ports(2)]}
     processes = []
     for index in range(2):
@@ -210,7 +219,8 @@ def _start_workers(tmp_path, epochs, steps, kill_at=-1, run="run"):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TMPDIR": str(worker_tmp), "PYTHONPATH": REPO_ROOT,
                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
         command = [sys.executable, "-c", _WORKER, str(tmp_path / run), str(tmp_path / f"{run}_export"),
-                   str(tmp_path / f"{run}_w{index}.npz"), str(epochs), str(steps), str(kill_at)]
+                   str(tmp_path / f"{run}_w{index}.npz"), str(epochs), str(steps), str(kill_at), str(term_at),
+                   str(term_worker)]
         processes.append(subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                                           stderr=subprocess.PIPE, text=True))
     return processes
@@ -247,24 +257,47 @@ def test_two_workers_train_identical_generators_and_only_the_chief_writes(tmp_pa
     assert not [name for name in os.listdir(tmp_path / "tmp1") if name.startswith("gan_tf-worker-")]
 
 
-def test_a_killed_cluster_resumes_at_the_chief_step_checkpoint_bit_identical(tmp_path):
+@pytest.fixture(scope="module")
+def uninterrupted_cluster(tmp_path_factory):
+    """The weights of a 2-worker cluster trained 2 epochs of 20 steps without interruption."""
+    tmp_path = tmp_path_factory.mktemp("reference")
     _finish(_start_workers(tmp_path, epochs=2, steps=20, run="reference"))
+    return np.load(tmp_path / "reference_w0.npz")
+
+
+def _assert_resumed_bit_identical(tmp_path, reference, position):
+    outputs = _finish(_start_workers(tmp_path, epochs=2, steps=20))  # the cluster restarted
+    for stdout in outputs:
+        assert f"(1 of 2 epochs done, {position.steps} of 20 steps into epoch 2)" in stdout
+    for worker in ("run_w0.npz", "run_w1.npz"):
+        resumed = np.load(tmp_path / worker)
+        assert int(resumed["iterations"]) == 40
+        for key in reference.files:
+            np.testing.assert_array_equal(resumed[key], reference[key])
+
+
+@pytest.mark.parametrize("signalled", [1, 0], ids=["to the non-chief", "to the chief"])
+def test_sigterm_to_one_worker_stops_the_cluster_at_one_common_checkpoint(tmp_path, uninterrupted_cluster, signalled):
+    stopped = _start_workers(tmp_path, epochs=2, steps=20, term_at=27, term_worker=signalled)
+    for index, process in enumerate(stopped):
+        unused_stdout, stderr = process.communicate(timeout=300)
+        assert process.returncode == 75, stderr[-3000:]  # every worker: saved, resumable
+        by = "SIGTERM" if index == signalled else "a signal to another worker"
+        assert f"Stopped by {by} at epoch 2, step 8: saved" in stderr, stderr[-2000:]
+    position, _ = latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    assert position == (1, 8)  # the step after the signal's, on every worker, written by the chief
+    if signalled == 1:  # the restart is the same whichever worker was signalled: once is enough
+        _assert_resumed_bit_identical(tmp_path, uninterrupted_cluster, position)
+
+
+def test_a_killed_cluster_resumes_at_the_chief_step_checkpoint_bit_identical(tmp_path, uninterrupted_cluster):
     killed = _start_workers(tmp_path, epochs=2, steps=20, kill_at=33)  # both workers die at step 33
     for process in killed:
         process.communicate(timeout=300)
         assert process.returncode == -signal.SIGKILL
     position, _ = latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert position == (1, 10)  # the chief's checkpoint every 5 steps: step 30, in epoch 2
-
-    outputs = _finish(_start_workers(tmp_path, epochs=2, steps=20))  # the cluster restarted
-    for stdout in outputs:
-        assert "(1 of 2 epochs done, 10 of 20 steps into epoch 2)" in stdout
-    reference = np.load(tmp_path / "reference_w0.npz")
-    for worker in ("run_w0.npz", "run_w1.npz"):
-        resumed = np.load(tmp_path / worker)
-        assert int(resumed["iterations"]) == 40
-        for key in reference.files:
-            np.testing.assert_array_equal(resumed[key], reference[key])
+    _assert_resumed_bit_identical(tmp_path, uninterrupted_cluster, position)
 
 
 def test_a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used(tmp_path, capsys):

@@ -81,6 +81,7 @@ def test_same_seed_same_training(tmp_path):
         ({"model": "wgan_gp", "model_args": {"real_label": 0.9}}, "wgan_gp has no argument 'real_label'"),
         ({"image_size": "0"}, "image_size must be two positive sizes"),
         ({"channels": 2}, "channels must be 1 or 3"),
+        ({"max_image_pixels": 0}, "max_image_pixels must be at least 1. Received: 0"),
     ],
 )
 def test_invalid_config_is_rejected_before_training(tmp_path, fields, message):

@@ -4,9 +4,12 @@
 * `folder:PATH`: every JPEG, PNG, BMP, GIF and WebP file under `PATH`, searched recursively.
   When every image sits in a sub-folder, the sorted names of the top-level sub-folders are the
   classes; otherwise the data are unlabelled. Files with other extensions are ignored (and
-  counted in the summary). Every image file is decoded once, up front, with Pillow: a file
-  that does not decode (corrupt, truncated, not an image despite its name) is **skipped**,
-  with a warning that counts them and names the first few.
+  counted in the summary). Every image file is read once, up front, as training reads it
+  (`gan_tf.data.image_files`: as a viewer shows it): a file that does not read (corrupt,
+  truncated, empty, unreadable, above the pixel limit, not an image despite its name) is
+  **skipped**, and so are hidden files and folders and link loops, each kind with a warning
+  that counts them and names the first few. A file that stops reading during a streaming run
+  is skipped then, with a warning, and the run goes on.
 * `tfds:NAME[:SPLIT]`: a TensorFlow Datasets image dataset; its image feature (and class label,
   if it has one) are found from the builder's info.
 
@@ -25,14 +28,15 @@ import tensorflow as tf
 from gan_tf.data import builtin as gan_data, classifiers
 from gan_tf.data.info import DatasetError, DatasetInfo, DatasetUnavailableError, Examples
 from gan_tf.data.pipeline import without_autotune
-from gan_tf.data.source import (IMAGE_EXTENSIONS, DataSource, SpecKind, content_key_of, convert_channels, decode_file,
-                                fit_to_size, in_memory_by_size, probe_image, shape_text, transform_arrays)
+from gan_tf.data.image_files import (DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS, find_image_files, probe_image, shown_path,
+                                     warn_skipped)
+from gan_tf.data.source import (DataSource, SpecKind, content_key_of, convert_channels, decode_files, fit_to_size,
+                                in_memory_by_size, shape_text, transform_arrays)
 
 logger = logging.getLogger(__name__)
 
 # Probed before tfds tries a download, so an offline machine fails in seconds.
 _TFDS_PROBE_HOST = ("storage.googleapis.com", 443)
-_NAMED_SKIPS = 5
 
 
 def is_image_spec(spec):
@@ -51,7 +55,7 @@ def open_image_source(spec, options):
     if spec in gan_data.DATASETS:
         source = _builtin_source(spec, options.data_dir, options.split, **readers)
     elif kind == "folder":
-        source = _folder_source(spec, rest, **readers)
+        source = _folder_source(spec, rest, **readers, max_image_pixels=options.max_image_pixels)
     else:
         name, _, tfds_split = rest.partition(":")
         source = _tfds_source(spec, name, tfds_split or options.split, options.data_dir, **readers)
@@ -101,52 +105,50 @@ def _builtin_source(spec, data_dir, split, size, channels, crop, **options):
 # ---------------------------------------------------------------------------------- folders
 
 
-def scan_folder(root, draft_size=None, workers=8):
-    """Finds and checks the image files under `root`.
+def scan_folder(root, size=None, max_pixels=DEFAULT_MAX_PIXELS, workers=8):
+    """Finds and checks the image files under `root` (`gan_tf.data.image_files`' rules).
+
+    Every image file is read once, in full, as training will read it (`size`: the size it is
+    wanted at, for a reduced-scale decode; `max_pixels`: the pixel limit).
 
     Returns:
-        `(paths, labels, class_names, shapes, skipped, ignored)`: the decodable image files
+        `(paths, labels, class_names, shapes, skipped, scan)`: the image files that read
         (sorted), their class ids (all 0 when unlabelled), the class names (empty when
-        unlabelled), their `(h, w, c)` shapes, `[(path, error)]` of image files that do not
-        decode, and the paths of files that are not images by their extension.
+        unlabelled), their `(h, w, c)` shapes as read (upright), `[(path, reason)]` of image
+        files that do not decode, and the `FolderScan` (hidden files, link loops, other files).
 
     Raises:
-        DatasetError: for a missing or empty folder, or one with no decodable image.
+        DatasetError: for a missing or empty folder, or one with no image that reads.
     """
     if not os.path.exists(root):
         raise DatasetError(f"Image folder not found: {root}")
     if not os.path.isdir(root):
         raise DatasetError(f"Not a folder: {root} (folder:PATH takes a directory of images)")
-    candidates, ignored = [], []
-    for directory, subdirectories, files in os.walk(root, followlinks=True):
-        subdirectories.sort()
-        for name in sorted(files):
-            if name.startswith("."):
-                continue
-            path = os.path.join(directory, name)
-            (candidates if name.lower().endswith(IMAGE_EXTENSIONS) else ignored).append(path)
-    if not candidates:
-        what = f"{len(ignored)} files, none of them an image" if ignored else "nothing"
+    scan = find_image_files(root)
+    if not scan.images:
+        what = (f"{len(scan.ignored)} files, none of them an image" if scan.ignored
+                else f"only {len(scan.hidden)} hidden file(s) and folder(s)" if scan.hidden else "nothing")
         raise DatasetError(
             f"No image files in {root} (it holds {what}; images are {', '.join(IMAGE_EXTENSIONS)})"
         )
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        probes = list(pool.map(lambda p: probe_image(p, draft_size), candidates))
+        probes = list(pool.map(lambda p: probe_image(p, size, max_pixels), scan.images))
     paths, shapes, skipped = [], [], []
-    for path, probe in zip(candidates, probes):
+    for path, probe in zip(scan.images, probes):
         if isinstance(probe, str):
             skipped.append((path, probe))
         else:
             paths.append(path)
             shapes.append(probe)
     if not paths:
-        raise DatasetError(f"None of the {len(candidates)} image files in {root} decodes; the first: {skipped[0][0]}: {skipped[0][1]}")
+        raise DatasetError(f"None of the {len(scan.images)} image files in {root} decodes; the first: "
+                           f"{shown_path(skipped[0][0])}: {skipped[0][1]}")
     relative = [os.path.relpath(p, root) for p in paths]
     labelled = all(os.sep in r for r in relative)
-    class_names = sorted({r.split(os.sep)[0] for r in relative}) if labelled else []
+    class_names = sorted({shown_path(r.split(os.sep)[0]) for r in relative}) if labelled else []
     index = {name: i for i, name in enumerate(class_names)}
-    labels = [index[r.split(os.sep)[0]] if labelled else 0 for r in relative]
-    return paths, np.asarray(labels, np.int32), class_names, shapes, skipped, ignored
+    labels = [index[shown_path(r.split(os.sep)[0])] if labelled else 0 for r in relative]
+    return paths, np.asarray(labels, np.int32), class_names, shapes, skipped, scan
 
 
 def _native_size(spec, shapes):
@@ -159,66 +161,53 @@ def _native_size(spec, shapes):
     )
 
 
-def _folder_source(spec, root, size, channels, crop, cache_dir, in_memory, memory_limit_bytes, shuffle_buffer):
-    paths, labels, class_names, shapes, skipped, ignored = scan_folder(root, draft_size=size)
-    if skipped:
-        named = "; ".join(f"{path} ({error})" for path, error in skipped[:_NAMED_SKIPS])
-        logger.warning("%s: skipped %d image file(s) that do not decode: %s%s", spec, len(skipped), named,
-                       " ..." if len(skipped) > _NAMED_SKIPS else "")
+def _folder_source(spec, root, size, channels, crop, cache_dir, in_memory, memory_limit_bytes, shuffle_buffer,
+                   max_image_pixels=DEFAULT_MAX_PIXELS):
+    paths, labels, class_names, shapes, skipped, scan = scan_folder(root, size, max_image_pixels)
+    warn_skipped(spec, "image file(s) that do not decode", skipped)
+    warn_skipped(spec, "hidden file(s) and folder(s)", [(path, "hidden") for path in scan.hidden])
+    warn_skipped(spec, "folder(s) reached again through a link", [(path, "a link loop") for path in scan.loops])
     if size is None:
         size = _native_size(spec, shapes)
     if channels is None:
-        channels = 1 if all(c in (1, 2) for _, _, c in shapes) else 3
+        channels = 1 if all(c == 1 for _, _, c in shapes) else 3
     image_shape = (size[0], size[1], channels)
     info = DatasetInfo(image_shape, len(class_names), tuple(class_names))
     content_key = content_key_of(spec, len(paths), sum(os.path.getsize(p) for p in paths), max(os.path.getmtime(p) for p in paths),
                        image_shape, crop)
     memory = in_memory_by_size(len(paths), image_shape, memory_limit_bytes, in_memory)
     labels_text = f"{len(class_names)} classes ({', '.join(class_names[:5])}{', ...' if len(class_names) > 5 else ''})" if class_names else "unlabelled"
-    notes = []
-    if skipped:
-        notes.append(f"{len(skipped)} undecodable skipped")
-    if ignored:
-        notes.append(f"{len(ignored)} non-image files ignored")
+    notes = ([f"{len(skipped)} undecodable skipped"] if skipped else []) + scan.notes()
     summary = (
         f"{spec}: {len(paths):,} images -> {shape_text(image_shape)} (crop={crop}), {labels_text}"
         + (f", {', '.join(notes)}" if notes else "")
         + (", decoded into memory" if memory else f", streaming from disk ({'cached in ' + cache_dir if cache_dir else 'no cache'})")
     )
+    # Paths go to TensorFlow as bytes: a name that is not UTF-8 is read as it is.
+    file_paths = [os.fsencode(path) for path in paths]
 
     def stream(seed=None):
-        files = tf.data.Dataset.from_tensor_slices((paths, labels))
+        files = tf.data.Dataset.from_tensor_slices((file_paths, labels))
         # A full shuffle of the file list is cheap: a new order every epoch. With a cache the
         # order is fixed (one shuffle, so the cache is not sorted by class folder) and the
         # buffer after the cache mixes each epoch.
         files = files.shuffle(len(paths), seed=seed if seed is not None else 0 if cache_dir else None,
                               reshuffle_each_iteration=not cache_dir)
-        decoded = files.map(
-            lambda path, label: (decode_file(path, channels, size, crop), label),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=seed is not None,
-        )
-        # A file Pillow read but TensorFlow cannot decode is dropped rather than ending the run.
-        return decoded.ignore_errors()
+        return decode_files(files, channels, size, crop, max_image_pixels, deterministic=seed is not None)
 
     source = DataSource(
         spec=spec, info=info, num_examples=len(paths), in_memory=memory, summary=summary,
         labels=labels, stream=stream, content_key=content_key, cache_dir=cache_dir, shuffle_buffer=shuffle_buffer,
     )
     if memory:
-        decoded = (tf.data.Dataset.from_tensor_slices((paths, labels))
-                   .map(lambda path, label: (decode_file(path, channels, size, crop), label),
-                        num_parallel_calls=tf.data.AUTOTUNE)
-                   .ignore_errors()
-                   .batch(256))
+        decoded = decode_files(tf.data.Dataset.from_tensor_slices((file_paths, labels)), channels, size, crop,
+                               max_image_pixels).batch(256)
         batches = list(without_autotune(decoded).as_numpy_iterator())
         source.images = np.concatenate([b[0] for b in batches]) if batches else np.zeros((0,) + image_shape, np.uint8)
         source.labels = np.concatenate([b[1] for b in batches]).astype(np.int32) if batches else labels[:0]
-        if len(source.images) < len(paths):
-            logger.warning("%s: skipped %d image file(s) that TensorFlow cannot decode", spec, len(paths) - len(source.images))
-            source.num_examples = len(source.images)
+        source.num_examples = len(source.images)
         if not len(source.images):
-            raise DatasetError(f"None of the image files in {root} decodes with TensorFlow")
+            raise DatasetError(f"None of the image files in {root} reads any more (each was skipped with a warning)")
         source.stream = None
     return source
 

@@ -44,8 +44,9 @@ import tensorflow as tf
 from gan_tf.data import builtin as gan_data
 from gan_tf.data.info import DatasetError, DatasetInfo, DatasetUnavailableError, Examples
 from gan_tf.data.pipeline import index_batches, without_autotune
-from gan_tf.data.source import (IMAGE_EXTENSIONS, DataSource, SpecKind, content_key_of, convert_channels, fit_to_size,
-                                parse_image_size, probe_image, transform_arrays)
+from gan_tf.data.image_files import IMAGE_EXTENSIONS, ImageFileError, read_image, warn_skipped
+from gan_tf.data.source import (DataSource, SpecKind, content_key_of, convert_channels, fit_to_size, parse_image_size,
+                                transform_arrays)
 
 logger = logging.getLogger(__name__)
 
@@ -132,21 +133,15 @@ def _image_files(directory):
 
 
 def _decode_files(paths, what):
-    """uint8 images (native size and channels) of the files that decode; warns about the rest."""
+    """uint8 images (upright, native size, 1 or 3 channels) of the files that read
+    (`gan_tf.data.image_files`); warns about the rest."""
     decoded, skipped = [], []
     for path in paths:
-        probe = probe_image(path, None)
-        if isinstance(probe, str):
-            skipped.append((path, probe))
-            continue
         try:
-            decoded.append((path, tf.io.decode_image(tf.io.read_file(path), expand_animations=False).numpy()))
-        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
-            skipped.append((path, str(error).splitlines()[0]))
-    if skipped:
-        named = "; ".join(f"{path} ({error})" for path, error in skipped[:5])
-        logger.warning("%s: skipped %d image file(s) that do not decode: %s%s", what, len(skipped), named,
-                       " ..." if len(skipped) > 5 else "")
+            decoded.append((path, read_image(path)))
+        except ImageFileError as error:
+            skipped.append((path, str(error)))
+    warn_skipped(what, "image file(s) that do not decode", skipped)
     return decoded
 
 

@@ -8,8 +8,9 @@ becomes S), then the centre `H x W` is cut out; with `crop="none"` it is resized
 aspect ratio not kept. Resizing is bilinear with antialiasing. Images already `H x W` are left
 as they are. Without `image_size` the data's native size is used when every image has it;
 otherwise the error names the sizes found. `channels` 1 or 3 converts either way (luma
-weights 0.299, 0.587, 0.114 to greyscale; alpha dropped); by default 1 when every image is
-greyscale, else 3.
+weights 0.299, 0.587, 0.114 to greyscale); by default 1 when every image is greyscale, else 3.
+Image files are read as a viewer shows them (EXIF orientation, modes, transparency, first
+frames, very large files: `gan_tf.data.image_files`).
 
 Small data are decoded once into memory and served by `gan_tf.data.pipeline.make_dataset`'s
 fast index-batch pipeline; data whose decoded pixels would exceed `memory_limit_bytes` (512 MiB
@@ -22,6 +23,7 @@ path was taken.
 
 import dataclasses
 import hashlib
+import logging
 import os
 import re
 from typing import Callable
@@ -29,10 +31,12 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
+from gan_tf.data.image_files import DEFAULT_MAX_PIXELS, ImageFileError, read_image, shown_path
 from gan_tf.data.info import DatasetInfo
 from gan_tf.data.pipeline import make_dataset, without_autotune
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+logger = logging.getLogger(__name__)
+
 CROPS = ("center", "none")
 DEFAULT_MEMORY_LIMIT = 512 * 2**20
 DEFAULT_SHUFFLE_BUFFER = 2048
@@ -103,10 +107,42 @@ def fit_to_size(image, size, crop="center"):
     return tf.ensure_shape(fitted, [height, width, image.shape[-1]])
 
 
-def decode_file(path, channels, size, crop):
-    """Reads, decodes (first frame of a GIF), converts and resizes one image file."""
-    image = tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
-    return fit_to_size(convert_channels(image, channels), size, crop)
+def decode_file(path, channels, size, crop, max_pixels=DEFAULT_MAX_PIXELS):
+    """One image file as `uint8 [H, W, channels]`: read as a viewer shows it
+    (`gan_tf.data.image_files.read_image`), then fitted to `size` by the resize policy.
+
+    Raises:
+        ImageFileError: for a file that is not read (the message says why).
+    """
+    return fit_to_size(tf.constant(read_image(path, channels, size, max_pixels)), size, crop)
+
+
+def decode_files(files, channels, size, crop, max_pixels=DEFAULT_MAX_PIXELS, deterministic=True):
+    """A `tf.data` map of `(path, label)` to `(uint8 [H, W, channels] image, label)`, each file
+    read as `decode_file` reads it. A file that cannot be read now (deleted, replaced or
+    damaged since the folder was scanned) is skipped with a logged warning, once per file, and
+    the stream goes on (a repeated stream loses no step: the next file fills the batch)."""
+
+    def read(path):
+        try:
+            return read_image(path, channels, size, max_pixels)
+        except ImageFileError as error:
+            if path not in _skipped_while_reading:
+                _skipped_while_reading.add(path)
+                logger.warning("skipped %s while reading the data: %s", shown_path(path), error)
+            return np.zeros((0, 0, channels), np.uint8)
+
+    def read_tensor(path, label):
+        image = tf.numpy_function(read, [path], tf.uint8)
+        return tf.ensure_shape(image, [None, None, channels]), label
+
+    return (files.map(read_tensor, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+            .filter(lambda image, label: tf.size(image) > 0)
+            .map(lambda image, label: (fit_to_size(image, size, crop), label), num_parallel_calls=tf.data.AUTOTUNE,
+                 deterministic=deterministic))
+
+
+_skipped_while_reading = set()
 
 
 def transform_arrays(images, channels, size, crop, batch=512):
@@ -117,22 +153,6 @@ def transform_arrays(images, channels, size, crop, batch=512):
     transform = tf.function(lambda image: fit_to_size(convert_channels(image, channels), size, crop))
     dataset = tf.data.Dataset.from_tensor_slices(images).map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     return np.concatenate(list(without_autotune(dataset.batch(batch)).as_numpy_iterator()))
-
-
-def probe_image(path, draft_size):
-    """`(height, width, channels)` of an image file after a full decode, or the error text."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            width, height = image.size
-            bands = 3 if image.mode == "P" else len(image.getbands())  # palettes decode to RGB(A)
-            if draft_size is not None and image.format == "JPEG":
-                image.draft(image.mode, (draft_size[1], draft_size[0]))  # decode at a reduced scale
-            image.load()
-            return height, width, bands
-    except Exception as error:  # Pillow raises many kinds for bad files
-        return f"{type(error).__name__}: {error}"
 
 
 # ------------------------------------------------------------------------------- the source
@@ -271,6 +291,7 @@ class OpenOptions:
     cache_dir: str = None
     in_memory: bool = None
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER
 
 

@@ -13,6 +13,7 @@ which values it reads, how it opens them); a new kind of data is one module and 
 """
 
 from gan_tf.data import captions, images, melodies, pairs
+from gan_tf.data.image_files import DEFAULT_MAX_PIXELS
 from gan_tf.data.source import CROPS, DEFAULT_MEMORY_LIMIT, DEFAULT_SHUFFLE_BUFFER, OpenOptions, parse_image_size
 
 # The first kind that matches a value reads it: image-to-image data before images, whose
@@ -49,6 +50,7 @@ def open_source(
     in_memory=None,
     memory_limit_bytes=DEFAULT_MEMORY_LIMIT,
     shuffle_buffer=DEFAULT_SHUFFLE_BUFFER,
+    max_image_pixels=DEFAULT_MAX_PIXELS,
 ):
     """Opens a dataset by its `--dataset` spec: a value of one of `SPEC_KINDS` (module docstring).
 
@@ -64,6 +66,8 @@ def open_source(
         in_memory: None decides by size; True or False forces a path.
         memory_limit_bytes: decoded size up to which data are held in memory.
         shuffle_buffer: images in the shuffle buffer after a cache.
+        max_image_pixels: image files whose decoded pixels would be more are skipped (a large
+            JPEG is decoded at a reduced scale first: `gan_tf.data.image_files`).
 
     Returns:
         A `DataSource`.
@@ -81,7 +85,8 @@ def open_source(
         raise ValueError(f"crop must be one of {CROPS}. Received: {crop!r}")
     return kind.open(spec, OpenOptions(data_dir=data_dir, split=split, image_size=size, channels=channels, crop=crop,
                                        cache_dir=cache_dir, in_memory=in_memory,
-                                       memory_limit_bytes=memory_limit_bytes, shuffle_buffer=shuffle_buffer))
+                                       memory_limit_bytes=memory_limit_bytes, shuffle_buffer=shuffle_buffer,
+                                       max_image_pixels=max_image_pixels))
 
 
 def load_dataset(name, batch_size, value_range=(-1.0, 1.0), data_dir=None, split="train", seed=None, repeat=False,

@@ -14,6 +14,7 @@ import numpy as np
 
 from gan_tf.files import remove_temporary_files, write_atomically
 from gan_tf.grids import image_grid, save_image
+from gan_tf.training.distribute import any_worker
 
 
 class RunClock:
@@ -181,7 +182,10 @@ class RunCheckpoint(keras.callbacks.Callback):
     training, and at the step a preemption signal arrived (`PreemptionSignals`), after which it
     raises `TrainingPreempted`. Each is written to a temporary file in the same directory and
     renamed into place, so a kill mid-write never leaves a damaged file under a checkpoint's
-    name; the `keep` newest are kept. A checkpoint holds everything the run depends on: both
+    name; the `keep` newest are kept. In a cluster every worker runs it (only the chief's
+    directory is kept) and the workers agree after each step whether any of them received a
+    signal or is due to save by its clock (`gan_tf.training.distribute.any_worker`), so that all
+    stop, or save, at the same step. A checkpoint holds everything the run depends on: both
     networks, every optimizer (moments, iteration counts, and so learning-rate schedules), weight
     averages, every random stream and the epoch's running means (`GenerativeModel`); the data
     position is its name.
@@ -229,18 +233,33 @@ class RunCheckpoint(keras.callbacks.Callback):
         self._epoch = self.start.epochs
         self._last_saved_step = self.start.epochs * self.steps_per_epoch + self.start.steps
         self._last_save_time = None
+        self._any_worker = any_worker(None)
+        self._peer_signalled = False
 
     def on_train_begin(self, logs=None):
         if self._last_save_time is None:
             self._last_save_time = time.monotonic()
+        self._any_worker = any_worker(self.model.distribute_strategy)
         remove_temporary_files(self.directory)  # left by a run killed mid-write
-        if self.preemption is not None and self.preemption.received:  # while loading data, building
+        if self._signalled():  # while loading data, building
             latest = latest_checkpoint(self.directory)
             raise TrainingPreempted(
-                f"Stopped by {self.preemption.received} before training began; nothing new to save. "
+                f"Stopped by {self._signal_name()} before training began; nothing new to save. "
                 "Run the same command to start again.",
                 checkpoint=latest[1] if latest else None, position=self.start,
             )
+
+    def _signalled(self, *other_flags):
+        """Whether a preemption signal reached this process or, in a cluster, any worker (then
+        every worker sees it at the same call: `any_worker`); with `other_flags` agreed the same
+        way, a list."""
+        received = self.preemption is not None and self.preemption.received is not None
+        flags = self._any_worker([received, *other_flags])
+        self._peer_signalled = flags[0] and not received
+        return flags if other_flags else flags[0]
+
+    def _signal_name(self):
+        return "a signal to another worker" if self._peer_signalled else self.preemption.received
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -258,17 +277,19 @@ class RunCheckpoint(keras.callbacks.Callback):
             return  # the epoch's end saves
         position = Position(self._epoch, steps)
         global_step = self._epoch * self.steps_per_epoch + steps
-        if self.preemption is not None and self.preemption.received:
-            self._stop(self._save(position), position)
         due_by_steps = self.every_steps and global_step // self.every_steps > self._last_saved_step // self.every_steps
-        due_by_time = self.every_seconds and time.monotonic() - self._last_save_time >= self.every_seconds
+        # The clocks of a cluster's workers differ: they save when any one's is due.
+        signalled, due_by_time = self._signalled(
+            self.every_seconds and time.monotonic() - self._last_save_time >= self.every_seconds)
+        if signalled:
+            self._stop(self._save(position), position)
         if due_by_steps or due_by_time:
             self._save(position)
 
     def on_epoch_end(self, epoch, logs=None):
         position = Position(epoch + 1, 0)
         path = self._save(position)
-        if self.preemption is not None and self.preemption.received:
+        if self._signalled():
             self._stop(path, position)
 
     def _save(self, position):
@@ -290,7 +311,7 @@ class RunCheckpoint(keras.callbacks.Callback):
 
     def _stop(self, path, position):
         raise TrainingPreempted(
-            f"Stopped by {self.preemption.received} at epoch {position.epochs + 1 if position.steps else position.epochs}, "
+            f"Stopped by {self._signal_name()} at epoch {position.epochs + 1 if position.steps else position.epochs}, "
             f"step {position.steps or self.steps_per_epoch}: saved {path}. Run the same command to continue from there.",
             checkpoint=path, position=position,
         )

@@ -3,6 +3,7 @@
 import dataclasses
 import os
 
+from gan_tf.data.image_files import DEFAULT_MAX_PIXELS
 from gan_tf.data.source import CROPS, parse_image_size
 from gan_tf.data.specs import check_spec
 from gan_tf.models import MODELS, get_model_class
@@ -20,7 +21,9 @@ class TrainConfig:
 
     `dataset` is a built-in name, `folder:PATH` or `tfds:NAME[:SPLIT]`, read at `image_size`
     (None: native; S or "HxW") with `channels` (None: the data's, 1 or 3) and `crop` ("center"
-    or "none"), see `gan_tf.data.source`; `cache_dir` caches decoded images of data that stream.
+    or "none"), see `gan_tf.data.source`; `cache_dir` caches decoded images of data that stream;
+    image files whose decoded pixels would exceed `max_image_pixels` are skipped
+    (`gan_tf.data.image_files`).
 
     `model_args` are constructor arguments of the model (`{"gp_weight": 5}`): checked against
     its constructor before anything is loaded, and validated by the constructor itself.
@@ -51,6 +54,7 @@ class TrainConfig:
     channels: int = None
     crop: str = "center"
     cache_dir: str = None
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
     epochs: int = 20
     steps_per_epoch: int = None
     batch_size: int = None
@@ -86,7 +90,7 @@ class TrainConfig:
             raise ValueError(f"channels must be 1 or 3. Received: {self.channels}")
         if self.crop not in CROPS:
             raise ValueError(f"crop must be one of {', '.join(CROPS)}. Received: {self.crop!r}")
-        _at_least(1, epochs=self.epochs)
+        _at_least(1, epochs=self.epochs, max_image_pixels=self.max_image_pixels)
         if self.latent_dim is not None:
             _at_least(1, latent_dim=self.latent_dim)
         check_model_args(self.model, get_model_class(self.model), self.all_model_args())

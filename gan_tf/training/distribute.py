@@ -6,6 +6,9 @@
   cluster from `TF_CONFIG`.
 * `is_chief(strategy)`: only the chief writes checkpoints, logs, sample grids and exports;
   `output_dir(path, strategy)` gives the other workers a temporary directory instead.
+* `any_worker(strategy)`: a function that tells every worker whether any worker raised a flag,
+  so that a cluster takes decisions a single worker sees (a preemption signal, a save due by
+  its clock) together, at the same step.
 
 The Keras 3.15 multi-worker workarounds that the models need are in
 `gan_tf.models.multi_worker`.
@@ -104,6 +107,36 @@ def is_chief(strategy):
     if not cluster or task_type is None or task_type == "chief":
         return True
     return task_type == "worker" and task_id == 0 and "chief" not in cluster
+
+
+def any_worker(strategy):
+    """`flags -> flags`: for each flag (a list of bools), whether it is set on any worker.
+
+    Under `MultiWorkerMirroredStrategy` it is one small all-reduce (a sum) over the cluster, so
+    every worker must call it at the same points of training, in the same order (as it does
+    its train steps); elsewhere it returns the flags as they are. A SIGTERM reaches one
+    worker; with this, every worker stops at the same step and saves one common checkpoint
+    (`gan_tf.training.callbacks.RunCheckpoint`), where a worker stopping alone would leave its
+    peers waiting in the next step's collective until they fail.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return lambda flags: [bool(flag) for flag in flags]
+
+    device = strategy.extended.worker_devices[0]
+
+    @tf.function
+    def count_over_workers(values):
+        def replica_fn():
+            with tf.device(device):  # a value placed nowhere has no device to reduce to
+                value = tf.identity(values)
+            return tf.distribute.get_replica_context().all_reduce("SUM", value)
+
+        return strategy.experimental_local_results(strategy.run(replica_fn))[0]
+
+    def agree(flags):
+        return [bool(count > 0) for count in count_over_workers(tf.constant([float(bool(f)) for f in flags])).numpy()]
+
+    return agree
 
 
 @contextlib.contextmanager

@@ -227,7 +227,8 @@ def _open_data(config, strategy):
     """`(the run's DataSource, the one it trains on)`: the same, or with `max_examples` a seeded
     draw of it (the metrics still judge against all of the data); the summary printed by the chief."""
     source = open_source(config.dataset, data_dir=config.data_dir, image_size=config.image_size,
-                         channels=config.channels, crop=config.crop, cache_dir=config.cache_dir)
+                         channels=config.channels, crop=config.crop, cache_dir=config.cache_dir,
+                         max_image_pixels=config.max_image_pixels)
     training_source = source if config.max_examples is None else source.subset(config.max_examples, config.seed)
     if config.verbose and is_chief(strategy):
         print(f"Data: {training_source.summary}.")
