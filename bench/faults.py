@@ -26,7 +26,7 @@ uses `--deterministic` and `--checkpoint_every_steps`. A figure for the README, 
 
 The folder campaign (`--campaigns=folders`) reads real folders' oddities (`gan_tf.data.image_files`):
 
-* `odd files`: the folder `tests/image_oddities.py` writes (eight EXIF orientations, CMYK,
+* `odd files`: the folder `tests/image_oddities.py` writes (eight EXIF orientations, CMYK, YCCK,
   16-bit, palette and alpha transparency, animations, a name that is not UTF-8, AppleDouble
   and hidden files, empty, truncated, dangling and FIFO files, a link loop), read in memory and
   streaming: files read with the pixels a viewer shows, files skipped, and `train.py` run on it;

@@ -9,6 +9,7 @@ that must be read, and `{relative path: why}` for those that must be skipped. Th
 pixels are built here with numpy from the EXIF and mode rules, not by the reader under test.
 """
 
+import io
 import os
 import sys
 
@@ -55,6 +56,25 @@ def _exif(orientation):
     return exif
 
 
+def _write_ycck_jpeg(path, ink):
+    """A solid YCCK JPEG (Adobe transform 2, as Photoshop writes CMYK) of `ink` (C, M, Y, K as Pillow
+    holds them). Pillow writes no YCCK, so this stores the YCbCr of the ink's C, M, Y planes (the
+    JFIF equations) as a plain Adobe CMYK JPEG, which Pillow saves inverted, and sets the APP14
+    transform byte to 2: libjpeg then converts the planes back, 255 - RGB(Y, Cb, Cr), to the ink."""
+    cyan, magenta, yellow, black = ink
+    luma = 0.299 * cyan + 0.587 * magenta + 0.114 * yellow
+    planes = (luma, 128 + (yellow - luma) / 1.772, 128 + (cyan - luma) / 1.402)
+    stored = tuple(255 - int(round(min(255.0, max(0.0, v)))) for v in planes) + (black,)
+    encoded = io.BytesIO()
+    Image.new("CMYK", (SIZE, SIZE), stored).save(encoded, "JPEG", quality=95, subsampling=0)
+    data = bytearray(encoded.getvalue())
+    adobe = data.find(b"Adobe")  # APP14: "Adobe", version (2 bytes), flags0 (2), flags1 (2), transform (1)
+    data[adobe + 11] = 2
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as file:
+        file.write(bytes(data))
+
+
 def write_oddities(root):
     """Writes the folder; returns `(readable, skipped)` (module docstring)."""
     os.makedirs(root, exist_ok=True)
@@ -78,6 +98,8 @@ def write_oddities(root):
     cmyk = Image.new("CMYK", (SIZE, SIZE), (0, 255, 255, 0))  # no cyan, full magenta and yellow: red
     _save(root, "modes/cmyk.jpg", cmyk, quality=95, subsampling=0)
     readable["modes/cmyk.jpg"] = np.full((SIZE, SIZE, 3), (255, 0, 0), np.uint8)
+    _write_ycck_jpeg(os.path.join(root, "modes/ycck.jpg"), (0, 255, 255, 0))  # the same red ink, stored as YCCK
+    readable["modes/ycck.jpg"] = np.full((SIZE, SIZE, 3), (255, 0, 0), np.uint8)
     grey16 = np.tile(np.array([0, 257 * 100, 65535, 32768], np.uint16), (SIZE, SIZE // 4))
     _save(root, "modes/grey16.png", Image.fromarray(grey16))
     readable["modes/grey16.png"] = np.repeat(np.round(grey16 * (255 / 65535)).astype(np.uint8)[..., None], 3, -1)

@@ -78,6 +78,10 @@ def test_modes_and_transparency_follow_the_documented_rule(oddities):
     assert read_image(os.path.join(root, "modes/bilevel.png"), 1)[0, [0, -1], 0].tolist() == [255, 0]
     red = read_image(os.path.join(root, "modes/cmyk.jpg"))
     assert np.abs(red.astype(int) - [255, 0, 0]).max() <= JPEG_TOLERANCE
+    with Image.open(os.path.join(root, "modes/ycck.jpg")) as ycck:
+        assert ycck.mode == "CMYK" and ycck.info["adobe_transform"] == 2  # a YCCK file, as Photoshop writes
+    red_from_ycck = read_image(os.path.join(root, "modes/ycck.jpg"))
+    assert np.abs(red_from_ycck.astype(int) - [255, 0, 0]).max() <= JPEG_TOLERANCE
     # Greyscale from colour by the luma weights, rounded: red 0.299 * 255 = 76.2.
     assert abs(int(read_image(os.path.join(root, "modes/cmyk.jpg"), 1)[0, 0, 0]) - 76) <= JPEG_TOLERANCE
 
