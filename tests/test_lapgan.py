@@ -14,6 +14,7 @@ from gan_tf.models import LAPGAN
 from gan_tf.models.lapgan import split_noise
 
 TINY = dict(latent_dim=8, width=4, seed=0)
+THREE_LEVELS = dict(TINY, levels=3)  # 7 -> 14 -> 28: a pyramid with a middle level
 
 
 def test_downsample_and_upsample_by_hand():
@@ -47,23 +48,24 @@ def test_the_pyramid_reconstructs_the_image_exactly(shape, levels):
 
 
 def test_default_levels_follow_the_image_size():
-    assert pyramid.default_levels((28, 28, 1)) == 3  # 7 -> 14 -> 28
-    assert pyramid.default_levels((32, 32, 3)) == 3  # 8 -> 16 -> 32
-    assert pyramid.default_levels((64, 64, 3)) == 4
-    assert pyramid.default_levels((128, 96, 3)) == 5
+    assert pyramid.default_levels((28, 28, 1)) == 2  # 14 -> 28
+    assert pyramid.default_levels((32, 32, 3)) == 2  # 16 -> 32
+    assert pyramid.default_levels((64, 64, 3)) == 3  # 16 -> 32 -> 64
+    assert pyramid.default_levels((128, 96, 3)) == 4  # 16 x 12 -> ... -> 128 x 96
     assert pyramid.default_levels((30, 30, 1)) == 2  # 15 is odd
+    assert pyramid.default_levels((12, 12, 1)) == 1  # already at most 16
     assert pyramid.level_shapes((28, 28, 1), 3) == [(7, 7, 1), (14, 14, 1), (28, 28, 1)]
     with pytest.raises(ValueError, match="divisible by 8"):
         pyramid.check_levels((28, 28, 1), 4)
     with pytest.raises(ValueError, match="divisible by 8"):
         LAPGAN(image_shape=(28, 28, 1), levels=4)
-    assert LAPGAN(image_shape=(64, 64, 3), **TINY).levels == 4
+    assert LAPGAN(image_shape=(64, 64, 3), **TINY).levels == 3
 
 
-@pytest.mark.parametrize("size, levels", [(32, 3), (64, 4), (128, 5)])
+@pytest.mark.parametrize("size, levels", [(32, 2), (64, 3), (128, 4)])
 def test_scaled_pyramids_make_and_judge_images_of_the_size(size, levels):
     gan = LAPGAN(image_shape=(size, size, 3), **TINY)
-    assert gan.levels == levels and gan.level_shapes[0] == (8, 8, 3)
+    assert gan.levels == levels and gan.level_shapes[0] == (16, 16, 3)
     images = gan.generate(2, seed=0)
     assert images.shape == (2, size, size, 3)
     pyramid_images = pyramid.gaussian_pyramid(images, levels)
@@ -74,7 +76,7 @@ def test_scaled_pyramids_make_and_judge_images_of_the_size(size, levels):
 
 
 def test_noise_splits_into_z_and_one_plane_per_finer_level():
-    gan = LAPGAN(image_shape=(28, 28, 1), **TINY)
+    gan = LAPGAN(image_shape=(28, 28, 1), **THREE_LEVELS)
     assert gan.latent_dim == 8 + 14 * 14 + 28 * 28
     noise = np.arange(2 * gan.latent_dim, dtype=np.float32).reshape(2, -1)
     z, plane_1, plane_2 = (ops.convert_to_numpy(part) for part in split_noise(tf.constant(noise), 8, gan.level_shapes))
@@ -95,7 +97,7 @@ def _level_losses(gan, images):
 
 
 def test_each_level_trains_on_the_real_pyramid_alone():
-    gan = LAPGAN(image_shape=(28, 28, 1), **TINY)
+    gan = LAPGAN(image_shape=(28, 28, 1), **THREE_LEVELS)
     images = np.random.default_rng(1).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)
     tape, level_losses = _level_losses(gan, images)
     generators = gan.level_generators
@@ -107,7 +109,7 @@ def test_each_level_trains_on_the_real_pyramid_alone():
 
 
 def test_training_moves_every_level_and_logs_each():
-    gan = LAPGAN(image_shape=(28, 28, 1), **TINY)
+    gan = LAPGAN(image_shape=(28, 28, 1), **THREE_LEVELS)
     gan.compile()
     before = [np.array(v) for v in gan.generator.trainable_variables + gan.discriminator.trainable_variables]
     history = gan.fit(tiny_batches(), epochs=1, verbose=0).history
@@ -120,7 +122,7 @@ def test_training_moves_every_level_and_logs_each():
 
 
 def test_sampling_composes_the_levels():
-    gan = LAPGAN(image_shape=(28, 28, 1), **TINY)
+    gan = LAPGAN(image_shape=(28, 28, 1), **THREE_LEVELS)
     levels = gan.sample_levels(3, seed=5)
     assert [level.shape for level in levels] == [(3, 7, 7, 1), (3, 14, 14, 1), (3, 28, 28, 1)]
     np.testing.assert_allclose(levels[-1], gan.generate(3, seed=5), atol=1e-6)
@@ -134,7 +136,7 @@ def test_sampling_composes_the_levels():
 
 
 def test_preview_shows_each_samples_levels_side_by_side():
-    gan = LAPGAN(image_shape=(28, 28, 1), **TINY)
+    gan = LAPGAN(image_shape=(28, 28, 1), **THREE_LEVELS)
     grid = gan.preview(rows=2, columns=7, seed=9)  # 2 samples of 3 levels per row, 1 blank cell
     assert grid.shape == (14, 28, 28, 1)
     levels = gan.sample_levels(4, seed=9)
@@ -147,7 +149,8 @@ def test_preview_shows_each_samples_levels_side_by_side():
 
 
 def test_conditional_lapgan_draws_the_class_asked_for():
-    gan = LAPGAN(image_shape=(28, 28, 1), conditional=True, num_classes=4, latent_dim=8, width=8, dropout=0.0, seed=0)
+    gan = LAPGAN(image_shape=(28, 28, 1), levels=3, conditional=True, num_classes=4, latent_dim=8, width=8, dropout=0.0,
+                 seed=0)
     assert gan.needs_labels and LAPGAN.from_config(gan.get_config()).conditional
     gan.compile()
     gan.fit(striped_digits().repeat(), epochs=1, steps_per_epoch=300, verbose=0)
@@ -179,7 +182,7 @@ def test_export_is_a_28x28_sampler_equal_to_the_keras_model(tmp_path):
     np.testing.assert_allclose(served, ops.convert_to_numpy(gan(noise)), atol=1e-5)
     metadata = signatures["metadata"]()
     assert int(metadata["latent_dim"]) == gan.latent_dim
-    assert '"pyramid_levels": [[7, 7, 1], [14, 14, 1], [28, 28, 1]]' in metadata["metadata_json"].numpy().decode()
+    assert '"pyramid_levels": [[14, 14, 1], [28, 28, 1]]' in metadata["metadata_json"].numpy().decode()
     with pytest.raises(tf.errors.InvalidArgumentError, match="z must have shape"):
         signatures["serving_default"](z=tf.zeros([1, 8]))
 
@@ -192,8 +195,8 @@ def test_train_runs_a_conditional_lapgan_end_to_end(tmp_path):
                          export_dir=str(tmp_path / "export"), verbose=0)
     result = train(config)
     gan = result.model
-    assert gan.conditional and gan.levels == 3 and int(gan.g_optimizer.iterations) == 2
-    assert {"d_loss_0", "d_loss_2", "g_loss_1"} <= set(result.history)
+    assert gan.conditional and gan.levels == 2 and int(gan.g_optimizer.iterations) == 2  # 14 -> 28 by default
+    assert {"d_loss_0", "d_loss_1", "g_loss_1"} <= set(result.history)
     assert (tmp_path / "run" / "samples" / "epoch_0001.png").exists()
     signature = tf.saved_model.load(result.export_path).signatures["sample_seeded"]
     served = signature(num_samples=tf.constant(2), seed=tf.constant(1, tf.int64), labels=tf.constant([3, 5]))
