@@ -8,8 +8,9 @@ field or a model argument, as in bench/quality.py), then scores, on `--num_sampl
 the data's classifier (FID, precision, recall, sharpness; `gan_tf.metrics.evaluation`):
 
 * `samples`: the model's own samples (the pyramid composed from level 0);
-* `real level k, then G`: the real Gaussian pyramid's level k, refined by the trained finer
-  levels' generators (with their own noise) up to full size: how good the finer levels are
+* `real level k, then G`: the real Gaussian pyramid's level k, refined by the finer levels'
+  generators (those that sample: the average of G's weights, if the model keeps one; with their
+  own noise) up to full size: how good the finer levels are
   given a perfect coarser image, so the levels can be told apart;
 * `G_0 upsampled` and `real level 0 upsampled`: level 0's samples and the real coarsest images,
   upsampled to full size without any residual: how close level 0 is to its own target;
@@ -81,7 +82,7 @@ def main(argv):
         def refine(level, images):
             """The trained finer generators applied from the real pyramid's `level` up."""
             images = tf.constant(images)
-            for generator, plane in zip(gan.level_generators[level + 1:], codes[level + 1:]):
+            for generator, plane in zip(gan.sampling_level_generators[level + 1:], codes[level + 1:]):
                 upsampled = pyramid.upsample(images)
                 images = tf.clip_by_value(upsampled + generator([upsampled, plane], training=False), -1.0, 1.0)
             return images.numpy()

@@ -203,9 +203,28 @@ def test_train_runs_a_conditional_lapgan_end_to_end(tmp_path):
     assert served["images"].shape == (2, 28, 28, 1)
 
 
-def test_lapgan_has_no_moving_average_argument():
+def test_samples_levels_and_previews_come_from_the_average_of_every_level():
     from gan_tf.models.generative import check_model_args
 
-    with pytest.raises(ValueError, match="lapgan has no argument 'ema_decay'"):
-        check_model_args("lapgan", LAPGAN, {"ema_decay": 0.99})
-    check_model_args("lapgan", LAPGAN, {"levels": 2, "conditional": True, "mismatch_weight": 0.5})
+    gan = LAPGAN(image_shape=(28, 28, 1), **THREE_LEVELS)
+    assert gan.ema_decay == 0.999 and gan.ema_generator is not None
+    gan.ema_generator.set_weights([0.5 * w for w in gan.generator.get_weights()])  # an average unlike G
+    noise = gan.draw_noise(3, seed=5)
+    averaged = ops.convert_to_numpy(gan.ema_generator(noise, training=False))
+    assert np.abs(averaged - ops.convert_to_numpy(gan.generator(noise, training=False))).max() > 1e-2
+    np.testing.assert_allclose(gan.generate(3, seed=5), averaged, atol=1e-6)
+    levels = gan.sample_levels(3, seed=5)
+    np.testing.assert_allclose(levels[-1], averaged, atol=1e-6)
+    assert gan.sampling_level_generators[0] is gan.ema_generator.get_layer("coarse_generator")
+    coarse = gan.sampling_level_generators[0](noise[:, :8], training=False)
+    np.testing.assert_allclose(levels[0], ops.convert_to_numpy(coarse), atol=1e-6)  # level 0 of the average
+    np.testing.assert_allclose(gan.preview(rows=1, columns=3, seed=5)[2], levels[-1][0], atol=1e-6)
+    raw = LAPGAN(image_shape=(28, 28, 1), sample_from_average=False, **THREE_LEVELS)
+    raw.ema_generator.set_weights([0.5 * w for w in raw.generator.get_weights()])
+    np.testing.assert_allclose(raw.sample_levels(3, seed=5)[-1], ops.convert_to_numpy(raw.generator(noise)), atol=1e-6)
+    # A config saved before LAPGAN kept an average (no ema_decay key) loads without one.
+    config = gan.get_config()
+    assert LAPGAN.from_config(config).ema_decay == 0.999
+    del config["ema_decay"]
+    assert LAPGAN.from_config(config).ema_generator is None
+    check_model_args("lapgan", LAPGAN, {"levels": 2, "conditional": True, "mismatch_weight": 0.5, "ema_decay": 0.99})

@@ -283,6 +283,38 @@ def test_a_resumed_run_keeps_the_model_arguments_it_started_with(tmp_path):
     assert arguments_the_run_started_with(TrainConfig(model="dcgan", workdir=str(tmp_path / "new"))) == {}
 
 
+def test_a_run_saved_before_an_argument_existed_resumes_with_what_it_was_trained_with(tmp_path):
+    """LAPGAN's checkpoints written before it kept an average of G's weights have no `ema_decay`
+    in their config; the same command resumes them without one (so the weights fit), as
+    `LAPGAN.older_config_defaults` says, and a flag given again still wins."""
+    import json
+    import zipfile
+
+    from gan_tf.models import LAPGAN
+    from gan_tf.training import TrainConfig, train
+    from gan_tf.training.run import arguments_the_run_started_with
+
+    common = dict(model="lapgan", max_examples=32, batch_size=16, eval_every=0, verbose=0,
+                  workdir=str(tmp_path / "run"), export_dir=str(tmp_path / "export"), model_args={"width": 4})
+    first = train(TrainConfig(epochs=1, **{**common, "model_args": {"width": 4, "ema_decay": None}}))
+    assert first.model.ema_generator is None
+    checkpoint = tmp_path / "run" / "checkpoints" / "epoch_0001.keras"
+    with zipfile.ZipFile(checkpoint) as archive:  # rewritten as a version before the argument saved it
+        files = {name: archive.read(name) for name in archive.namelist()}
+    saved = json.loads(files["config.json"])
+    del saved["config"]["ema_decay"]
+    files["config.json"] = json.dumps(saved).encode()
+    with zipfile.ZipFile(checkpoint, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    assert LAPGAN.older_config_defaults == {"ema_decay": None}
+    assert arguments_the_run_started_with(TrainConfig(epochs=2, **common))["ema_decay"] is None
+    resumed = train(TrainConfig(epochs=2, **common))
+    assert resumed.model.ema_generator is None and int(resumed.model.g_optimizer.iterations) == 4
+    again = TrainConfig(epochs=2, **{**common, "model_args": {"width": 4, "ema_decay": 0.99}})
+    assert "ema_decay" not in arguments_the_run_started_with(again)  # given again: the flag wins
+
+
 def test_a_resumed_run_keeps_the_batch_size_it_started_with(tmp_path):
     """A model's default batch size may change between versions: a run resumed without
     --batch_size keeps its own (train_config.json), so its steps per epoch do not change."""

@@ -272,6 +272,10 @@ class GenerativeModel(keras.Model):
     needs_labels = False
     # Arguments of a base class's constructor that this class sets itself (not user settings).
     fixed_arguments = ()
+    # `{argument: value}` that a config saved before the argument existed (or was saved) was
+    # trained with, where that differs from today's default: `from_config` and a resumed run
+    # read such a config with these, so the saved weights fit.
+    older_config_defaults = {}
     # What the model makes and trains on: "images" or "melody" (`DatasetInfo.modality`).
     modality = "images"
 

@@ -260,12 +260,12 @@ class ConditionalPixelCNN(PixelCNN):
 
     conditional = True
     needs_labels = True
+    older_config_defaults = {"class_map_channels": 0}  # saved before the class map existed: the bias alone
 
     def __init__(self, num_classes=10, class_map_channels=4, **kwargs):
         super().__init__(num_classes=num_classes, class_map_channels=class_map_channels, **kwargs)
 
     @classmethod
     def from_config(cls, config):
-        # Saved before the class map existed: the bias alone, so the saved weights fit.
-        return cls(**{"class_map_channels": 0, **config})
+        return cls(**{**cls.older_config_defaults, **config})
 

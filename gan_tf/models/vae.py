@@ -360,12 +360,12 @@ class CVAE(VAE):
 
     conditional = True
     needs_labels = True
+    older_config_defaults = {"class_prior": False}  # saved before the class prior existed: N(0, I)
 
     def __init__(self, num_classes=10, class_prior=True, **kwargs):
         super().__init__(num_classes=num_classes, class_prior=class_prior, **kwargs)
 
     @classmethod
     def from_config(cls, config):
-        # Saved before the class prior existed: N(0, I), so the saved weights fit.
-        return cls(**{"class_prior": False, **config})
+        return cls(**{**cls.older_config_defaults, **config})
 

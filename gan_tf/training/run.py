@@ -248,7 +248,9 @@ def arguments_the_run_started_with(config):
                 saved = json.loads(archive.read("config.json"))["config"]
         except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
             continue  # resuming reports the damaged file
-        valid, given = constructor_arguments(get_model_class(config.model)), config.all_model_args()
+        model_class = get_model_class(config.model)
+        saved = {**model_class.older_config_defaults, **saved}  # what an older version did not save
+        valid, given = constructor_arguments(model_class), config.all_model_args()
         return {name: value for name, value in saved.items() if name in valid and name not in given}
     return {}
 
