@@ -70,9 +70,14 @@ def test_the_probabilities_of_every_possible_image_sum_to_one():
 
 
 @pytest.mark.parametrize("recurrence", ["row_lstm", "diagonal_bilstm"])
-def test_the_cached_sampler_draws_the_naive_samplers_images(recurrence):
+def test_the_cached_sampler_draws_the_naive_samplers_images(recurrence, monkeypatch):
     model = PixelRNN(image_shape=(6, 5, 2), recurrence=recurrence, **TINY)
     naive = model.sample(3, seed=4, sampler="naive").images
+
+    def whole_network(*args, **kwargs):
+        raise AssertionError("the cached sampler ran the whole network")
+
+    monkeypatch.setattr(model, "logits", whole_network)  # it keeps states: never the whole image again
     cached = model.sample(3, seed=4).images
     np.testing.assert_array_equal(cached, naive)
     assert cached.shape == (3, 6, 5, 2) and not np.array_equal(cached, model.sample(3, seed=5).images)

@@ -60,21 +60,27 @@ def unskew(maps, width):
     return ops.reshape(flat, (-1, height, skewed_width + 1, channels))[:, :, :width]
 
 
-def lstm_scan(input_gates, state_gates_of):
+def lstm_cell(gates, cell):
+    """One LSTM step from its summed gates `[..., 4F]` (i, f, o, g) and the previous cell state:
+    the new `(hidden, cell)`."""
+    i, f, o, g = tf.split(gates, 4, axis=-1)
+    cell = tf.sigmoid(f) * cell + tf.sigmoid(i) * tf.tanh(g)
+    return tf.sigmoid(o) * tf.tanh(cell), cell
+
+
+def lstm_scan_states(input_gates, state_gates_of):
     """Runs an LSTM along the first axis of `input_gates` `[T, B, N, 4F]` (i, f, o, g), the
     state's contribution to step t's gates being `state_gates_of(h_{t-1})` `[B, N, 4F]`.
-    Returns the hidden states `[T, B, N, F]`."""
+    Returns the hidden and cell states, each `[T, B, N, F]`."""
     units = input_gates.shape[-1] // 4
     zeros = tf.zeros_like(input_gates[0][..., :units])
+    return tf.scan(lambda carry, gates: lstm_cell(gates + state_gates_of(carry[0]), carry[1]), input_gates,
+                   initializer=(zeros, zeros))
 
-    def step(carry, gates):
-        hidden, cell = carry
-        i, f, o, g = tf.split(gates + state_gates_of(hidden), 4, axis=-1)
-        cell = tf.sigmoid(f) * cell + tf.sigmoid(i) * tf.tanh(g)
-        return tf.sigmoid(o) * tf.tanh(cell), cell
 
-    hidden, _ = tf.scan(step, input_gates, initializer=(zeros, zeros))
-    return hidden
+def lstm_scan(input_gates, state_gates_of):
+    """`lstm_scan_states`' hidden states `[T, B, N, F]`."""
+    return lstm_scan_states(input_gates, state_gates_of)[0]
 
 
 @keras.saving.register_keras_serializable(package="gan_tf")
@@ -160,13 +166,17 @@ class PixelRNN(AutoregressiveModel):
         hidden = lstm_scan(tf.transpose(gates, [1, 0, 2, 3]), self.state_to_state[""][layer])
         return tf.transpose(hidden, [1, 0, 2, 3])
 
+    def _diagonal_scan(self, direction, layer, skewed):
+        """The LSTM of one direction of Diagonal BiLSTM layer `layer` over a skewed map
+        `[B, H, T, F]`, a step per column: the hidden and cell states, each `[T, B, H, F]`."""
+        gates = self.input_to_state[direction][layer](skewed)  # [B, H, T, 4F]
+        state_conv = self.state_to_state[direction][layer]
+        return lstm_scan_states(tf.transpose(gates, [2, 0, 1, 3]),  # the previous column's rows i-1 and i
+                                lambda state: state_conv(ops.pad(state, [[0, 0], [1, 0], [0, 0]])))
+
     def _diagonal_lstm(self, direction, layer, inputs):
         """One direction of Diagonal BiLSTM layer `layer`: an LSTM step per column of the skewed map."""
-        skewed = skew(inputs)
-        gates = self.input_to_state[direction][layer](skewed)  # [B, H, W + H - 1, 4F]
-        state_conv = self.state_to_state[direction][layer]
-        hidden = lstm_scan(tf.transpose(gates, [2, 0, 1, 3]),  # the previous column's rows i-1 and i
-                           lambda state: state_conv(ops.pad(state, [[0, 0], [1, 0], [0, 0]])))
+        hidden, _ = self._diagonal_scan(direction, layer, skew(inputs))
         return unskew(tf.transpose(hidden, [1, 2, 0, 3]), self.image_shape[1])
 
     def _diagonal_bilstm(self, layer, inputs):
@@ -186,13 +196,28 @@ class PixelRNN(AutoregressiveModel):
     # ------------------------------------------------------------------------------ sample
 
     def _sample_cached(self, gumbel, labels):
-        """Row LSTM: the rows done are fixed, so their LSTM states are kept; each pixel reruns one
-        row of every layer (from the kept states of the row above), not the whole image. The
-        Diagonal BiLSTM's state of a pixel depends on the row's pixels to its right through the
-        mirrored LSTM of the rows above only, but its skewed columns cut across rows: it
-        samples with the naive sampler (the same images)."""
-        if self.recurrence != "row_lstm":
-            return self._sample_naive(gumbel, labels)
+        """The pixels done are fixed, so their LSTM states are kept and each pixel computes only
+        what it adds (`_sample_rows` for the Row LSTM, `_sample_diagonals` for the Diagonal
+        BiLSTM). Draws the naive sampler's images from the same Gumbel noise."""
+        if self.recurrence == "row_lstm":
+            return self._sample_rows(gumbel)
+        return self._sample_diagonals(gumbel)
+
+    def _first_rows_above(self, canvas, i):
+        """The current row `[B, 1, W, C]` of the canvas and the first layer's part from the three
+        rows above it `[B, W, F]` (fixed while the row is drawn)."""
+        window = tf.pad(canvas, [[0, 0], [FIRST_HALF, 0], [0, 0], [0, 0]])[:, i : i + FIRST_HALF + 1]
+        window = tf.ensure_shape(window, [None, FIRST_HALF + 1] + list(self.image_shape[1:]))
+        above = self.first_above(ops.pad(window[:, :FIRST_HALF], [[0, 0], [0, 0], [FIRST_HALF] * 2, [0, 0]]))
+        return window[:, FIRST_HALF:], above[:, 0]
+
+    def _first_left(self, row):
+        """The first layer's part from the three pixels to the left, along a row `[B, 1, W, C]`: `[B, W, F]`."""
+        return self.first_left(ops.pad(row, [[0, 0], [0, 0], [FIRST_HALF, 0], [0, 0]])[:, :, :-1])[:, 0]
+
+    def _sample_rows(self, gumbel):
+        """Row LSTM: each pixel reruns one row of every layer (from the kept states of the row
+        above), not the whole image."""
         height, width, channels = self.image_shape
         count = tf.shape(gumbel)[0]
         zeros = tf.zeros(tf.stack([count, width, self.filters]))
@@ -208,9 +233,7 @@ class PixelRNN(AutoregressiveModel):
             for layer in range(self.num_layers):
                 hidden, cell = states[layer]
                 gates = self.input_to_state[""][layer](ops.pad(features, [[0, 0], [0, 0], [1, 0], [0, 0]]))[:, 0]
-                i, f, o, g = tf.split(gates + self.state_to_state[""][layer](hidden), 4, axis=-1)
-                cell = tf.sigmoid(f) * cell + tf.sigmoid(i) * tf.tanh(g)
-                hidden = tf.sigmoid(o) * tf.tanh(cell)
+                hidden, cell = lstm_cell(gates + self.state_to_state[""][layer](hidden), cell)
                 new_states.append((hidden, cell))
                 features = features + self.residuals[layer](hidden[:, None])
             return features, new_states
@@ -236,6 +259,88 @@ class PixelRNN(AutoregressiveModel):
         canvas = tf.zeros(tf.stack([count, height, width, channels]))
         states = [(zeros, zeros) for _ in range(self.num_layers)]
         _, canvas, _ = tf.while_loop(lambda i, *_: i < height, image_row, [tf.constant(0), canvas, states])
+        return levels_of(canvas, self.value_range)
+
+    def _boundary_states(self, direction, layer):
+        """The state `(h, c)` of one direction of Diagonal BiLSTM layer `layer` just before each
+        row's first pixel (`[H, F]` each; in the skewed map, row i's column i - 1). The skewed
+        map is zero there (left of the rows' starts) whatever the image, so these come from the
+        biases alone: the cached sampler starts each row's scan from them."""
+        height = self.image_shape[0]
+        zeros = tf.zeros([height, self.filters])
+        if height == 1:
+            return zeros, zeros
+        hidden, cell = self._diagonal_scan(direction, layer, tf.zeros([1, height, height - 1, self.filters]))
+        rows = tf.range(1, height)
+        return tuple(tf.concat([zeros[:1], tf.gather_nd(states[:, 0], tf.stack([rows - 1, rows], axis=1))], axis=0)
+                     for states in (hidden, cell))
+
+    def _diagonal_step(self, direction, layer, features, above, previous):
+        """One step of one direction's LSTM at one pixel: its layer input `features` `[B, F]`,
+        the hidden state of the pixel above `above` `[B, F]`, the `(h, c)` of the pixel before it
+        along the row (to the left; to the right for the mirrored direction)."""
+        gates = self.input_to_state[direction][layer](features[:, None, None])[:, 0, 0]
+        gates += self.state_to_state[direction][layer](tf.stack([above, previous[0]], axis=1))[:, 0]
+        return lstm_cell(gates, previous[1])
+
+    def _sample_diagonals(self, gumbel):
+        """Diagonal BiLSTM: the state of pixel (i, j) comes from the pixel above and the pixel
+        to its left (the skewed map's previous column), so each pixel takes one LSTM step per
+        layer from the kept states of the row above and the step just before it. The mirrored
+        direction, which the layers add shifted down a row, runs right to left over a row once
+        it is drawn (its layer inputs recorded on the way), for the row below."""
+        height, width, channels = self.image_shape
+        count = tf.shape(gumbel)[0]
+        directions = ("", "mirrored_")
+        boundary = {d: [self._boundary_states(d, layer) for layer in range(self.num_layers)] for d in directions}
+        row_zeros = tf.zeros(tf.stack([count, width, self.filters]))
+        batch_zeros = tf.zeros(tf.stack([count, self.filters]))
+
+        def start_of(direction, layer, i):
+            hidden, cell = boundary[direction][layer]
+            return batch_zeros + hidden[i], batch_zeros + cell[i]
+
+        def mirrored_row(layer, inputs, above, i):
+            """The mirrored LSTM over row i, right to left: its hidden states `[B, W, F]`."""
+            def step(previous, pixel):
+                return self._diagonal_step("mirrored_", layer, pixel[0], pixel[1], previous)
+
+            right_to_left = [tf.reverse(tf.transpose(t, [1, 0, 2]), [0]) for t in (inputs, above)]
+            hidden, _ = tf.scan(step, tuple(right_to_left), initializer=start_of("mirrored_", layer, i))
+            return tf.transpose(tf.reverse(hidden, [0]), [1, 0, 2])
+
+        def image_row(i, canvas, above, mirrored_above):
+            """`above`: each layer's forward hidden states of row i - 1; `mirrored_above`: the
+            mirrored ones, which are also what row i adds from the mirrored direction."""
+            row, first_above = self._first_rows_above(canvas, i)
+            gumbel_row = tf.gather(gumbel, i, axis=1)  # [batch, W, C, 256]
+
+            def pixel(j, row, previous, inputs, hiddens):
+                features = tf.gather(first_above + self._first_left(row), j, axis=1)  # [B, F]
+                spot = tf.reshape(tf.one_hot(j, width), (1, width, 1))
+                new_previous, new_inputs, new_hiddens = [], [], []
+                for layer in range(self.num_layers):
+                    hidden, cell = self._diagonal_step("", layer, features, tf.gather(above[layer], j, axis=1), previous[layer])
+                    new_previous.append((hidden, cell))
+                    new_inputs.append(inputs[layer] * (1.0 - spot) + features[:, None] * spot)
+                    new_hiddens.append(hiddens[layer] * (1.0 - spot) + hidden[:, None] * spot)
+                    both = hidden + tf.gather(mirrored_above[layer], j, axis=1)
+                    features = features + self.residuals[layer](both[:, None, None])[:, 0, 0]
+                logits = self._head(features[:, None, None])[:, 0, 0]  # [batch, C, 256]
+                values = self.level_values(self._draw(logits, tf.gather(gumbel_row, j, axis=1)))
+                return j + 1, row * (1.0 - spot[:, None]) + values[:, None, None, :] * spot[:, None], new_previous, new_inputs, new_hiddens
+
+            previous = [start_of("", layer, i) for layer in range(self.num_layers)]
+            empty = [row_zeros] * self.num_layers
+            _, row, _, inputs, hiddens = tf.while_loop(lambda j, *_: j < width, pixel,
+                                                       [tf.constant(0), row, previous, empty, empty])
+            mirrored = [mirrored_row(layer, inputs[layer], mirrored_above[layer], i) for layer in range(self.num_layers)]
+            here = tf.reshape(tf.one_hot(i, height), (1, height, 1, 1))
+            return i + 1, canvas * (1.0 - here) + row * here, hiddens, mirrored
+
+        canvas = tf.zeros(tf.stack([count, height, width, channels]))
+        empty = [row_zeros] * self.num_layers
+        _, canvas, _, _ = tf.while_loop(lambda i, *_: i < height, image_row, [tf.constant(0), canvas, empty, empty])
         return levels_of(canvas, self.value_range)
 
     # ------------------------------------------------------------------------ the contract
