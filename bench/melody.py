@@ -4,11 +4,13 @@
         --roll_png=docs/midinet_bach.png --song=docs/midinet_bach.mid
 
 Each model trains on `--dataset` (default `bach_chorales`) through `gan_tf.training.train` (as
-`train.py` does) until the first step past `--seconds`, then writes one song over each held-out
+`train.py` does) until the first step past `--seconds`, or for `--epochs` of `--steps_per_epoch`
+steps when that is given without `--seconds` (seeded by the entry's `seed=`, default 0: the same
+updates on any machine, so such runs may share one), then writes one song over each held-out
 song's chord progression (seed 1, from silence) and is scored by `gan_tf.metrics.melody_metrics` next to
 the held-out real bars and the random baseline (the same chords). With `--roll_png` / `--song`
 the first model also writes `--chords` (8 bars by default) as a piano-roll picture and a MIDI
-file. A benchmark, not a test: run nothing else meanwhile.
+file. A benchmark, not a test: with `--seconds`, run nothing else meanwhile.
 """
 
 import json
@@ -27,13 +29,19 @@ from bench.common import parse_entry, stop_after  # noqa: E402
 
 flags.DEFINE_list("models", ["midinet"], "Models, each `name[+option...]` as bench/quality.py's.")
 flags.DEFINE_string("dataset", "bach_chorales", "Melody data (bach_chorales or midi:PATH).")
-flags.DEFINE_integer("seconds", 300, "Wall-clock training budget per model.")
+flags.DEFINE_integer("seconds", 300, "Wall-clock training budget per model (not applied when only --epochs is given).")
+flags.DEFINE_integer("epochs", None, "Epochs of --steps_per_epoch steps per model; with --seconds, a cap.")
 flags.DEFINE_integer("steps_per_epoch", 500, "Train steps per epoch (the budget usually ends one mid-way).")
 flags.DEFINE_string("chords", "C,G,Am,F,C,F,G,C", "The progression of the --roll_png / --song example.")
 flags.DEFINE_string("roll_png", None, "Optional piano-roll picture of the first model's song over --chords.")
 flags.DEFINE_string("song", None, "Optional MIDI file of that song.")
 flags.DEFINE_string("output", None, "Optional JSON output.")
 FLAGS = flags.FLAGS
+
+
+def _clock_applies():
+    """`--seconds` ends training unless `--epochs` alone was given."""
+    return FLAGS["seconds"].present or not FLAGS["epochs"].present
 
 
 def main(argv):
@@ -55,11 +63,11 @@ def main(argv):
     for entry in FLAGS.models:
         name, overrides = parse_entry(entry)
         with tempfile.TemporaryDirectory() as workdir:
-            config = TrainConfig(model=name, dataset=FLAGS.dataset, epochs=10**6, steps_per_epoch=FLAGS.steps_per_epoch,
+            config = TrainConfig(model=name, dataset=FLAGS.dataset, epochs=FLAGS.epochs or 10**6, steps_per_epoch=FLAGS.steps_per_epoch,
                                  eval_every=0, verbose=0, workdir=os.path.join(workdir, "run"),
                                  export_dir=os.path.join(workdir, "export"), **overrides)
             started = time.time()
-            result = train(config, callbacks=[stop_after(FLAGS.seconds)])
+            result = train(config, callbacks=[stop_after(FLAGS.seconds)] if _clock_applies() else [])
             seconds = time.time() - started
         model = result.model
         updates = int(model.discriminator_optimizer.iterations)

@@ -125,6 +125,24 @@ def test_the_progression_profile_by_hand():
     np.testing.assert_allclose(profile, expected, atol=1e-6)
 
 
+def test_the_song_key_and_the_key_relative_pitch_classes_by_hand():
+    from gan_tf.models.midinet import key_relative_pitch_classes, progression_profile, song_key
+
+    # C G Am F is all on C major's scale; G D Em C has D's F#: G major.
+    profiles = progression_profile(tf.constant([[0, 14, 19, 10], [14, 4, 9, 0]]))
+    np.testing.assert_array_equal(song_key(profiles).numpy(), [0, 7])
+    # Half a bar on G4 (pitch 7), half on B5 (pitch 23, class 11): from C, classes 7 and 11;
+    # from G, the tonic (0) and the third (4). Probabilities count as they sound.
+    bar = np.zeros((1, 16, 24, 2), np.float32)
+    bar[0, :8, 7, 0] = 1.0
+    bar[0, 8:, 23, 0] = 0.5
+    shares = key_relative_pitch_classes(tf.constant(np.concatenate([bar, bar])), tf.constant([0, 7])).numpy()
+    expected = np.zeros((2, 12))
+    expected[0, [7, 11]] = [2 / 3, 1 / 3]
+    expected[1, [0, 4]] = [2 / 3, 1 / 3]
+    np.testing.assert_allclose(shares, expected, atol=1e-6)
+
+
 def test_the_chorale_source_batches_and_resumes(chorales):
     source = melody_data.source_from_corpus("bach_chorales", chorales)
     assert source.info.modality == "melody" and source.info.image_shape == (16, 24, 2)
@@ -264,6 +282,28 @@ def test_training_moves_both_networks_and_the_previous_bar_matters(chorales):
     assert model.preview(2, 8, seed=0).shape == (16, 72, 48, 1)
     with pytest.raises(ValueError, match="chord classes 0..23"):
         model.compose([[0, 24]])
+
+
+def test_the_key_term_moves_the_generator_and_not_the_discriminator(chorales):
+    source = melody_data.source_from_corpus("bach_chorales", chorales)
+    trained = {}
+    for key_weight in (0.0, 100.0):
+        keras.utils.set_random_seed(0)
+        model = MidiNet.from_data(source.info, width=4, latent_dim=8, key_weight=key_weight, seed=0)
+        model.compile_optimizers({})
+        history = model.fit(source.dataset(16, seed=0, repeat=True), epochs=1, steps_per_epoch=1, verbose=0)
+        trained[key_weight] = (model.generator.get_weights(), [w.numpy() for w in model.discriminator.trainable_weights],
+                               history.history["feature_matching"][0])
+    (g_off, d_off, matching_off), (g_on, d_on, matching_on) = trained[0.0], trained[100.0]
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(d_off, d_on))  # D's step comes first (its
+    # batch-norm statistics, which G's steps move too, left out)
+    assert not all(np.allclose(a, b, atol=1e-6) for a, b in zip(g_off, g_on))
+    assert matching_on > matching_off
+    assert MidiNet.from_config(model.get_config()).key_weight == 100.0
+    # A model saved before the key term existed was trained without it.
+    assert MidiNet.from_config({k: v for k, v in model.get_config().items() if k != "key_weight"}).key_weight == 0.0
+    with pytest.raises(ValueError, match="key_weight"):
+        MidiNet(key_weight=-1.0)
 
 
 def test_midinet_and_image_models_refuse_each_others_data(chorales):

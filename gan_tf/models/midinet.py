@@ -112,6 +112,26 @@ def progression_profile(song_chords):
     return counts / tf.maximum(tf.reduce_sum(counts, axis=-1, keepdims=True), 1.0)
 
 
+def song_key(profile):
+    """int `[...]`: the major key (its tonic's pitch class; a minor key shares its relative
+    major's scale) whose scale holds the most of a progression's pitch-class `profile` `[..., 12]`."""
+    in_scale = np.zeros((12, 12), np.float32)  # [pitch class, key]
+    for key in range(12):
+        in_scale[[(key + step) % 12 for step in music.MAJOR_SCALE], key] = 1.0
+    return tf.argmax(tf.tensordot(profile, tf.constant(in_scale), axes=1), axis=-1, output_type=tf.int32)
+
+
+def key_relative_pitch_classes(bars, keys):
+    """float `[B, 12]`: each bar's share of sounding (piano-roll) mass on each pitch class,
+    counted from its song's key `keys` `[B]` (0: the tonic, 11: the leading tone), of bar
+    probabilities or 0/1 bars `[B, 16, P, 2]` whose pitches start at a C."""
+    roll = tf.reduce_sum(bars[..., 0], axis=1)  # [B, P]
+    octaves = roll.shape[-1] // 12
+    classes = tf.reduce_sum(tf.reshape(roll[:, : octaves * 12], (-1, octaves, 12)), axis=1)
+    shares = classes / tf.maximum(tf.reduce_sum(classes, axis=-1, keepdims=True), 1e-6)
+    return tf.gather(shares, (tf.range(12)[None, :] + keys[:, None]) % 12, batch_dims=1)
+
+
 def melody_bars(probabilities, previous):
     """0/1 bars `[B, 16, P, 2]` of generated `probabilities`, read by `music.decode_bars`'s rule:
     the loudest pitch per step if above 0.5, a new note where the pitch changes (from the last
@@ -141,8 +161,8 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     the profile of `song_chords` when given, else of the chord alone): draws z; one D update on
     `BCE(D(x, c), real_label) + BCE(D(G(z, c, x_prev), c), 0)`; `generator_steps` G updates on
     the same z, each on `BCE(D(G(.), c), 1) + feature_weight * ||mean f(x) - mean f(G(.))||^2 / 2
-    + mean_weight * ||mean x - mean G(.)||^2 / 2` (f: D's first layer; `losses.
-    feature_matching_loss`); then the trackers `d_loss`, `g_loss`, `g_adversarial`,
+    + mean_weight * ||mean x - mean G(.)||^2 / 2 + key_weight * ||mean k(x) - mean k(G(.))||^2 / 2`
+    (f: D's first layer; k: the key-relative pitch-class shares; `losses.feature_matching_loss`); then the trackers `d_loss`, `g_loss`, `g_adversarial`,
     `feature_matching`, `d_real`, `d_fake`.
 
     Songs are written bar by bar (`compose`): each bar from fresh noise, its chord and the bar
@@ -165,6 +185,13 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
             (`melody_data.song_windows`), `compose` the whole progression it is given.
         feature_weight: weight of feature matching on D's first layer (0.1).
         mean_weight: weight of feature matching on the bars themselves (0.01).
+        key_weight: weight of feature matching on the bars' pitch-class shares counted from
+            their song's key (`key_relative_pitch_classes`; the key: the major scale that holds
+            most of the song's chord tones, `song_key`): G is pulled to put as much of its
+            melody on the scale, and on each of its degrees, as the real bars do (0: off). 30
+            by measurement (docs/results/melodies.md): at 5,000 D updates, seeds 0 and 1, scale
+            consistency 0.954 and 0.952 against 0.832 and 0.843 without (real bars 0.971), chord
+            tones 0.492 and 0.574 against 0.435 and 0.452 (real 0.505).
         generator_steps: G updates per D update (2, as the authors' code).
         real_label: D's target for real bars (0.9: one-sided label smoothing).
         song_bars: bars per previewed song (8).
@@ -184,7 +211,7 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     modality = "melody"
 
     def __init__(self, image_shape=music.BAR_SHAPE, num_classes=music.NUM_CHORDS, latent_dim=100, width=64,
-                 previous_bar=True, progression=True, feature_weight=0.1, mean_weight=0.01, generator_steps=2, real_label=0.9,
+                 previous_bar=True, progression=True, feature_weight=0.1, mean_weight=0.01, key_weight=30.0, generator_steps=2, real_label=0.9,
                  song_bars=8, seed=None, **kwargs):
         super().__init__(**kwargs)
         if tuple(image_shape) != music.BAR_SHAPE:
@@ -197,7 +224,7 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
                             ("song_bars", song_bars)):
             if int(value) < 1:
                 raise ValueError(f"`{name}` must be at least 1. Received: {name}={value}")
-        for name, value in (("feature_weight", feature_weight), ("mean_weight", mean_weight)):
+        for name, value in (("feature_weight", feature_weight), ("mean_weight", mean_weight), ("key_weight", key_weight)):
             if value < 0:
                 raise ValueError(f"`{name}` must be at least 0. Received: {name}={value}")
         if not 0.0 < real_label <= 1.0:
@@ -210,6 +237,7 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         self.progression = bool(progression)
         self.feature_weight = float(feature_weight)
         self.mean_weight = float(mean_weight)
+        self.key_weight = float(key_weight)
         self.generator_steps = int(generator_steps)
         self.real_label = float(real_label)
         self.song_bars = int(song_bars)
@@ -235,10 +263,12 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         model.examples = info.examples
         return model
 
+    # Saved before `progression` existed: conditioned on the chord alone; before `key_weight`: no key term.
+    older_config_defaults = {"progression": False, "key_weight": 0.0}
+
     @classmethod
     def from_config(cls, config):
-        # Models saved before `progression` existed were conditioned on the chord alone.
-        return cls(**{"progression": False, **config})
+        return cls(**{**cls.older_config_defaults, **config})
 
     def condition(self, chords, song_chords=None):
         """float `[..., 13]` (chord) or `[..., 25]` (chord, then the profile of `song_chords`
@@ -264,7 +294,9 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     def train_step(self, data):
         (bars, previous, *song_chords), chords, _ = keras.utils.unpack_x_y_sample_weight(data)
         batch_size = ops.shape(bars)[0]
-        condition = self.condition(chords, song_chords[0] if song_chords else None)
+        song_chords = song_chords[0] if song_chords else tf.cast(chords, tf.int32)[..., None]
+        condition = self.condition(chords, song_chords)
+        keys = song_key(progression_profile(song_chords))
         if not self.previous_bar:
             previous = ops.zeros_like(previous)
         z = replica_slice(lambda size: keras.random.normal((size, self.latent_dim), seed=self.seed_generator), batch_size)
@@ -279,7 +311,7 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
 
         real_features = ops.stop_gradient(real_features)
         for _ in range(self.generator_steps):
-            g_losses, adversarial, matching = self.generator_step(z, condition, previous, bars, real_features)
+            g_losses, adversarial, matching = self.generator_step(z, condition, previous, bars, real_features, keys)
 
         self.d_loss_tracker.update_state(d_losses)
         self.g_loss_tracker.update_state(g_losses)
@@ -289,7 +321,7 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         self.fake_probability_tracker.update_state(ops.sigmoid(fake_logits))
         return self.train_step_logs()
 
-    def generator_step(self, z, condition, previous, bars, real_features):
+    def generator_step(self, z, condition, previous, bars, real_features, keys):
         """One G update; returns its per-example loss, adversarial term and (scalar) matching term."""
         replicas = tf.distribute.get_replica_context().num_replicas_in_sync
         with tf.GradientTape() as tape:
@@ -298,6 +330,9 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
             adversarial = losses.minimax_generator_loss(fake_logits)
             matching = (self.feature_weight * losses.feature_matching_loss(real_features, fake_features)
                         + self.mean_weight * losses.feature_matching_loss(bars, fakes))
+            if self.key_weight:
+                matching += self.key_weight * losses.feature_matching_loss(
+                    key_relative_pitch_classes(bars, keys), key_relative_pitch_classes(fakes, keys))
             g_losses = adversarial + matching
             # The matching terms are of this replica's batch: each replica adds its share.
             g_loss = tf.nn.compute_average_loss(adversarial) + matching / replicas
@@ -415,7 +450,7 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
         return {"name": self.name, "image_shape": list(self.image_shape), "num_classes": self.num_classes,
                 "latent_dim": self.latent_dim, "width": self.width, "previous_bar": self.previous_bar,
                 "progression": self.progression,
-                "feature_weight": self.feature_weight, "mean_weight": self.mean_weight,
+                "feature_weight": self.feature_weight, "mean_weight": self.mean_weight, "key_weight": self.key_weight,
                 "generator_steps": self.generator_steps, "real_label": self.real_label, "song_bars": self.song_bars,
                 "seed": self.seed}
 
