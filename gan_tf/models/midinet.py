@@ -162,7 +162,8 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     `BCE(D(x, c), real_label) + BCE(D(G(z, c, x_prev), c), 0)`; `generator_steps` G updates on
     the same z, each on `BCE(D(G(.), c), 1) + feature_weight * ||mean f(x) - mean f(G(.))||^2 / 2
     + mean_weight * ||mean x - mean G(.)||^2 / 2 + key_weight * ||mean k(x) - mean k(G(.))||^2 / 2`
-    (f: D's first layer; k: the key-relative pitch-class shares; `losses.feature_matching_loss`); then the trackers `d_loss`, `g_loss`, `g_adversarial`,
+    (f: D's first layer; k: the key-relative pitch-class shares; `losses.feature_matching_loss`);
+    then the trackers `d_loss`, `g_loss`, `g_adversarial`,
     `feature_matching`, `d_real`, `d_fake`.
 
     Songs are written bar by bar (`compose`): each bar from fresh noise, its chord and the bar
@@ -211,8 +212,8 @@ class MidiNet(OptimizersByRole, MultiWorkerWorkarounds, GenerativeModel):
     modality = "melody"
 
     def __init__(self, image_shape=music.BAR_SHAPE, num_classes=music.NUM_CHORDS, latent_dim=100, width=64,
-                 previous_bar=True, progression=True, feature_weight=0.1, mean_weight=0.01, key_weight=30.0, generator_steps=2, real_label=0.9,
-                 song_bars=8, seed=None, **kwargs):
+                 previous_bar=True, progression=True, feature_weight=0.1, mean_weight=0.01, key_weight=30.0,
+                 generator_steps=2, real_label=0.9, song_bars=8, seed=None, **kwargs):
         super().__init__(**kwargs)
         if tuple(image_shape) != music.BAR_SHAPE:
             raise ValueError(f"MidiNet writes bars of shape {music.BAR_SHAPE} (16 steps, C4-B5, roll and onsets). "
