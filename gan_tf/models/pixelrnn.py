@@ -218,19 +218,17 @@ class PixelRNN(AutoregressiveModel):
 
     def _sample_rows(self, gumbel):
         """Row LSTM: each pixel reruns one row of every layer (from the kept states of the row
-        above), not the whole image."""
+        above and the first layer's part from the rows above, computed once per row), not the
+        whole image."""
         height, width, channels = self.image_shape
         count = tf.shape(gumbel)[0]
         zeros = tf.zeros(tf.stack([count, width, self.filters]))
 
-        def row_pass(canvas_window, states):
-            """Every layer on one row: `canvas_window` holds the 3 rows above and the row itself
-            `[B, 4, W, C]`; `states` each layer's `(h, c)` of the row above. Returns the row's
+        def row_pass(row, first_above, states):
+            """Every layer on one row `[B, 1, W, C]`, given the first layer's part from the rows
+            above it `[B, W, F]` and each layer's `(h, c)` of the row above. Returns the row's
             features `[B, 1, W, F]` and each layer's new `(h, c)`."""
-            above = self.first_above(ops.pad(canvas_window[:, :FIRST_HALF], [[0, 0], [0, 0], [FIRST_HALF] * 2, [0, 0]]))
-            row = canvas_window[:, FIRST_HALF:]
-            left = self.first_left(ops.pad(row, [[0, 0], [0, 0], [FIRST_HALF, 0], [0, 0]])[:, :, :-1])
-            features, new_states = above + left, []
+            features, new_states = (first_above + self._first_left(row))[:, None], []
             for layer in range(self.num_layers):
                 hidden, cell = states[layer]
                 gates = self.input_to_state[""][layer](ops.pad(features, [[0, 0], [0, 0], [1, 0], [0, 0]]))[:, 0]
@@ -241,21 +239,19 @@ class PixelRNN(AutoregressiveModel):
 
         def image_row(i, canvas, states):
             gumbel_row = tf.gather(gumbel, i, axis=1)  # [batch, W, C, 256]
-            padded = tf.pad(canvas, [[0, 0], [FIRST_HALF, 0], [0, 0], [0, 0]])
-            window = padded[:, i : i + FIRST_HALF + 1]  # rows i-3 .. i (row i still empty)
+            row, first_above = self._first_rows_above(canvas, i)  # row i still empty
 
-            def pixel(j, window):
-                features, _ = row_pass(window, states)
+            def pixel(j, row):
+                features, _ = row_pass(row, first_above, states)
                 logits = tf.gather(self._head(features)[:, 0], j, axis=1)  # [batch, C, 256]
                 values = self.level_values(self._draw(logits, tf.gather(gumbel_row, j, axis=1)))
-                spot = tf.reshape(tf.one_hot(FIRST_HALF * width + j, (FIRST_HALF + 1) * width), (1, FIRST_HALF + 1, width, 1))
-                return j + 1, window * (1.0 - spot) + values[:, None, None, :] * spot
+                spot = tf.reshape(tf.one_hot(j, width), (1, 1, width, 1))
+                return j + 1, row * (1.0 - spot) + values[:, None, None, :] * spot
 
-            window = tf.ensure_shape(window, [None, FIRST_HALF + 1, width, channels])
-            _, window = tf.while_loop(lambda j, _: j < width, pixel, [tf.constant(0), window])
-            _, states = row_pass(window, states)  # the finished row's states, for the row below
+            _, row = tf.while_loop(lambda j, _: j < width, pixel, [tf.constant(0), row])
+            _, states = row_pass(row, first_above, states)  # the finished row's states, for the row below
             here = tf.reshape(tf.one_hot(i, height), (1, height, 1, 1))
-            return i + 1, canvas * (1.0 - here) + window[:, FIRST_HALF:] * here, states
+            return i + 1, canvas * (1.0 - here) + row * here, states
 
         canvas = tf.zeros(tf.stack([count, height, width, channels]))
         states = [(zeros, zeros) for _ in range(self.num_layers)]
