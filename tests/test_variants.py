@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import striped_digits, tiny_batches
-from gan_tf import ACGAN, SAGAN, SNGAN, BigGAN
+from gan_tf import ACGAN, DCGAN, SAGAN, SNGAN, BigGAN
 from gan_tf.serving.export import WARMUP_FILE, export_generator
 from gan_tf.nn.layers import SelfAttention2D, SpectralNormalization
 
@@ -21,8 +21,10 @@ def _layers(model, kind):
     return found
 
 
-def test_sngan_normalizes_every_discriminator_layer_and_iterates_only_in_training():
-    gan = SNGAN(latent_dim=8, seed=0)
+@pytest.mark.parametrize("build", [lambda: SNGAN(latent_dim=8, seed=0),
+                                   lambda: DCGAN(latent_dim=8, spectral_norm=True, seed=0)], ids=["sngan", "dcgan"])
+def test_sngan_normalizes_every_discriminator_layer_and_iterates_only_in_training(build):
+    gan = build()
     wrapped = _layers(gan.discriminator, SpectralNormalization)
     assert len(wrapped) == 3  # two convolutions and the score
     assert all(isinstance(layer.layer, keras.layers.Layer) for layer in wrapped)
@@ -39,6 +41,7 @@ def test_sngan_normalizes_every_discriminator_layer_and_iterates_only_in_trainin
         assert not np.allclose(layer.vector_u.numpy(), before)
     sigma, _ = wrapped[-1].spectral_norm()
     assert float(sigma) > 0
+    assert type(gan).from_config(gan.get_config()).get_config() == gan.get_config()
 
 
 def test_acgan_auxiliary_classifier_learns_a_separable_toy_set():

@@ -24,6 +24,8 @@ Reference:
 
 import keras
 
+from gan_tf.nn.layers import SpectralNormalization
+
 # Channels never exceed this multiple of the width unit.
 MAX_WIDTH_MULTIPLIER = 8
 # Self-attention goes on the largest feature map whose side is at most this (SAGAN puts it on
@@ -174,7 +176,13 @@ def dcgan_generator(latent_dim, image_shape, width=64):
     return keras.Model(noise, generator_layers(noise, image_shape, width), name="generator")
 
 
-def dcgan_discriminator(image_shape, dropout=0.3, width=64):
-    """images -> one logit per image, the DCGAN discriminator."""
+def dcgan_discriminator(image_shape, dropout=0.3, width=64, spectral_norm=False):
+    """images -> one logit per image, the DCGAN discriminator; with `spectral_norm`, each
+    convolution and the logit layer spectrally normalized (Miyato et al. 2018)."""
     images = keras.Input(image_shape, name="images")
-    return keras.Model(images, discriminator_layers(images, dropout, width), name="discriminator")
+    if not spectral_norm:
+        return keras.Model(images, discriminator_layers(images, dropout, width), name="discriminator")
+    features = discriminator_features(images, dropout, width, wrap=lambda layer, name: SpectralNormalization(
+        layer, name=f"sn_{name}"))
+    logit = SpectralNormalization(keras.layers.Dense(1, dtype="float32"), dtype="float32", name="logit")(features)
+    return keras.Model(images, logit, name="discriminator")
