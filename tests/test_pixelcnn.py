@@ -70,6 +70,43 @@ def test_the_cached_sampler_draws_the_naive_samplers_images(class_map_channels):
         model.sample(1, sampler="fast")
 
 
+
+def test_class_tables_are_read_times_their_scale_so_adam_moves_them_that_much_faster():
+    """`class_table_scale=s` stores the per-class tables divided by s: the model of s=1 with its
+    tables divided by 10 is the same model at s=10, but one Adam step (which moves a stored
+    number by about the learning rate whatever its gradient's size) moves what the gates read 10
+    times as far."""
+    batch = eight_bit_stripes().take(1)
+    images, labels = next(iter(batch))
+    uint8 = np.round((images.numpy() + 1.0) * 127.5).astype(np.uint8)
+    tables = ("class_bias", "class_maps")
+    moves = {}
+    for scale in (1.0, 10.0):
+        model = ConditionalPixelCNN(num_classes=4, class_map_channels=2, class_table_scale=scale, **TINY)
+        if scale == 1.0:
+            reference = model
+        else:
+            for weight, value in zip(model.weights, reference.get_weights()):
+                weight.assign(value / scale if weight.path.startswith(tables) else value)
+            np.testing.assert_allclose(model.log_likelihood(uint8, {"labels": labels.numpy()})["log_likelihood"],
+                                       reference.log_likelihood(uint8, {"labels": labels.numpy()})["log_likelihood"],
+                                       rtol=1e-5)
+        before = {w.path: scale * w.numpy() for w in model.weights if w.path.startswith(tables)}
+        model.compile_optimizers({"model": keras.optimizers.Adam(1e-3)})
+        model.fit(batch, epochs=1, verbose=0)
+        moves[scale] = np.concatenate([(scale * w.numpy() - before[w.path]).ravel()
+                                       for w in model.weights if w.path in before])
+    assert ConditionalPixelCNN().class_table_scale == 10.0 and PixelCNN().class_table_scale == 1.0
+    moved = np.abs(moves[1.0]) > 1e-4  # the rows of the batch's classes
+    assert moved.sum() > 100 and np.abs(moves[1.0]).max() < 5e-3
+    ratios = moves[10.0][moved] / moves[1.0][moved]
+    # Not exactly 10 for every number: Adam's epsilon weighs more against the smaller gradients
+    # of s=1, and where a sparse gradient's repeated rows nearly cancel, rounding decides the step.
+    assert 9.5 < np.median(ratios) < 10.5 and np.mean((ratios > 7.5) & (ratios < 13.0)) > 0.9, np.median(ratios)
+    with pytest.raises(ValueError, match="class_table_scale"):
+        ConditionalPixelCNN(class_table_scale=0, **TINY)
+
+
 @pytest.fixture(scope="module")
 def trained():
     keras.utils.set_random_seed(0)
@@ -123,8 +160,10 @@ def test_config_keras_file_and_from_data(trained, tmp_path):
     model, _ = trained
     assert ConditionalPixelCNN.from_config(model.get_config()).get_config() == model.get_config()
     # A config saved before the class map existed (no such key) means the bias alone.
-    older = {key: value for key, value in model.get_config().items() if key != "class_map_channels"}
+    older = {key: value for key, value in model.get_config().items()
+             if key not in ("class_map_channels", "class_table_scale")}
     assert model.class_map_channels == 4 and ConditionalPixelCNN.from_config(older).class_map_channels == 0
+    assert model.class_table_scale == 10.0 and ConditionalPixelCNN.from_config(older).class_table_scale == 1.0
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
     images = np.zeros((2, 28, 28, 1), np.uint8)
