@@ -7,7 +7,8 @@ Reference:
 
 import keras
 
-from gan_tf.models.sngan import SNGAN, self_attention, sngan_discriminator, spectral_norm
+from gan_tf.models.sngan import SNGAN, self_attention, sngan_discriminator
+from gan_tf.nn.layers import spectrally_normalized
 from gan_tf.nn.networks import generator_layers
 
 
@@ -21,7 +22,7 @@ def sagan_generator(latent_dim, image_shape, width=64):
     """
     noise = keras.Input((latent_dim,), name="z")
     images = generator_layers(
-        noise, image_shape, width, activation=keras.layers.ReLU, wrap=spectral_norm, attention=self_attention
+        noise, image_shape, width, activation=keras.layers.ReLU, wrap=spectrally_normalized, attention=self_attention
     )
     return keras.Model(noise, images, name="generator")
 

@@ -11,16 +11,8 @@ from keras import ops
 
 from gan_tf.models.gan import GAN
 from gan_tf.nn import losses
-from gan_tf.nn.layers import SelfAttention2D, SpectralNormalization
+from gan_tf.nn.layers import SelfAttention2D, SpectralNormalization, spectrally_normalized
 from gan_tf.nn.networks import check_image_shape, check_width, dcgan_generator, discriminator_features
-
-
-def spectral_norm(layer, name):
-    """`layer` spectrally normalized, as `gan_tf.nn.networks` builders wrap each layer; the output
-    layer ("images") stays float32 under any mixed policy."""
-    if name == "images":
-        return SpectralNormalization(layer, dtype="float32", name=name)
-    return SpectralNormalization(layer, name=f"sn_{name}")
 
 
 def self_attention(x, side):
@@ -41,7 +33,7 @@ def sngan_discriminator(image_shape, self_attention_block=False, width=64):
         images,
         dropout=0.0,
         width=width,
-        wrap=spectral_norm,
+        wrap=spectrally_normalized,
         activation=lambda: keras.layers.LeakyReLU(0.1),
         attention=self_attention if self_attention_block else None,
     )

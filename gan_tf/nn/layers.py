@@ -96,6 +96,15 @@ class SpectralNormalization(keras.layers.Wrapper):
         return {**super().get_config(), "power_iterations": self.power_iterations}
 
 
+def spectrally_normalized(layer, name):
+    """`layer` in `SpectralNormalization`, as `gan_tf.nn.networks`' builders wrap each layer
+    (`wrap=`): named `sn_<name>`, except the output layer "images", which keeps its name and
+    stays float32 under any mixed policy."""
+    if name == "images":
+        return SpectralNormalization(layer, dtype="float32", name=name)
+    return SpectralNormalization(layer, name=f"sn_{name}")
+
+
 def maybe_spectral_norm(layer, spectral_norm):
     """`SpectralNormalization(layer)` if `spectral_norm`, else `layer`."""
     return SpectralNormalization(layer, name=f"sn_{layer.name}") if spectral_norm else layer

@@ -24,7 +24,7 @@ Reference:
 
 import keras
 
-from gan_tf.nn.layers import SpectralNormalization
+from gan_tf.nn.layers import SpectralNormalization, spectrally_normalized
 
 # Channels never exceed this multiple of the width unit.
 MAX_WIDTH_MULTIPLIER = 8
@@ -182,7 +182,6 @@ def dcgan_discriminator(image_shape, dropout=0.3, width=64, spectral_norm=False)
     images = keras.Input(image_shape, name="images")
     if not spectral_norm:
         return keras.Model(images, discriminator_layers(images, dropout, width), name="discriminator")
-    features = discriminator_features(images, dropout, width, wrap=lambda layer, name: SpectralNormalization(
-        layer, name=f"sn_{name}"))
+    features = discriminator_features(images, dropout, width, wrap=spectrally_normalized)
     logit = SpectralNormalization(keras.layers.Dense(1, dtype="float32"), dtype="float32", name="logit")(features)
     return keras.Model(images, logit, name="discriminator")
