@@ -118,7 +118,8 @@ def test_bad_inputs_are_rejected_with_clear_errors(exports):
     _invalid(serve, "labels must be < num_classes", z=tf.zeros((1, LATENT)), labels=tf.constant([12]))
     _invalid(serve, rf"z must have shape \(batch, {LATENT}\)", z=tf.zeros((1, LATENT + 1)), labels=one)
     unconditional = tf.saved_model.load(exports["dcgan"][1]).signatures["serving_default"]
-    with pytest.raises(tf.errors.InvalidArgumentError, match="not a matrix|ndims must be >= 2"):
+    # The message is the CPU kernel's: it differs between machines' kernels.
+    with pytest.raises(tf.errors.InvalidArgumentError, match="not a matrix|ndims must be >= 2|different ndims"):
         unconditional(z=tf.zeros((LATENT,)))
     assert sample(num_samples=tf.constant(MAX_SAMPLES), labels=one)["images"].shape[0] == MAX_SAMPLES
 

@@ -261,7 +261,9 @@ def test_pix2pix_config_round_trips_and_seeded_translation_is_reproducible():
     images = np.random.default_rng(0).uniform(-1, 1, (5, 32, 32, 1)).astype(np.float32)
     np.testing.assert_array_equal(model.translate(images, seed=4), model.translate(images, seed=4))
     assert not np.array_equal(model.translate(images, seed=4), model.translate(images, seed=5))
-    np.testing.assert_array_equal(model.translate(images[:2], seed=4), model.translate(images, seed=4)[:2])
+    # The same images in a smaller batch: the same translation, up to the rounding of kernels
+    # that some CPUs pick by batch size (1e-10 apart on one machine).
+    np.testing.assert_allclose(model.translate(images[:2], seed=4), model.translate(images, seed=4)[:2], atol=1e-7)
 
 
 def test_pix2pix_decay_fraction_decays_both_rates_over_the_planned_runs_end():
