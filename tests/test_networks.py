@@ -34,9 +34,10 @@ VAE_PARAMETERS_AT_28 = {"vae": (608064, 1477953), "cvae": (624064, 1603393)}
 
 
 # All parameters of the PixelCNNs at 28x28x1 (F = 32, 5 gated layers, k = 5).
-# The conditional one adds a per-class bias to each layer's gates (5 x 10 x 128) and a per-class
-# 28x28x4 map with a 1x1 link to each layer's gates (10 x 28 x 28 x 4 + 5 x (4 x 128 + 128)).
-PIXELCNN_PARAMETERS_AT_28 = {"pixelcnn": 184832, "conditional_pixelcnn": 184832 + 5 * 10 * 128 + 31360 + 5 * 640}
+# The conditional one adds a per-class bias to each layer's gates (5 x 11 x 128) and a per-class
+# 28x28x4 map with a 1x1 link to each layer's gates (11 x 28 x 28 x 4 + 5 x (4 x 128 + 128)):
+# 11 rows, the 10 classes' and the "no class" row that label dropout trains.
+PIXELCNN_PARAMETERS_AT_28 = {"pixelcnn": 184832, "conditional_pixelcnn": 184832 + 5 * 11 * 128 + 11 * 3136 + 5 * 640}
 # PixelRNN at 28x28x1 (F = 32, 2 layers), by hand: the mask-A 7x7 as 3x7 (+bias) and 1x3, 704 + 96;
 # per layer a residual 1x1 (1,056) and, Row LSTM, input 1x2 to 4F (8,320) and state 1x3 (12,288),
 # or, Diagonal BiLSTM, twice input 1x1 (4,224) and state 2x1 (8,192); the head 1,056 + 8,448.

@@ -11,6 +11,7 @@ import tensorflow as tf
 from conftest import assert_training_lowered_bits_per_dim, eight_bit_stripes
 from gan_tf import ConditionalPixelCNN, PixelCNN
 from gan_tf.data import DatasetInfo
+from gan_tf.models.autoregressive import gumbel_noise
 from gan_tf.serving.export import export_model
 from gan_tf.serving.sampling import log_likelihood_local, sample_local
 
@@ -53,9 +54,10 @@ def test_the_probabilities_of_every_possible_image_sum_to_one(class_map_channels
         np.testing.assert_allclose(np.exp(log_p.astype(np.float64)).sum(), 1.0, rtol=1e-4)
 
 
-@pytest.mark.parametrize("class_map_channels", [0, 2])
-def test_the_cached_sampler_draws_the_naive_samplers_images(class_map_channels):
-    model = ConditionalPixelCNN(image_shape=(6, 5, 2), num_classes=3, class_map_channels=class_map_channels, **TINY)
+@pytest.mark.parametrize("class_map_channels, guidance", [(0, 0.0), (2, 0.0), (2, 1.5)])
+def test_the_cached_sampler_draws_the_naive_samplers_images(class_map_channels, guidance):
+    model = ConditionalPixelCNN(image_shape=(6, 5, 2), num_classes=3, class_map_channels=class_map_channels,
+                                label_dropout=0.1 if guidance else 0.0, guidance=guidance, **TINY)
     if class_map_channels:  # a map that differs by row and column, so a wrong row of it would show
         maps = model.class_maps.embeddings
         maps.assign(keras.random.normal(maps.shape, seed=0))
@@ -69,6 +71,63 @@ def test_the_cached_sampler_draws_the_naive_samplers_images(class_map_channels):
     with pytest.raises(ValueError, match="sampler"):
         model.sample(1, sampler="fast")
 
+
+
+def _randomize_class_tables(model):
+    """Class tables of N(0, 1) values and output logits 30 times larger, so that classes (and
+    the "no class" row) move the logits by more than the Gumbel noise."""
+    for index, weight in enumerate(model.weights):
+        if weight.path.startswith(("class_bias", "class_maps")):
+            weight.assign(keras.random.normal(weight.shape, seed=index))
+    model.output_logits.kernel.assign(30.0 * model.output_logits.kernel)
+
+
+def test_guided_sampling_draws_from_the_guided_logits():
+    """Worked on one pixel, whose logits see no earlier pixel: the level drawn is
+    argmax((1 + w) l(x | y) - w l(x | no class) + g), with g the Gumbel noise the seed draws; at
+    w = 0, argmax(l(x | y) + g), the unguided draw."""
+    model = ConditionalPixelCNN(image_shape=(1, 1, 1), num_classes=3, label_dropout=0.5, guidance=2.0, **TINY)
+    _randomize_class_tables(model)
+    labels = np.arange(64) % 3
+    blank = np.zeros((64, 1, 1, 1), np.float32)
+    conditional = model.logits(blank, labels)[:, 0, 0, 0].numpy()
+    unconditional = model.logits(blank, np.full(64, 3))[:, 0, 0, 0].numpy()  # row 3: no class
+    gumbel = gumbel_noise((64, 1, 1, 1, 256), 7)[:, 0, 0, 0].numpy()
+
+    def drawn():
+        images = model.sample(64, seed=7, conditions={"labels": labels}).images
+        return np.round((images[:, 0, 0, 0] + 1.0) * 127.5).astype(int)
+
+    guided = drawn()
+    np.testing.assert_array_equal(guided, np.argmax(3.0 * conditional - 2.0 * unconditional + gumbel, axis=-1))
+    model.guidance = 0.0
+    plain = drawn()
+    np.testing.assert_array_equal(plain, np.argmax(conditional + gumbel, axis=-1))
+    assert np.mean(plain != guided) > 0.2  # guidance changes the draws (34% here)
+    with pytest.raises(ValueError, match="guidance"):
+        model.guidance = -1.0
+    with pytest.raises(ValueError, match="label_dropout"):
+        ConditionalPixelCNN(label_dropout=0.0, guidance=1.0, **TINY)
+
+
+def test_label_dropout_replaces_that_share_of_labels_by_the_no_class_label():
+    model = ConditionalPixelCNN(image_shape=(4, 4, 1), num_classes=3, label_dropout=0.25, **TINY)
+    assert model.class_biases[0].embeddings.shape[0] == 4  # the classes' rows and the no-class row
+    labels = np.arange(20000) % 3
+    dropped = model.training_labels(labels).numpy()
+    replaced = dropped != labels
+    assert set(dropped[replaced]) == {3}
+    assert abs(replaced.mean() - 0.25) < 0.01  # 3 standard errors: 0.009
+    assert not np.array_equal(model.training_labels(labels).numpy(), dropped)  # the stream moves on
+    twin = ConditionalPixelCNN(image_shape=(4, 4, 1), num_classes=3, label_dropout=0.25, **TINY)
+    np.testing.assert_array_equal(twin.training_labels(labels).numpy(), dropped)  # seeded
+    without = ConditionalPixelCNN(image_shape=(4, 4, 1), num_classes=3, label_dropout=0.0, guidance=0.0, **TINY)
+    np.testing.assert_array_equal(without.training_labels(labels), labels)
+    for bad, message in (({"label_dropout": 1.0}, "label_dropout"), ({"label_dropout": -0.1}, "label_dropout")):
+        with pytest.raises(ValueError, match=message):
+            ConditionalPixelCNN(**{**TINY, **bad})
+    with pytest.raises(ValueError, match="num_classes"):
+        PixelCNN(label_dropout=0.1, **TINY)
 
 
 def test_class_tables_are_read_times_their_scale_so_adam_moves_them_that_much_faster():
@@ -161,7 +220,7 @@ def test_config_keras_file_and_from_data(trained, tmp_path):
     assert ConditionalPixelCNN.from_config(model.get_config()).get_config() == model.get_config()
     # A config saved before the class map existed (no such key) means the bias alone.
     older = {key: value for key, value in model.get_config().items()
-             if key not in ("class_map_channels", "class_table_scale")}
+             if key not in ("class_map_channels", "class_table_scale", "label_dropout", "guidance")}
     assert model.class_map_channels == 4 and ConditionalPixelCNN.from_config(older).class_map_channels == 0
     assert model.class_table_scale == 10.0 and ConditionalPixelCNN.from_config(older).class_table_scale == 1.0
     model.save(tmp_path / "model.keras")
@@ -170,6 +229,13 @@ def test_config_keras_file_and_from_data(trained, tmp_path):
     np.testing.assert_array_equal(loaded.log_likelihood(images, {"labels": [0, 1]})["log_likelihood"],
                                   model.log_likelihood(images, {"labels": [0, 1]})["log_likelihood"])
     assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 8 * 8
+    # The label dropout stream is saved where training left it (a resumed run drops the labels
+    # the uninterrupted one would), not restarted from the seed.
+    labels = np.arange(256) % 4
+    fresh = ConditionalPixelCNN(num_classes=4, filters=16, layers=4, kernel_size=3, seed=0)
+    dropped = loaded.training_labels(labels).numpy()
+    np.testing.assert_array_equal(dropped, model.training_labels(labels).numpy())
+    assert not np.array_equal(dropped, fresh.training_labels(labels).numpy())
     labelled = DatasetInfo((28, 28, 1), 10, tuple("abcdefghij"))
     assert PixelCNN.from_data(labelled, **TINY).num_classes is None
     assert ConditionalPixelCNN.from_data(labelled, **TINY).num_classes == 10

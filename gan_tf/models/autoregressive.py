@@ -69,8 +69,13 @@ class AutoregressiveModel(LikelihoodModel):
     def metrics(self):
         return [self.loss_tracker, self.bits_tracker]
 
+    def training_labels(self, labels):
+        """The labels a training step conditions on (a subclass may drop some); `labels` here."""
+        return labels
+
     def train_step(self, data):
         images, labels = self.unpack(data)
+        labels = self.training_labels(labels)
         with tf.GradientTape() as tape:
             nll = -self.pixel_log_likelihood(images, labels)
             loss = self.optimizer.scale_loss(tf.nn.compute_average_loss(nll))
