@@ -170,9 +170,11 @@ def test_from_data_a_vae_ignores_classes_and_a_cvae_needs_them():
 def test_config_and_keras_file_round_trip_weights_optimizer_and_stream(trained, tmp_path):
     model, _ = trained["CVAE"]
     assert CVAE.from_config(model.get_config()).get_config() == model.get_config()
-    # A config saved before the class prior existed (no such key) means the N(0, I) prior.
-    older = {key: value for key, value in model.get_config().items() if key != "class_prior"}
+    # A config saved before the class prior existed (no such key) means the N(0, I) prior; one
+    # saved before the temperature, samples from the prior itself.
+    older = {key: value for key, value in model.get_config().items() if key not in ("class_prior", "temperature")}
     assert model.class_prior and not CVAE.from_config(older).class_prior
+    assert model.temperature == 0.7 and CVAE.from_config(older).temperature == 1.0 and VAE().temperature == 1.0
     model.save(tmp_path / "cvae.keras")
     loaded = keras.saving.load_model(tmp_path / "cvae.keras", safe_mode=True)
     assert type(loaded) is CVAE and loaded.num_classes == 4
@@ -215,3 +217,31 @@ def test_train_py_trains_and_exports_a_cvae(tmp_path):
     assert (tmp_path / "run" / "samples" / "epoch_0002.png").exists()
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,bits_per_dim,kl,loss,reconstruction") and len(history) == 3
+
+
+def test_samples_are_drawn_at_the_sampling_temperature_in_keras_and_the_export(trained, tmp_path):
+    """`temperature=t` decodes z = t * u with u the prior's N(0, I) draw, in `sample` and the
+    exported `sample_seeded` alike; `decode` of a given z is unchanged."""
+    model, _ = trained["CVAE"]
+    labels = [1, 3, 0]
+    original = model.temperature
+    try:
+        model.temperature = 1.0
+        at_one = model.sample(3, seed=7, conditions={"labels": labels}).images
+        model.temperature = 0.5
+        cooled = model.sample(3, seed=7, conditions={"labels": labels}).images
+        u = keras.random.normal((3, model.latent_dim), seed=7)
+        np.testing.assert_allclose(cooled, np.asarray(model.decode(0.5 * u, labels)), atol=1e-6)
+        np.testing.assert_allclose(at_one, np.asarray(model.decode(u, labels)), atol=1e-6)
+        assert np.abs(cooled - at_one).max() > 0.1
+        signatures = tf.saved_model.load(export_model(model, str(tmp_path / "export"))).signatures
+        served = signatures["sample_seeded"](num_samples=tf.constant(3), seed=tf.constant(7, tf.int64),
+                                             labels=tf.constant(labels))
+        np.testing.assert_allclose(served["images"].numpy(), cooled, atol=1e-5)
+        decoded = signatures["decode"](z=tf.constant(np.asarray(u)), labels=tf.constant(labels))
+        np.testing.assert_allclose(decoded["images"].numpy(), at_one, atol=1e-5)
+        assert CVAE.from_config(model.get_config()).temperature == 0.5
+    finally:
+        model.temperature = original
+    with pytest.raises(ValueError, match="temperature"):
+        VAE(temperature=0.0, **SMALL)

@@ -123,6 +123,10 @@ class LatentEndpoints:
         with tf.control_dependencies([check]):
             return tf.cond(tf.equal(count, 1), lambda: tf.repeat(labels, num_samples), lambda: tf.identity(labels))
 
+    def prior_noise(self, noise):
+        """The latent that `sample` signatures decode, from the noise drawn: the noise itself."""
+        return noise
+
     def sampled(self, num_samples, seed_pair, labels, truncation=None):
         if truncation is not None:
             truncation = self.validated_truncation(truncation)
@@ -130,6 +134,7 @@ class LatentEndpoints:
             noise = stateless_noise(
                 self.gan.noise, tf.stack([num_samples, self.gan.latent_dim]), seed_pair, truncation
             )
+        noise = self.prior_noise(noise)
         if labels is not None:
             labels = self.broadcast_labels(labels, num_samples)
             with tf.control_dependencies(self.validate_labels(labels)):

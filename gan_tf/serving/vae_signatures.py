@@ -7,7 +7,8 @@ CVAE:
 
 * `serving_default` and `decode`: `z` float32 `[batch, latent_dim]`, `labels` int32 `[batch]` ->
   `images` float32 `[batch, H, W, C]` in [-1, 1] (the decoder's mean), `images_uint8` uint8.
-* `sample`, `sample_seeded`: as the GANs' (`gan_tf.serving.gan_signatures`): z drawn from the prior.
+* `sample`, `sample_seeded`: as the GANs' (`gan_tf.serving.gan_signatures`): z drawn from the prior,
+  times the model's sampling `temperature`.
 * `encode`: `images_uint8` uint8 `[batch, H, W, C]`, `labels` -> `mean`, `log_variance` float32
   `[batch, latent_dim]` of `q(z|x)`.
 * `log_likelihood`: `images_uint8`, `seed` int64 scalar, `labels` -> `elbo`, `log_likelihood`
@@ -44,12 +45,17 @@ def vae_metadata(vae):
         "num_classes": vae.num_classes,
         "signatures": list(SIGNATURES),
         "truncation_input": False,
+        "temperature": vae.temperature,
         "likelihood": {"signature": "log_likelihood", "importance_samples": vae.importance_samples,
                        "max_images": MAX_LIKELIHOOD_IMAGES, "pixels": "discretised logistic, 256 levels"},
     }
 
 
 class _ImageEndpoints(LatentEndpoints):
+    def prior_noise(self, noise):
+        """The VAE's sampling temperature times the prior's noise (`VAE.sample` draws the same)."""
+        return self.gan.temperature * noise
+
     def validated_images(self, images_uint8, max_rows):
         """`images_uint8` scaled to the value range, after checks of its size and row count."""
         expected = list(self.gan.image_shape)
