@@ -1,9 +1,21 @@
-"""What the benches share: a wall-clock budget for `fit`, and `--models` entries parsed."""
+"""What the benches share: a wall-clock budget for `fit`, `--models` entries parsed, and the
+held-out images a likelihood is measured on."""
 
 import dataclasses
 import time
 
 from absl import app
+
+
+def held_out_source(dataset):
+    """`(source, split name)`: the dataset's test split, or its training images for data with
+    no held-out split (mnist_5k)."""
+    from gan_tf.data import DatasetError, open_source
+
+    try:
+        return open_source(dataset, split="test"), "test"
+    except DatasetError:
+        return open_source(dataset), "train (no held-out split)"
 
 
 def stop_after(seconds):

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags
 
-from bench.common import parse_entry  # noqa: E402
+from bench.common import held_out_source, parse_entry  # noqa: E402
 
 flags.DEFINE_list("models", ["conditional_pixelcnn+label_dropout=0", "conditional_pixelcnn+label_dropout=0.1"],
                   "Entries `name+key=value+...` (a TrainConfig field or a model argument).")
@@ -43,18 +43,13 @@ def main(argv):
     del argv
     import numpy as np
 
-    from gan_tf.data import classifiers, open_source
+    from gan_tf.data import classifiers
     from gan_tf.metrics import evaluation
     from gan_tf.serving.sampling import _to_uint8
     from gan_tf.training import TrainConfig, train
 
     classifier = classifiers.load_classifier(FLAGS.dataset)
-    from gan_tf.data import DatasetError
-
-    try:
-        held_out, held_out_split = open_source(FLAGS.dataset, split="test"), "test"
-    except DatasetError:
-        held_out, held_out_split = open_source(FLAGS.dataset), "training (no held-out split)"
+    held_out, held_out_split = held_out_source(FLAGS.dataset)
     held_out_images, held_out_labels = held_out.arrays(max_examples=FLAGS.likelihood_images, seed=0)
     columns = "| model | epochs | train s | bits/dim | guidance | label acc. | FID | KID | precision | recall | classes >= 4% | ms/image |"
     rows = []

@@ -42,7 +42,7 @@ import keras
 import numpy as np
 from absl import app, flags
 
-from bench.common import parse_entry as _parse_entry, stop_after as _stop_after  # noqa: E402
+from bench.common import held_out_source as _held_out_source, parse_entry as _parse_entry, stop_after as _stop_after  # noqa: E402
 
 flags.DEFINE_list("models", ["mlp_gan", "dcgan", "cgan"],
                  "Models to train, each `name[+option...]`: `+ema` sets ema_decay=0.999 (samples from G's "
@@ -102,15 +102,11 @@ def main(argv):
     from gan_tf.serving.sampling import _to_uint8
     from gan_tf.training import TrainConfig, train
 
-    from gan_tf import data as gan_data
     from gan_tf.data import open_source
 
     dataset = FLAGS.dataset
     classifier = classifiers.load_classifier(dataset)
-    try:
-        held_out, held_out_split = open_source(dataset, split="test"), "test"
-    except gan_data.DatasetError:
-        held_out, held_out_split = open_source(dataset), "train (no held-out split)"
+    held_out, held_out_split = _held_out_source(dataset)
     held_out_images, held_out_labels = held_out.arrays(max_examples=FLAGS.likelihood_images, seed=0)
     if FLAGS.parzen_samples:
         from gan_tf.metrics import parzen
