@@ -71,6 +71,25 @@ def test_one_step_on_two_replicas_equals_one_device(model_class, model_kwargs):
         assert float(single.augment_probability.numpy()) == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("model_class, model_kwargs", [(DCGAN, {"dropout": 0.0}), (SNGAN, {})])
+def test_top_k_on_two_replicas_keeps_what_one_device_keeps(model_class, model_kwargs):
+    """From the second G update on k is half the global batch of 8: the replicas agree on one
+    threshold, so the 4 kept fakes, split between them in any way, are the one device's 4."""
+    model_kwargs = {**model_kwargs, "top_k": 0.5, "top_k_decay": 0.5, "top_k_interval": 1}
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (16, 28, 28, 1)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices(images).batch(8)  # two global batches
+    initial = model_class(latent_dim=8, seed=0, **model_kwargs).get_weights()
+    single, single_logs = _one_step(model_class, model_kwargs, tf.distribute.get_strategy(), initial, data)
+    mirrored, mirrored_logs = _one_step(model_class, model_kwargs, make_strategy("mirrored", cpu_devices=2),
+                                        initial, data)
+    assert int(mirrored.g_optimizer.iterations.numpy()) == 2 and int(mirrored.top_k_count(8)) == 4
+    for name in single_logs:
+        np.testing.assert_allclose(mirrored_logs[name], single_logs[name], rtol=1e-5, atol=1e-6, err_msg=name)
+    for one, two in zip(single.generator.get_weights(), mirrored.generator.get_weights()):
+        np.testing.assert_allclose(two, one, atol=1e-5)
+
+
 def test_replicas_draw_different_slices_of_the_global_noise():
     strategy = make_strategy("mirrored", cpu_devices=2)
     with strategy.scope():

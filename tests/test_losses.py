@@ -110,3 +110,12 @@ def test_r1_penalty_of_a_linear_and_a_quadratic_d_by_hand():
     in_graph = tf.function(lambda x: tf.cond(tf.constant(True), lambda: losses.r1_penalty(
         lambda y: 0.5 * tf.reduce_sum(y**2, axis=[1, 2, 3])[:, None], x), lambda: tf.zeros([3])))
     np.testing.assert_allclose(in_graph(images), quadratic, rtol=1e-6)
+
+
+def test_smallest_k_mask_keeps_the_k_smallest_of_the_whole_population_by_hand():
+    population = np.array([0.7, 0.2, 0.9, 0.4, 0.1, 0.5], np.float32)
+    # The 3 smallest are 0.1, 0.2 and 0.4: each replica, holding half, keeps its own of them.
+    np.testing.assert_array_equal(losses.smallest_k_mask(population[:3], population, 3), [0, 1, 0])
+    np.testing.assert_array_equal(losses.smallest_k_mask(population[3:], population, 3), [1, 1, 0])
+    np.testing.assert_array_equal(losses.smallest_k_mask(population, population, 1), [0, 0, 0, 0, 1, 0])
+    np.testing.assert_array_equal(losses.smallest_k_mask(population, population, 6), np.ones(6))

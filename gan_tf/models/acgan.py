@@ -126,7 +126,7 @@ class ACGAN(ConditionalGAN):
             g_losses = losses.minimax_generator_loss(logits) + self.aux_weight * losses.auxiliary_classifier_loss(
                 class_logits, labels
             )
-            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
+            g_loss = self.g_optimizer.scale_loss(self.average_generator_loss(g_losses))
         g_variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_loss, g_variables), g_variables)
 

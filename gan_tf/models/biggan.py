@@ -241,7 +241,7 @@ class BigGAN(ConditionalGAN):
             ortho_penalty = losses.orthogonal_regularization(self.regularized_kernels())
             # The penalty is per model, not per example: divided by the replica count so that
             # summing the replicas' gradients adds it once.
-            g_loss = tf.nn.compute_average_loss(g_losses) + self.ortho_weight * ortho_penalty / (
+            g_loss = self.average_generator_loss(g_losses) + self.ortho_weight * ortho_penalty / (
                 tf.distribute.get_strategy().num_replicas_in_sync
             )
             g_loss = self.g_optimizer.scale_loss(g_loss)

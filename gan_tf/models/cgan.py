@@ -146,7 +146,7 @@ class CGAN(ConditionalGAN):
             fake_images = self.generator([noise, labels], training=True)
             logits = self.discriminator([self.augment_images(fake_images), labels], training=True)
             g_losses = losses.minimax_generator_loss(logits)
-            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
+            g_loss = self.g_optimizer.scale_loss(self.average_generator_loss(g_losses))
         g_variables = self.generator.trainable_variables
         g_gradients = tape.gradient(g_loss, g_variables)
         self.g_optimizer.apply(g_gradients, g_variables)

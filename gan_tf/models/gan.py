@@ -125,6 +125,15 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             (as D sees them; Mescheder et al. 2018, arXiv 1801.04406), added to D's loss lazily:
             every `r1_interval` D steps, scaled by the interval (StyleGAN2, Karras et al. 2020).
         r1_interval: D steps between R1 penalties (StyleGAN2's 16; 1: every step).
+        top_k: None, or top-k training (Sinha et al. 2020, arXiv 2002.06224): G learns only from
+            the k fakes of each global batch that D rates most real (lowest G loss), the others
+            being the ones whose gradient points the wrong way once G is fair. k starts at the
+            whole batch and falls by `top_k_decay` every `top_k_interval` G updates until it is
+            `top_k` of the batch (the paper's nu, 0.5 or 0.75). Replicas agree on one k and one
+            threshold over the global batch, so 2 replicas keep what 1 device would.
+        top_k_decay: the factor k falls by (the paper's gamma, 0.99 per epoch).
+        top_k_interval: G updates between two falls of k (the paper's epoch; 156 is one epoch of
+            mnist_5k at batch 32).
         ada_interval: D steps between adjustments of p (the paper's 4).
         ada_images: real images D must see for p to move from 0 to 1 at the fastest (the
             paper's 500,000 suits its runs of millions of images; gan_tf's runs on 2 cores see
@@ -170,6 +179,9 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         ada_images=50_000,
         r1_weight=None,
         r1_interval=16,
+        top_k=None,
+        top_k_decay=0.99,
+        top_k_interval=156,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -209,6 +221,13 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         if (self.r1_weight is not None and self.r1_weight < 0) or self.r1_interval < 1:
             raise ValueError(f"`r1_weight` must be >= 0 and `r1_interval` >= 1. Received: r1_weight={r1_weight}, "
                              f"r1_interval={r1_interval}")
+        self.top_k = None if top_k is None else float(top_k)
+        self.top_k_decay = float(top_k_decay)
+        self.top_k_interval = int(top_k_interval)
+        if (self.top_k is not None and not 0.0 < self.top_k <= 1.0) or not 0.0 < self.top_k_decay <= 1.0 \
+                or self.top_k_interval < 1:
+            raise ValueError(f"`top_k` must be in (0, 1] or None, `top_k_decay` in (0, 1] and `top_k_interval` >= 1. "
+                             f"Received: top_k={top_k}, top_k_decay={top_k_decay}, top_k_interval={top_k_interval}")
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.sample_from_average = bool(sample_from_average)
         self.ema_generator = None
@@ -391,6 +410,26 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         due = ops.equal(ops.mod(self.d_optimizer.iterations, self.r1_interval), 0)
         return tf.cond(due, penalty, lambda: tf.zeros((batch_size,)))
 
+    def top_k_count(self, global_batch_size):
+        """How many fakes of a global batch of `global_batch_size` G learns from at this step
+        (`top_k`): `ceil(max(top_k, top_k_decay ** (G updates // top_k_interval)) * batch)`."""
+        falls = ops.cast(ops.floor_divide(self.g_optimizer.iterations, self.top_k_interval), "float32")
+        share = ops.maximum(self.top_k, ops.power(self.top_k_decay, falls))
+        count = ops.ceil(share * ops.cast(global_batch_size, "float32"))
+        return ops.clip(ops.cast(count, "int32"), 1, global_batch_size)
+
+    def average_generator_loss(self, g_losses):
+        """G's loss for the step from its `[batch]` per-example losses: their mean over the
+        global batch (`tf.nn.compute_average_loss`), or with `top_k`, the mean over the
+        `top_k_count` fakes of the global batch with the smallest loss, this replica's share of
+        it (the replicas' gradients sum to the global one, as with `compute_average_loss`)."""
+        if self.top_k is None:
+            return tf.nn.compute_average_loss(g_losses)
+        global_losses = tf.distribute.get_replica_context().all_gather(ops.stop_gradient(g_losses), axis=0)
+        count = self.top_k_count(ops.shape(global_losses)[0])
+        kept = losses.smallest_k_mask(g_losses, global_losses, count)
+        return ops.sum(kept * g_losses) / ops.cast(count, g_losses.dtype)
+
     def track_real_logits(self, real_logits):
         """ADA's overfitting signal: adds D's step's sign(D(real)) (one value per image, the mean
         over a patch D's outputs) to the interval's sum, over all replicas, and logs it with the
@@ -472,7 +511,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         with tf.GradientTape() as tape:
             logits = self.discriminator(self.augment_images(self.generator(noise, training=True)), training=True)
             g_losses = losses.minimax_generator_loss(logits)
-            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
+            g_loss = self.g_optimizer.scale_loss(self.average_generator_loss(g_losses))
         g_variables = self.generator.trainable_variables
         g_gradients = tape.gradient(g_loss, g_variables)
         self.g_optimizer.apply(g_gradients, g_variables)
@@ -596,6 +635,9 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             "ada_images": self.ada_images,
             "r1_weight": self.r1_weight,
             "r1_interval": self.r1_interval,
+            "top_k": self.top_k,
+            "top_k_decay": self.top_k_decay,
+            "top_k_interval": self.top_k_interval,
         }
 
     @classmethod

@@ -332,7 +332,7 @@ class LAPGAN(GAN):
                                                        upsampled, labels))
             level_g_losses = [losses.minimax_generator_loss(level_logits) for level_logits in logits]
             g_losses = ops.sum(ops.stack(level_g_losses), axis=0)
-            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
+            g_loss = self.g_optimizer.scale_loss(self.average_generator_loss(g_losses))
         g_variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_loss, g_variables), g_variables)
 

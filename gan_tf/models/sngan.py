@@ -133,7 +133,7 @@ class SNGAN(GAN):
         with tf.GradientTape() as tape:
             scores = self.discriminator(self.augment_images(self.generator(noise, training=True)), training=True)
             g_losses = losses.wasserstein_generator_loss(scores)
-            g_loss = self.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_losses))
+            g_loss = self.g_optimizer.scale_loss(self.average_generator_loss(g_losses))
         g_variables = self.generator.trainable_variables
         self.g_optimizer.apply(tape.gradient(g_loss, g_variables), g_variables)
 

@@ -86,6 +86,26 @@ def minimax_generator_loss(fake_logits):
     return _per_example_mean(_sigmoid_cross_entropy(ops.ones_like(fake_logits), fake_logits))
 
 
+def smallest_k_mask(values, population, k):
+    """1.0 where an entry of `values` is among the `k` smallest of `population`, else 0.0.
+
+    `values` is this replica's part of `population` (on one device, `population` itself), so
+    the replicas of a global batch agree on which of their examples are kept. Top-k training
+    keeps the fakes whose generator loss is smallest, those D rates most real (Sinha et al.
+    2020). Ties with the k-th smallest are all kept.
+
+    Args:
+        values: `[batch]` tensor.
+        population: `[global_batch]` tensor holding `values`.
+        k: how many of `population` to keep, in `[1, global_batch]` (an int or int tensor).
+
+    Returns:
+        A `[batch]` tensor of 0s and 1s, in `values`' dtype.
+    """
+    threshold = ops.take(ops.sort(population), k - 1)
+    return ops.cast(ops.less_equal(values, threshold), values.dtype)
+
+
 def wasserstein_critic_loss(real_scores, fake_scores):
     """Per-example critic loss of the Wasserstein GAN: `D(G(z)) - D(x)`.
 
