@@ -262,3 +262,40 @@ def test_r1_is_lazy_every_interval_scaled_by_it():
         LAPGAN(latent_dim=8, width=8, r1_weight=1.0)
     with pytest.raises(ValueError, match="`r1_weight` must be >= 0"):
         DCGAN(latent_dim=8, r1_weight=-1.0)
+
+
+# ------------------------------------------- balanced consistency regularization in the image GANs
+
+
+@pytest.mark.parametrize("model_class", [MLPGAN, DCGAN, CGAN, ACGAN, WGANGP, SNGAN, BigGAN])
+def test_every_image_gan_adds_the_consistency_term_to_ds_loss_when_asked(model_class):
+    off = _trained_discriminator(model_class, None)
+    on = _trained_discriminator(model_class, None, consistency_weight=100.0)
+    off_loss, on_loss = float(off.d_loss_tracker.result()), float(on.d_loss_tracker.result())
+    assert on_loss > off_loss + 1e-3, (on_loss, off_loss)
+    assert any(not np.allclose(a, b) for a, b in zip(off.discriminator.get_weights(), on.discriminator.get_weights()))
+    restored = type(on).from_config(on.get_config())
+    assert (restored.consistency_weight, restored.consistency_augment) == (100.0, ("translation",))
+
+
+def test_the_consistency_term_compares_each_image_with_its_own_shifted_copy():
+    """D reads the centre pixel of images holding one bright centre pixel: a copy shifted by
+    (0, 0) scores the same (no penalty), any other shift scores 0 instead of 1 (penalty lambda),
+    and the same on the fakes, whose pixel is -1."""
+    images = np.zeros((512, 28, 28, 1), np.float32)
+    images[:, 14, 14, 0] = 1.0
+    centre = lambda x: x[:, 14:15, 14, 0]  # noqa: E731
+    gan, twin = (DCGAN(latent_dim=8, width=8, seed=0, consistency_weight=10.0) for _ in range(2))
+    penalty = gan.consistency_penalty(centre, images, centre(images), -images, centre(-images)).numpy()
+    real_kept = centre(twin.consistency_transform(images)).numpy()[:, 0] == 1.0  # the same seeded draws
+    fake_kept = centre(twin.consistency_transform(-images)).numpy()[:, 0] == -1.0
+    np.testing.assert_array_equal(penalty, 10.0 * ((~real_kept).astype(float) + (~fake_kept).astype(float)))
+    assert 0 < real_kept.sum() < 30 and not np.array_equal(real_kept, fake_kept)  # the shift (0, 0): 1 in 81
+    np.testing.assert_array_equal(DCGAN(latent_dim=8, width=8).consistency_penalty(
+        centre, images, centre(images), images, centre(images)), np.zeros(512))
+    with pytest.raises(ValueError, match="LAPGAN does not apply `consistency_weight`"):
+        LAPGAN(latent_dim=8, width=8, consistency_weight=1.0)
+    with pytest.raises(ValueError, match="`consistency_weight` must be positive"):
+        DCGAN(latent_dim=8, consistency_weight=0.0)
+    with pytest.raises(ValueError, match="Unknown augmentations"):
+        DCGAN(latent_dim=8, consistency_weight=1.0, consistency_augment="flip")

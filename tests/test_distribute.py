@@ -37,6 +37,7 @@ def _one_step(model_class, model_kwargs, strategy, initial_weights, data):
                                                        (LAPGAN, {"dropout": 0.0, "width": 8, "conditional": True}),
                                                        (DCGAN, {"dropout": 0.0, "augment": "color,translation,cutout"}),
                                                        (CGAN, {"dropout": 0.0, "augment": "color,translation,cutout"}),
+                                                       (DCGAN, {"dropout": 0.0, "consistency_weight": 10.0}),
                                                        (SNGAN, {"augment": "color,translation,cutout", "ada_target": 0.6,
                                                                 "ada_interval": 1, "ada_images": 80})])
 def test_one_step_on_two_replicas_equals_one_device(model_class, model_kwargs):

@@ -119,3 +119,10 @@ def test_smallest_k_mask_keeps_the_k_smallest_of_the_whole_population_by_hand():
     np.testing.assert_array_equal(losses.smallest_k_mask(population[3:], population, 3), [1, 1, 0])
     np.testing.assert_array_equal(losses.smallest_k_mask(population, population, 1), [0, 0, 0, 0, 1, 0])
     np.testing.assert_array_equal(losses.smallest_k_mask(population, population, 6), np.ones(6))
+
+
+def test_consistency_loss_by_hand():
+    logits = np.array([[1.0, 2.0], [0.0, -1.0]], np.float32)  # two examples, two patches each
+    moved = np.array([[1.0, 0.0], [3.0, -1.0]], np.float32)
+    # example 0: mean(0^2, 2^2) = 2; example 1: mean(3^2, 0^2) = 4.5
+    np.testing.assert_allclose(np.asarray(losses.consistency_loss(logits, moved)), [2.0, 4.5], rtol=1e-6)

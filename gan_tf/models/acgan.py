@@ -114,6 +114,8 @@ class ACGAN(ConditionalGAN):
                     self.aux_weight * (real_class_losses + fake_class_losses)
                 )
                 d_losses += self.lazy_r1_penalty(lambda x: self.discriminator(x, training=True)[0], real_seen)
+                d_losses += self.consistency_penalty(lambda x: self.discriminator(x, training=True)[0],
+                                                     real_seen, real_logits, fake_seen, fake_logits)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)

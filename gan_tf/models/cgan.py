@@ -135,6 +135,8 @@ class CGAN(ConditionalGAN):
                     )
                     d_losses += self.mismatch_weight * losses.mismatched_label_discriminator_loss(mismatched_logits)
                 d_losses += self.lazy_r1_penalty(lambda x: self.discriminator([x, labels], training=True), real_seen)
+                d_losses += self.consistency_penalty(lambda x: self.discriminator([x, labels], training=True),
+                                                     real_seen, real_logits, fake_seen, fake_logits)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             d_gradients = tape.gradient(d_loss, d_variables)

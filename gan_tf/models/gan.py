@@ -125,6 +125,13 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             (as D sees them; Mescheder et al. 2018, arXiv 1801.04406), added to D's loss lazily:
             every `r1_interval` D steps, scaled by the interval (StyleGAN2, Karras et al. 2020).
         r1_interval: D steps between R1 penalties (StyleGAN2's 16; 1: every step).
+        consistency_weight: None, or lambda of balanced consistency regularization (bCR, Zhao et
+            al. 2020, arXiv 2002.04724): D's loss gains `lambda * (D(T(x)) - D(x))^2` on real and
+            on generated images, T a random `consistency_augment` transform, so D gives an image
+            and its shifted copy one score (the paper's lambda: 10 for both). Costs D two more
+            passes per D step; samples are not transformed.
+        consistency_augment: T's transforms (as `augment`; translation by default: digits must
+            not be flipped).
         top_k: None, or top-k training (Sinha et al. 2020, arXiv 2002.06224): G learns only from
             the k fakes of each global batch that D rates most real (lowest G loss), the others
             being the ones whose gradient points the wrong way once G is fair. k starts at the
@@ -179,6 +186,8 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         ada_images=50_000,
         r1_weight=None,
         r1_interval=16,
+        consistency_weight=None,
+        consistency_augment="translation",
         top_k=None,
         top_k_decay=0.99,
         top_k_interval=156,
@@ -221,6 +230,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         if (self.r1_weight is not None and self.r1_weight < 0) or self.r1_interval < 1:
             raise ValueError(f"`r1_weight` must be >= 0 and `r1_interval` >= 1. Received: r1_weight={r1_weight}, "
                              f"r1_interval={r1_interval}")
+        self._init_consistency_regularization(consistency_weight, consistency_augment)
         self.top_k = None if top_k is None else float(top_k)
         self.top_k_decay = float(top_k_decay)
         self.top_k_interval = int(top_k_interval)
@@ -277,6 +287,22 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         self.real_sign_count = state("ada_real_sign_count")
         self.augment_probability_tracker = keras.metrics.Mean(name="augment_p")
         self.real_sign_tracker = keras.metrics.Mean(name="d_real_sign")
+
+    def _init_consistency_regularization(self, consistency_weight, consistency_augment):
+        self.consistency_weight = None if consistency_weight is None else float(consistency_weight)
+        self.consistency_augment = parse_policy(consistency_augment)
+        self.consistency_transform = None
+        if self.consistency_weight is None:
+            return
+        if not self.applies_augment:
+            raise ValueError(f"{type(self).__name__} does not apply `consistency_weight` (its discriminator sees "
+                             f"{self.augment_refusal}). Received: consistency_weight={consistency_weight!r}")
+        if not self.consistency_weight > 0 or not self.consistency_augment:
+            raise ValueError("`consistency_weight` must be positive and `consistency_augment` name at least one "
+                             f"transform. Received: consistency_weight={consistency_weight!r}, "
+                             f"consistency_augment={consistency_augment!r}")
+        # Draws from the noise stream, after the step's other draws: no new state in checkpoints.
+        self.consistency_transform = DiffAugment(self.consistency_augment, self.value_range, self.seed_generator)
 
     # ----------------------------------------------------------------------------- compile
 
@@ -430,6 +456,18 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         kept = losses.smallest_k_mask(g_losses, global_losses, count)
         return ops.sum(kept * g_losses) / ops.cast(count, g_losses.dtype)
 
+    def consistency_penalty(self, discriminate, real_seen, real_logits, fake_seen, fake_logits):
+        """bCR's term of D's per-example loss (`consistency_weight`): `lambda * (D(T(x)) - D(x))^2`
+        for the real and the generated images D saw (with their logits), T drawn per example from
+        `consistency_augment`; zeros without `consistency_weight`. `discriminate` maps images to
+        D's logits."""
+        if self.consistency_transform is None:
+            return ops.zeros((ops.shape(real_seen)[0],))
+        real_moved = discriminate(self.consistency_transform(real_seen))
+        fake_moved = discriminate(self.consistency_transform(fake_seen))
+        return self.consistency_weight * (losses.consistency_loss(real_logits, real_moved)
+                                          + losses.consistency_loss(fake_logits, fake_moved))
+
     def track_real_logits(self, real_logits):
         """ADA's overfitting signal: adds D's step's sign(D(real)) (one value per image, the mean
         over a patch D's outputs) to the interval's sum, over all replicas, and logs it with the
@@ -501,6 +539,8 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
                 fake_logits = self.discriminator(fake_seen, training=True)
                 d_losses = losses.minimax_discriminator_loss(real_logits, fake_logits, self.real_label)
                 d_losses += self.lazy_r1_penalty(lambda x: self.discriminator(x, training=True), real_seen)
+                d_losses += self.consistency_penalty(lambda x: self.discriminator(x, training=True),
+                                                     real_seen, real_logits, fake_seen, fake_logits)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             d_gradients = tape.gradient(d_loss, d_variables)
@@ -635,6 +675,8 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             "ada_images": self.ada_images,
             "r1_weight": self.r1_weight,
             "r1_interval": self.r1_interval,
+            "consistency_weight": self.consistency_weight,
+            "consistency_augment": list(self.consistency_augment) or None,
             "top_k": self.top_k,
             "top_k_decay": self.top_k_decay,
             "top_k_interval": self.top_k_interval,

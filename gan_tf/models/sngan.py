@@ -124,6 +124,8 @@ class SNGAN(GAN):
                 fake_scores = self.discriminator(fake_seen, training=True)
                 d_losses = losses.hinge_discriminator_loss(real_scores, fake_scores)
                 d_losses += self.lazy_r1_penalty(lambda x: self.discriminator(x, training=True), real_seen)
+                d_losses += self.consistency_penalty(lambda x: self.discriminator(x, training=True),
+                                                     real_seen, real_scores, fake_seen, fake_scores)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)

@@ -129,6 +129,7 @@ class WGANGP(GAN):
                 if self.gp_weight:
                     penalties = losses.gradient_penalty(critic, real_seen, fake_seen, weights)
                 d_losses = critic_losses + self.gp_weight * penalties + self.lazy_r1_penalty(critic, real_seen)
+                d_losses += self.consistency_penalty(critic, real_seen, real_scores, fake_seen, fake_scores)
                 d_loss = self.d_optimizer.scale_loss(tf.nn.compute_average_loss(d_losses))
             d_variables = self.discriminator.trainable_variables
             self.d_optimizer.apply(tape.gradient(d_loss, d_variables), d_variables)

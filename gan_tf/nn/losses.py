@@ -86,6 +86,18 @@ def minimax_generator_loss(fake_logits):
     return _per_example_mean(_sigmoid_cross_entropy(ops.ones_like(fake_logits), fake_logits))
 
 
+def consistency_loss(logits, transformed_logits):
+    """Per-example squared difference between D's logits on images and on transformed copies,
+    `(D(T(x)) - D(x))^2`, averaged over any patch axes: the consistency regularization of Zhang
+    et al. 2020 (arXiv 1910.12027), which bCR applies to real and generated images alike
+    (Zhao et al. 2020, arXiv 2002.04724). Gradient flows through both.
+
+    Returns:
+        A `[batch]` tensor.
+    """
+    return _per_example_mean(ops.square(transformed_logits - logits))
+
+
 def smallest_k_mask(values, population, k):
     """1.0 where an entry of `values` is among the `k` smallest of `population`, else 0.0.
 
