@@ -60,6 +60,9 @@ def test_mlp_gan_step_flops():
     assert trained_flops_per_image(gan) == 4 * generator + 8 * discriminator
     two_d_steps = MLPGAN(d_steps=2, seed=0)
     assert trained_flops_per_image(two_d_steps) == 2 * (generator + 6 * discriminator) + 3 * generator + 2 * discriminator
+    # bCR: D forward and backward on the shifted real and fake images too.
+    consistent = MLPGAN(seed=0, consistency_weight=10.0)
+    assert trained_flops_per_image(consistent) == 4 * generator + 14 * discriminator
 
 
 def test_dcgan_forward_flops_match_the_tutorial_network():

@@ -648,12 +648,14 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         * the G step: G forward (F_G), D forward (F_D), D backward for its input only (F_D), G
           backward (2 F_G).
 
-        So `d_steps * (F_G + 6 F_D) + 3 F_G + 2 F_D`. Models whose step does other work (a
-        gradient penalty, an auxiliary classifier) override this.
+        So `d_steps * (F_G + 6 F_D) + 3 F_G + 2 F_D`; with `consistency_weight`, each D step adds
+        D forward and backward on the transformed real and fake images (6 F_D more). Models
+        whose step does other work (a gradient penalty, an auxiliary classifier) override this.
         """
         generator_flops = forward_flops_per_example(self.generator)
         discriminator_flops = forward_flops_per_example(self.discriminator)
-        return self.d_steps * (generator_flops + 6 * discriminator_flops) + 3 * generator_flops + 2 * discriminator_flops
+        d_step_flops = generator_flops + (12 if self.consistency_weight else 6) * discriminator_flops
+        return self.d_steps * d_step_flops + 3 * generator_flops + 2 * discriminator_flops
 
     # ------------------------------------------------------------------------------ config
 
