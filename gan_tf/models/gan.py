@@ -133,8 +133,8 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         consistency_augment: T's transforms (as `augment`; translation by default: digits must
             not be flipped).
         top_k: None, or top-k training (Sinha et al. 2020, arXiv 2002.06224): G learns only from
-            the k fakes of each global batch that D rates most real (lowest G loss), the others
-            being the ones whose gradient points the wrong way once G is fair. k starts at the
+            the k fakes of each global batch that D rates most real (lowest G loss): the paper
+            finds the worst-rated fakes pull G away from the data's modes. k starts at the
             whole batch and falls by `top_k_decay` every `top_k_interval` G updates until it is
             `top_k` of the batch (the paper's nu, 0.5 or 0.75). Replicas agree on one k and one
             threshold over the global batch, so 2 replicas keep what 1 device would.
