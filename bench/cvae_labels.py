@@ -3,8 +3,9 @@
     python bench/cvae_labels.py --epochs=10 \
         --models=cvae+class_prior=false,cvae+class_prior=false+latent_dim=4,cvae
     python bench/cvae_labels.py --epochs=10 --models=cvae --temperatures=1,0.8,0.6
+    python bench/cvae_labels.py --dataset=fashion_mnist --epochs=2 --models=cvae --temperatures=1,0.7
 
-Trains each CVAE on mnist_5k for `--epochs` (seeded) and prints, per model:
+Trains each CVAE on `--dataset` (mnist_5k) for `--epochs` (seeded) and prints, per model:
 - label accuracy of samples: z from the prior, the class asked for; judged by the dataset's
   classifier (the quality metrics' own);
 - the swap test: real digits are encoded with their own label and decoded from the posterior
@@ -42,6 +43,7 @@ from gan_tf.metrics import evaluation
 from gan_tf.models.generative import parse_model_args
 from gan_tf.serving.sampling import _to_uint8
 
+flags.DEFINE_string("dataset", "mnist_5k", "Labelled dataset to train on and judge with (its classifier).")
 flags.DEFINE_list("models", ["cvae+class_prior=false", "cvae"], "CVAE entries, `cvae+name=value+...`.")
 flags.DEFINE_integer("epochs", 10, "Training epochs per model.")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
@@ -50,8 +52,6 @@ flags.DEFINE_integer("swap_images", 1000, "Real digits in the swap test.")
 flags.DEFINE_integer("likelihood_images", 1000, "Images for the importance-weighted bound.")
 flags.DEFINE_list("temperatures", [], "Sampling temperatures for the second table (none: no second table).")
 FLAGS = flags.FLAGS
-
-DATASET = "mnist_5k"
 
 
 def _predicted(classifier, images, value_range):
@@ -66,7 +66,7 @@ def measure(entry, classifier, images, labels):
     model = CVAE(num_classes=10, seed=0, **parse_model_args(options))
     model.compile_optimizers(model.default_optimizers())
     start = time.time()
-    history = model.fit(load_dataset(DATASET, FLAGS.batch_size, value_range=model.value_range, seed=0),
+    history = model.fit(load_dataset(FLAGS.dataset, FLAGS.batch_size, value_range=model.value_range, seed=0),
                         epochs=FLAGS.epochs, verbose=0)
     seconds = time.time() - start
 
@@ -85,7 +85,7 @@ def measure(entry, classifier, images, labels):
     for temperature in [float(t) for t in FLAGS.temperatures]:
         model.temperature = temperature
         cooled = model.sample(FLAGS.num_samples, seed=1)
-        generated = evaluation.evaluate_samples(_to_uint8(cooled.images, model.value_range), DATASET,
+        generated = evaluation.evaluate_samples(_to_uint8(cooled.images, model.value_range), FLAGS.dataset,
                                                 labels=cooled.conditions["labels"], classifier=classifier)["generated"]
         temperature_rows.append(f"| {entry} | {temperature:g} | {generated['label_accuracy']:.3f} | {generated['fid']:.1f} | "
                                 f"{generated['kid']:.2f} | {generated['precision']:.3f} | {generated['recall']:.3f} |")
@@ -99,8 +99,8 @@ def measure(entry, classifier, images, labels):
 
 def main(argv):
     del argv
-    classifier = load_classifier(DATASET)
-    images, labels = load_arrays(DATASET)
+    classifier = load_classifier(FLAGS.dataset)
+    images, labels = load_arrays(FLAGS.dataset)
     columns = ["model", "updates", "seconds", "label_accuracy", "swap_new_label", "swap_own_class",
                "centre_accuracy", "elbo_bits", "iwae_bits"]
     print("| " + " | ".join(columns) + " |")

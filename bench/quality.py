@@ -7,6 +7,7 @@
     python bench/quality.py --seconds=300 --models=dcgan,lapgan --grids_dir=docs
     python bench/quality.py --seconds=150 --num_samples=1000 \
         --models=dcgan+max_examples=1000,dcgan+max_examples=1000+diffaugment   # small data
+    python bench/quality.py --models=dcgan,sngan --truncations=2,1.5,1   # the truncation trick
 
 The budget is `--epochs` per model, or with `--seconds` the same wall-clock time for every model
 (training stops after the first train step past it; `--epochs`, when given too, caps it;
@@ -20,7 +21,9 @@ leaks into samples moves these two away from the floor's), bits per dimension on
 the Parzen window estimate of log-likelihood in nats with its standard error (with
 `--parzen_samples`: the GAN paper's protocol, `gan_tf.metrics.parzen`; the floor row places its
 kernels on real training images), milliseconds per sampled image (the model's default sampler,
-batches of 100) and parameters.
+batches of 100) and parameters. With `--truncations`, each trained model is also evaluated on
+samples whose Gaussian z is truncated to [-t, t] (the truncation trick, Brock et al. 2018; the
+same trained weights, one more row per t, named `model @ truncation t`).
 
     python bench/quality.py --seconds=150 --num_samples=1000 \
         --models=dcgan,cgan,vae,cvae,pixelcnn,conditional_pixelcnn The first row is an untrained
@@ -55,6 +58,8 @@ flags.DEFINE_integer("num_samples", 2000, "Samples evaluated per model.")
 flags.DEFINE_integer("likelihood_images", 1000, "Held-out images for bits per dimension (models with a likelihood).")
 flags.DEFINE_integer("parzen_samples", 0, "Samples per model for the GAN paper's Parzen window estimate, in nats, on "
                      "--likelihood_images held-out images (0: skip; the paper: 10000).")
+flags.DEFINE_list("truncations", [], "Also evaluate each trained model with z truncated to [-t, t], for each t "
+                  "(models that draw Gaussian noise; none: only the model's own sampling).")
 flags.DEFINE_string("output", None, "Optional JSON output.")
 flags.DEFINE_string("grids_dir", None, "Optional folder for each model's preview grid (PNG, 8 x 9 cells) after its budget.")
 FLAGS = flags.FLAGS
@@ -154,6 +159,12 @@ def main(argv):
         estimate = parzen_of(_to_uint8(gan.sample(FLAGS.parzen_samples, seed=2).images, gan.value_range)
                              if FLAGS.parzen_samples else None)
         rows.append(_row(name, epochs, seconds, report, updates, bits, sample_ms, int(gan.count_params()), estimate))
+        for truncation in map(float, FLAGS.truncations):
+            truncated = gan.sample(FLAGS.num_samples, seed=1, truncation=truncation)
+            labels = (truncated.conditions or {}).get("labels")
+            report = evaluation.evaluate_samples(_to_uint8(truncated.images, gan.value_range), dataset, labels=labels,
+                                                 classifier=classifier)
+            rows.append(_row(f"{name} @ truncation {truncation:g}", epochs, seconds, report, updates))
         print(f"{name}: done in {seconds:.0f}s", flush=True)
     # The floor's Parzen row: kernels on real training images that are neither validation nor test.
     floor = _row("real (floor)", 0, 0, {"generated": report["floor"]},
