@@ -5,6 +5,7 @@
     python bench/quality.py --dataset=fashion_mnist --seconds=240 \
         --models=dcgan,wgan_gp,sngan,acgan,sagan,biggan
     python bench/quality.py --seconds=300 --models=dcgan,lapgan --grids_dir=docs
+    python bench/quality.py --dataset=folder:/tmp/fashion32 --seconds=240 --models=dcgan,lapgan
     python bench/quality.py --seconds=150 --num_samples=1000 \
         --models=dcgan+max_examples=1000,dcgan+max_examples=1000+diffaugment   # small data
     python bench/quality.py --models=dcgan,sngan --truncations=2,1.5,1   # the truncation trick
@@ -110,14 +111,15 @@ def main(argv):
     from gan_tf.data import open_source
 
     dataset = FLAGS.dataset
-    classifier = classifiers.load_classifier(dataset)
+    source = open_source(dataset)
+    classifier = classifiers.data_classifier(source)  # a built-in's, or one trained on a folder's classes
     held_out, held_out_split = _held_out_source(dataset)
     held_out_images, held_out_labels = held_out.arrays(max_examples=FLAGS.likelihood_images, seed=0)
     if FLAGS.parzen_samples:
         from gan_tf.metrics import parzen
 
         validation, test, unused_real = parzen.validation_and_test(
-            open_source(dataset).arrays()[0], None if held_out_split != "test" else held_out.arrays()[0],
+            source.arrays()[0], None if held_out_split != "test" else held_out.arrays()[0],
             num_test=FLAGS.likelihood_images)
 
     def parzen_of(images):
@@ -125,7 +127,7 @@ def main(argv):
 
     rows = []
     keras.utils.set_random_seed(0)  # the untrained weights too, as train() seeds the trained ones
-    untrained = MODELS["dcgan"](seed=0)
+    untrained = MODELS["dcgan"](image_shape=source.info.image_shape, seed=0)
     images = _to_uint8(untrained.generate(FLAGS.num_samples, seed=1), untrained.value_range)
     report = evaluation.evaluate_samples(images, dataset, classifier=classifier)
     rows.append(_row("untrained dcgan", 0, 0, report))
