@@ -25,7 +25,7 @@ from gan_tf.data import (DATASETS, DatasetError, DatasetInfo, DatasetUnavailable
                          load_dataset, make_dataset, open_source)
 from gan_tf.metrics.evaluation import Evaluator, evaluate_samples, make_evaluator
 from gan_tf.models import (ACGAN, CGAN, CVAE, DCGAN, LAPGAN, MLPGAN, MODELS, SAGAN, SNGAN, SRGAN, VAE, WGANGP, BigGAN,
-                           ConditionalPixelCNN, CycleGAN, MidiNet, Pix2Pix, PixelCNN, PixelRNN, StackGAN,
+                           ConditionalPixelCNN, CycleGAN, MidiNet, Pix2Pix, PixelCNN, PixelRNN, SelfConditionedGAN, StackGAN,
                            get_model_class)
 from gan_tf.models.gan import GAN, ConditionalGAN
 from gan_tf.models.generative import GenerativeModel, Samples
@@ -39,7 +39,7 @@ __version__ = "0.2.0"
 
 __all__ = [
     # the models, by the names `--model` takes in `MODELS`
-    "MLPGAN", "DCGAN", "CGAN", "WGANGP", "SNGAN", "ACGAN", "SAGAN", "BigGAN", "LAPGAN", "Pix2Pix", "CycleGAN",
+    "MLPGAN", "DCGAN", "CGAN", "SelfConditionedGAN", "WGANGP", "SNGAN", "ACGAN", "SAGAN", "BigGAN", "LAPGAN", "Pix2Pix", "CycleGAN",
     "SRGAN", "StackGAN", "MidiNet", "VAE", "CVAE", "PixelCNN", "ConditionalPixelCNN", "PixelRNN", "MODELS", "get_model_class",
     # the contract and the family bases
     "GenerativeModel", "Samples", "GAN", "ConditionalGAN", "TranslationModel", "LikelihoodModel",

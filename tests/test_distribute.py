@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO_ROOT
-from gan_tf import ACGAN, CGAN, DCGAN, LAPGAN, MLPGAN, SNGAN, WGANGP, BigGAN
+from gan_tf import ACGAN, CGAN, DCGAN, LAPGAN, MLPGAN, SNGAN, WGANGP, BigGAN, SelfConditionedGAN
 from gan_tf.training.callbacks import latest_checkpoint
 from gan_tf.training.distribute import is_chief, make_strategy, output_dir
 from gan_tf.training import TrainConfig, train
@@ -39,13 +39,17 @@ def _one_step(model_class, model_kwargs, strategy, initial_weights, data):
                                                        (CGAN, {"dropout": 0.0, "augment": "color,translation,cutout"}),
                                                        (DCGAN, {"dropout": 0.0, "consistency_weight": 10.0}),
                                                        (SNGAN, {"augment": "color,translation,cutout", "ada_target": 0.6,
-                                                                "ada_interval": 1, "ada_images": 80})])
+                                                                "ada_interval": 1, "ada_images": 80}),
+                                                       (SelfConditionedGAN, {"num_clusters": 3, "cluster_images": 8})])
 def test_one_step_on_two_replicas_equals_one_device(model_class, model_kwargs):
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (8, 28, 28, 1)).astype("float32")
     labels = rng.integers(0, 10, 8).astype("int32")
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)  # one global batch
-    initial = model_class(latent_dim=8, seed=0, **model_kwargs).get_weights()
+    first = model_class(latent_dim=8, seed=0, **model_kwargs)
+    if hasattr(first, "fit_clusters"):  # the self-conditioned GAN: clusters of these images, in the weights
+        first.fit_clusters(np.round((images + 1) * 127.5).astype(np.uint8))
+    initial = first.get_weights()
 
     single, single_logs = _one_step(model_class, model_kwargs, tf.distribute.get_strategy(), initial, data)
     mirrored_strategy = make_strategy("mirrored", cpu_devices=2)
@@ -62,7 +66,7 @@ def test_one_step_on_two_replicas_equals_one_device(model_class, model_kwargs):
     for variable, a, init in zip(single.weights, single.get_weights(), initial):
         # The step really moved the weights; BigGAN's shared class embedding gets no gradient in a
         # first step, by design: it feeds only the conditional batch norms' zero-initialised gains.
-        if init.ndim > 1 and "shared_embedding/" not in variable.path:
+        if init.ndim > 1 and "shared_embedding/" not in variable.path and "cluster_" not in variable.path:
             assert not np.allclose(a, init), variable.path
     assert int(mirrored.d_optimizer.iterations.numpy()) == mirrored.d_steps
     assert int(mirrored.g_optimizer.iterations.numpy()) == 1

@@ -64,7 +64,7 @@ def open_image_source(spec, options):
             source.info, examples=_image_examples(source, options.data_dir, options.split, readers))
     if source.labelled:
         source.info = dataclasses.replace(source.info, classifier=lambda: classifiers.data_classifier(source))
-    return source
+    return source.with_training_images()
 
 
 SPEC_KIND = SpecKind(

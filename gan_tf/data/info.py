@@ -34,6 +34,10 @@ class DatasetInfo:
     # use) or None for unlabelled data: a feature network for models that need one (SRGAN's
     # content loss) without downloading weights.
     classifier: object = dataclasses.field(default=None, compare=False, repr=False)
+    # (max_examples, seed) -> uint8 images [N, H, W, C]: a seeded draw of at most `max_examples` of the
+    # images the model trains on (`DataSource.arrays`), for models that fit something to the data before
+    # training (the self-conditioned GAN's clusters); None for data that cannot give them.
+    training_images: object = dataclasses.field(default=None, compare=False, repr=False)
     # What the examples are: "images", or "melody" (`gan_tf.data.melodies`: bars of piano roll with
     # chords as labels). A model trains only on data of its own `modality`.
     modality: str = "images"

@@ -243,7 +243,12 @@ class DataSource:
             self, images=images, labels=labels, num_examples=len(images), in_memory=True, stream=None,
             content_key=content_key_of(self.content_key, "subset", len(images), seed),
             summary=f"{self.summary}; training on a seeded draw of {len(images):,} of its {self.num_examples:,} images",
-        )
+        ).with_training_images()
+
+    def with_training_images(self):
+        """This source, its `info.training_images` drawing from its own images (`arrays`)."""
+        self.info = dataclasses.replace(self.info, training_images=lambda max_examples, seed: self.arrays(max_examples, seed)[0])
+        return self
 
     def arrays(self, max_examples=None, seed=0):
         """`(uint8 images, int32 labels)` in memory: all of them, or a seeded draw of at most

@@ -15,6 +15,7 @@ from gan_tf.models.pix2pix import Pix2Pix
 from gan_tf.models.pixelcnn import ConditionalPixelCNN, PixelCNN
 from gan_tf.models.pixelrnn import PixelRNN
 from gan_tf.models.sagan import SAGAN
+from gan_tf.models.self_conditioned_gan import SelfConditionedGAN
 from gan_tf.models.sngan import SNGAN
 from gan_tf.models.srgan import SRGAN
 from gan_tf.models.stackgan import StackGAN
@@ -25,6 +26,7 @@ MODELS = {
     "mlp_gan": MLPGAN,
     "dcgan": DCGAN,
     "cgan": CGAN,
+    "self_conditioned_gan": SelfConditionedGAN,
     "wgan_gp": WGANGP,
     "sngan": SNGAN,
     "acgan": ACGAN,

@@ -174,7 +174,7 @@ def train(config, callbacks=()):
             source, training_source = _open_data(config, strategy)
             steps_per_epoch = config.steps_per_epoch or training_source.num_examples // config.batch_size
             with strategy.scope():  # before the pipeline: a model that cannot use the data says so first
-                model = build_model(config, source.info, total_steps=config.epochs * steps_per_epoch)
+                model = build_model(config, training_source.info, total_steps=config.epochs * steps_per_epoch)
             if config.batch_size > training_source.num_examples:
                 raise ValueError(f"batch_size {config.batch_size} is larger than the dataset "
                                  f"({training_source.num_examples} images).")
