@@ -106,7 +106,7 @@ def _run_cli(*flags, cwd):
         (["--augment=color,flip"], "train.py: error: Unknown augmentations ['flip']: choose from ['color', "
                                    "'translation', 'cutout']. Received: 'color,flip'"),
         (["--model=lapgan", "--augment=color"], "train.py: error: lapgan has no argument 'augment'."),
-        (["--model=stylegan"], "flag --model=stylegan: value should be one of <mlp_gan|dcgan|cgan|wgan_gp|sngan|acgan|"
+        (["--model=stylegan"], "flag --model=stylegan: value should be one of <mlp_gan|dcgan|cgan|self_conditioned_gan|wgan_gp|sngan|acgan|"
                                "sagan|biggan|lapgan|pix2pix|cyclegan|srgan|stackgan|midinet|vae|cvae|pixelcnn|conditional_pixelcnn|"
                                "pixelrnn>"),
     ],
