@@ -1,4 +1,4 @@
-"""Trains a model (a GAN, by default DCGAN) from the command line.
+"""Trains a model (by default the self-conditioned GAN) from the command line.
 
     python train.py --model=dcgan --dataset=mnist_5k --epochs=20 --workdir=runs/dcgan
 

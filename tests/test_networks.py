@@ -13,7 +13,7 @@ PARAMETERS_AT_28 = {
     "mlp_gan": (114064, 100609),
     "dcgan": (2330945, 212865),
     "cgan": (2456385, 228865),
-    "self_conditioned_gan": (2456385, 228865),  # CGAN's networks, the clusters for classes
+    "self_conditioned_gan": (2581825, 244865),  # CGAN's networks, 20 clusters for 10 classes
     "wgan_gp": (2330945, 212865),
     "sngan": (2330945, 213058),
     "acgan": (2456385, 275595),

@@ -87,6 +87,16 @@ def test_from_data_fits_the_clusters_on_the_images_it_will_train_on():
     np.testing.assert_allclose(gan.cluster_from_noise.shares.numpy().sum(), 1.0, rtol=1e-6)
 
 
+def test_data_with_fewer_images_than_clusters_get_one_cluster_per_image(caplog):
+    source = open_source("mnist_5k").subset(12, seed=0)
+    with caplog.at_level(logging.WARNING):
+        gan = SelfConditionedGAN.from_data(source.info, num_clusters=20, cluster_components=5, **SMALL)
+    assert "12 training images, fewer than num_clusters=20: using 12 clusters" in caplog.text
+    assert gan.num_clusters == 12 and gan.get_config()["num_clusters"] == 12
+    np.testing.assert_allclose(gan.cluster_from_noise.shares.numpy(), np.full(12, 1 / 12), rtol=1e-6)
+    np.testing.assert_array_equal(np.sort(gan.assign_clusters(gan.scaled(source.images)).numpy()), np.arange(12))
+
+
 def test_before_clustering_every_image_is_in_cluster_0_and_training_says_so(caplog):
     gan = SelfConditionedGAN(**SMALL)
     images, _ = band_images(per_band=4)
@@ -146,7 +156,7 @@ def test_training_conditions_d_and_g_on_the_real_images_clusters_and_the_keras_f
 def test_arguments_are_checked_with_the_received_values():
     with pytest.raises(ValueError, match="Received: cluster_components=0"):
         SelfConditionedGAN(cluster_components=0, **SMALL)
-    with pytest.raises(ValueError, match="cluster_images=5, num_clusters=10"):
+    with pytest.raises(ValueError, match="cluster_images=5, num_clusters=20"):
         SelfConditionedGAN(cluster_images=5, **SMALL)
     with pytest.raises(ValueError, match="num_clusters=1"):
         SelfConditionedGAN(num_clusters=1, **SMALL)

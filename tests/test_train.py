@@ -77,7 +77,7 @@ def test_same_seed_same_training(tmp_path):
         ({"model_args": {"d_steps": 0}}, "d_steps` must be at least 1"),
         ({"g_learning_rate": -1.0}, "g_learning_rate must be positive"),
         ({"model": "cgan", "model_args": {"mismatch_weight": -1.0}}, "mismatch_weight` must be >= 0. Received: mismatch_weight=-1.0"),
-        ({"model_args": {"mismatch_weight": 1.0}}, "dcgan has no argument 'mismatch_weight'"),
+        ({"model": "dcgan", "model_args": {"mismatch_weight": 1.0}}, "dcgan has no argument 'mismatch_weight'"),
         ({"model": "wgan_gp", "model_args": {"real_label": 0.9}}, "wgan_gp has no argument 'real_label'"),
         ({"image_size": "0"}, "image_size must be two positive sizes"),
         ({"channels": 2}, "channels must be 1 or 3"),
@@ -157,16 +157,17 @@ def photo_folder(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("model", ["dcgan", "cgan"])
+@pytest.mark.parametrize("model", [None, "dcgan", "cgan"])
 def test_cli_trains_on_a_folder_of_images_at_64(tmp_path, photo_folder, model):
+    """None: the default model (the self-conditioned GAN, which clusters the folder's images)."""
     completed = _run_cli(
-        f"--model={model}", f"--dataset=folder:{photo_folder}", "--image_size=64", "--epochs=1",
+        *([f"--model={model}"] if model else []), f"--dataset=folder:{photo_folder}", "--image_size=64", "--epochs=1",
         "--batch_size=4", "--latent_dim=8", "--model_arg=width=4", "--eval_every=0", cwd=tmp_path,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "12 images -> 64x64x3 (crop=center), 2 classes (circles, squares), 1 undecodable skipped" in completed.stdout
     assert "corrupt.jpg" in completed.stderr  # the warning names the skipped file
-    export = tmp_path / "saved_models" / model / "1"
+    export = tmp_path / "saved_models" / (model or "self_conditioned_gan") / "1"
     metadata = json.loads((export / "assets.extra" / "gan_tf_metadata.json").read_text())
     assert metadata["image_shape"] == [64, 64, 3]
     serve = tf.saved_model.load(str(export)).signatures["sample_seeded"]

@@ -6,6 +6,7 @@ Reference:
     https://arxiv.org/abs/2006.10728
 """
 
+import inspect
 import logging
 
 import keras
@@ -81,28 +82,30 @@ class SelfConditionedGAN(CGAN):
 
     Each train step assigns every real image to its nearest centroid (inside the step, per
     image, so replicas need no exchange) and runs `CGAN`'s step with those clusters as labels:
-    fakes drawn for the batch's clusters, D judging (image, cluster) pairs, with the
-    wrong-cluster term. From outside the model is unconditional: a sample's cluster is drawn
-    from its z (`ClusterFromNoise`, in proportion to the clusters' sizes), so `generate(n)`,
-    the previews, evaluation and the exported generator take z alone, as DCGAN's.
+    fakes drawn for the batch's clusters, D judging (image, cluster) pairs. From outside the
+    model is unconditional: a sample's cluster is drawn from its z (`ClusterFromNoise`, in
+    proportion to the clusters' sizes), so `generate(n)`, the previews, evaluation and the
+    exported generator take z alone, as DCGAN's.
 
     The paper clusters D's features and re-clusters as training goes; this model clusters the
     pixels once, which at the quickstart's budget already gave most of the gain. Chosen by
-    measurement (`bench/self_conditioning.py`, docs/results/gans.md, "Conditioning on clusters
-    of the data"): on mnist_5k at 20 epochs, 10 k-means clusters of 50 principal components
-    took FID (2,000 samples) from DCGAN's 53.0 and 41.0 (seeds 0 and 1) to 22.7 and 21.1 with
-    the same networks, batch and optimizers, although a cluster's most common digit is only
-    54-58% of it; every class kept >= 6.7% of the samples. This model itself: 22.2 and 22.9
-    (`bench/quality.py --epochs=20 --models=self_conditioned_gan`); after `python train.py
-    --model=self_conditioned_gan`, FID 27.7 at 1,000 samples against DCGAN's 54.9, for 13% more
-    wall time.
+    measurement (docs/results/gans.md, "Conditioning on clusters of the data"): on mnist_5k at
+    20 epochs (`bench/quality.py --epochs=20`, 2,000 samples, seeds 0 and 1), DCGAN's networks,
+    batch and optimizers conditioned on 10 k-means clusters of 50 principal components took FID
+    from DCGAN's 53.0 and 41.0 to 22.2 and 22.9, with CGAN's wrong-cluster term (a third D pass,
+    +23% step time); without it, 20.8 and 22.7 at about DCGAN's step time; with 20 clusters
+    and without it (the defaults), 18.4 and 17.9, precision 0.745 and 0.731 against DCGAN's
+    0.527 and 0.552, recall 0.78 and 0.77 (DCGAN's 0.90 and 0.87), for 15-20% more time than
+    DCGAN (D's first convolution reads the 20 cluster channels). `python train.py`: FID 25.0
+    at 1,000 samples against DCGAN's 54.9, 834 s against 693 s.
 
     Args:
         image_shape: `(H, W, C)`, H and W divisible by 4.
-        num_clusters: k of k-means (the paper: 100 for CIFAR-10, 10 measured here on digits).
+        num_clusters: k of k-means (the paper: 100 for CIFAR-10; on digits 20 beat 10).
         cluster_components: principal components of the pixels k-means works in.
         cluster_images: how many training images `from_data` clusters (a seeded draw).
-        latent_dim, width, mismatch_weight, ema_decay: see `CGAN`.
+        mismatch_weight: D's wrong-cluster term (`CGAN`'s; off: it cost a third D pass for no gain).
+        latent_dim, width, ema_decay: see `CGAN`.
         dropout: after each of D's convolutions (none: DCGAN's default, which the measurement used).
         noise, real_label, d_steps, seed, **kwargs: see `GAN`.
 
@@ -127,13 +130,13 @@ class SelfConditionedGAN(CGAN):
     def __init__(
         self,
         image_shape=(28, 28, 1),
-        num_clusters=10,
+        num_clusters=20,
         cluster_components=50,
         cluster_images=5000,
         latent_dim=100,
         dropout=0.0,
         width=64,
-        mismatch_weight=1.0,
+        mismatch_weight=0.0,
         ema_decay=0.999,
         noise="gaussian",
         real_label=0.9,
@@ -190,10 +193,20 @@ class SelfConditionedGAN(CGAN):
     def from_data(cls, info, **model_args):
         """The model sized for `info`, its clusters fitted on a seeded draw of `cluster_images`
         of the training images (`info.training_images`; data that cannot give them leave the
-        model unclustered, see `fit_clusters`)."""
+        model unclustered, see `fit_clusters`). Data with fewer images than `num_clusters` get
+        one cluster per image, with a warning: k-means cannot make more clusters than points."""
+        if info.training_images is None:
+            return super().from_data(info, **model_args)
+        defaults = inspect.signature(cls.__init__).parameters
+        images = info.training_images(model_args.get("cluster_images", defaults["cluster_images"].default),
+                                      model_args.get("seed") or 0)
+        num_clusters = model_args.get("num_clusters", defaults["num_clusters"].default)
+        if 2 <= len(images) < num_clusters:
+            logger.warning("%s: %d training images, fewer than num_clusters=%d: using %d clusters.",
+                           cls.__name__, len(images), num_clusters, len(images))
+            model_args["num_clusters"] = len(images)
         model = super().from_data(info, **model_args)
-        if info.training_images is not None:
-            model.fit_clusters(info.training_images(model.cluster_images, model.seed or 0))
+        model.fit_clusters(images)
         return model
 
     def fit_clusters(self, images):
