@@ -6,7 +6,6 @@ Reference:
     https://arxiv.org/abs/2006.10728
 """
 
-import inspect
 import logging
 
 import keras
@@ -16,6 +15,7 @@ from keras import ops
 
 from gan_tf.models.cgan import CGAN
 from gan_tf.models.gan import GAN
+from gan_tf.models.generative import constructor_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -197,10 +197,9 @@ class SelfConditionedGAN(CGAN):
         one cluster per image, with a warning: k-means cannot make more clusters than points."""
         if info.training_images is None:
             return super().from_data(info, **model_args)
-        defaults = inspect.signature(cls.__init__).parameters
-        images = info.training_images(model_args.get("cluster_images", defaults["cluster_images"].default),
-                                      model_args.get("seed") or 0)
-        num_clusters = model_args.get("num_clusters", defaults["num_clusters"].default)
+        arguments = {**constructor_arguments(cls), **model_args}
+        images = info.training_images(arguments["cluster_images"], model_args.get("seed") or 0)
+        num_clusters = arguments["num_clusters"]
         if 2 <= len(images) < num_clusters:
             logger.warning("%s: %d training images, fewer than num_clusters=%d: using %d clusters.",
                            cls.__name__, len(images), num_clusters, len(images))
