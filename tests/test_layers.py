@@ -7,7 +7,8 @@ import tensorflow as tf
 
 from gan_tf.nn import ema
 from gan_tf.nn import losses
-from gan_tf.nn.layers import ClassProjection, ConditionalBatchNormalization, SelfAttention2D, SpectralNormalization
+from gan_tf.nn.layers import (ClassProjection, ConcatConditionPlanes, ConditionalBatchNormalization,
+                              ConditionPlanesConv2D, SelfAttention2D, SpectralNormalization)
 
 
 def _dense_sn(kernel, power_iterations=1):
@@ -150,3 +151,34 @@ def test_auxiliary_classifier_loss_by_hand():
     np.testing.assert_allclose(
         losses.auxiliary_classifier_loss(logits, np.array([1, 0])).numpy(), [np.log(4 / 3), np.log(2.0)], rtol=1e-6
     )
+
+
+@pytest.mark.parametrize("strides, padding", [(2, "same"), (1, "same"), (2, "valid")])
+def test_condition_planes_conv2d_is_the_convolution_of_the_concatenated_planes(strides, padding):
+    rng = np.random.default_rng(0)
+    images = tf.constant(rng.uniform(-1, 1, (5, 9, 8, 2)), tf.float32)
+    one_hot = tf.one_hot([0, 3, 1, 2, 3], 4)
+    mixed = tf.constant(rng.uniform(0, 1, (5, 4)), tf.float32)  # any condition vector, not only one-hot
+    layer = ConditionPlanesConv2D(6, 3, strides=strides, padding=padding)
+    conv = keras.layers.Conv2D(6, 3, strides=strides, padding=padding)
+    layer([images, one_hot])
+    conv(tf.zeros((1, 9, 8, 6)))
+    layer.bias.assign(rng.standard_normal(6))
+    conv.set_weights(layer.get_weights())  # the same kernel [3, 3, 2 + 4, 6] and bias
+    for condition in (one_hot, mixed):
+        expected = conv(ConcatConditionPlanes()([images, condition]))
+        outputs = layer([images, condition])
+        assert outputs.shape == expected.shape == (5, *layer.compute_output_shape(((5, 9, 8, 2), (5, 4)))[1:])
+        np.testing.assert_allclose(outputs, expected, atol=1e-5)
+    # The label's planes reach the borders differently (zero padding): same-padded maps vary in space.
+    if padding == "same":
+        label_part = layer([tf.zeros_like(images), one_hot]) - layer.bias
+        assert not np.allclose(label_part[0, 0, 0], label_part[0, 2, 2], atol=1e-4)
+    # Gradients reach the kernel's condition channels.
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(layer([images, one_hot]))
+    assert np.abs(tape.gradient(loss, layer.kernel)[:, :, 2:]).sum() > 0
+    clone = ConditionPlanesConv2D.from_config(layer.get_config())
+    assert (clone.filters, clone.kernel_size, clone.strides, clone.padding) == (6, 3, strides, padding)
+    with pytest.raises(ValueError, match="Received: filters=6, kernel_size=3, strides=1, padding='full'"):
+        ConditionPlanesConv2D(6, 3, padding="full")

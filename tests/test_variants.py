@@ -234,6 +234,35 @@ def test_the_raw_generator_stays_reachable_beside_its_average():
         with_model_args(gan, {"colour": 1})
 
 
+def test_cgan_discriminator_precomputes_the_label_planes_and_an_older_checkpoint_loads_as_saved():
+    from gan_tf import CGAN
+    from gan_tf.nn.layers import ConditionPlanesConv2D
+
+    gan = CGAN(num_classes=20, latent_dim=8, seed=0)
+    concatenated = CGAN(num_classes=20, latent_dim=8, seed=0, label_planes="concatenated")
+    assert gan.label_planes == "precomputed" and _layers(gan.discriminator, ConditionPlanesConv2D)
+    assert not _layers(concatenated.discriminator, ConditionPlanesConv2D)
+    concatenated.discriminator.set_weights(gan.discriminator.get_weights())  # the same variables
+    images = tf.constant(np.random.default_rng(0).uniform(-1, 1, (6, 28, 28, 1)), tf.float32)
+    labels = tf.constant([0, 19, 7, 7, 3, 12])
+    np.testing.assert_allclose(gan.discriminator([images, labels]), concatenated.discriminator([images, labels]),
+                               atol=1e-5)
+    assert CGAN.from_config(gan.get_config()).label_planes == "precomputed"
+    with pytest.raises(ValueError, match="Received: label_planes='stacked'"):
+        CGAN(label_planes="stacked")
+
+    # A checkpoint of the code before the argument (tests/fixtures/make_cgan_concatenated_fixture.py)
+    # loads in the layout its weights were saved in, with the outputs it gave then.
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "cgan_concatenated")
+    expected = np.load(os.path.join(fixture, "expected.npz"))
+    old = keras.saving.load_model(os.path.join(fixture, "cgan.keras"))
+    assert old.label_planes == "concatenated" and int(old.g_optimizer.iterations) == int(expected["iterations"]) == 2
+    np.testing.assert_allclose(old.discriminator([expected["images"], expected["labels"]], training=False),
+                               expected["logits"], atol=1e-5)
+    np.testing.assert_allclose(old.generator([expected["z"], expected["labels"]], training=False),
+                               expected["generated"], atol=1e-5)
+
+
 def test_cgan_averages_its_generator_by_default_and_can_stop():
     from gan_tf import CGAN
 

@@ -105,7 +105,7 @@ class SelfConditionedGAN(CGAN):
         cluster_components: principal components of the pixels k-means works in.
         cluster_images: how many training images `from_data` clusters (a seeded draw).
         mismatch_weight: D's wrong-cluster term (`CGAN`'s; off: it cost a third D pass for no gain).
-        latent_dim, width, ema_decay: see `CGAN`.
+        latent_dim, width, ema_decay, label_planes: see `CGAN`.
         dropout: after each of D's convolutions (none: DCGAN's default, which the measurement used).
         noise, real_label, d_steps, seed, **kwargs: see `GAN`.
 

@@ -1,5 +1,6 @@
 """Keras layers the GAN variants share: spectral normalization, self-attention, conditional batch
-norm, the projection discriminator's class head, and seeded dropout (Pix2Pix's noise).
+norm, the projection discriminator's class head, seeded dropout (Pix2Pix's noise), the image
+pool, and a condition given to a convolution as constant planes (concatenated, or precomputed).
 
 Each is a serializable Keras layer (`get_config` returns every constructor argument), so a
 `.keras` file of any model built from them loads with `safe_mode=True`.
@@ -411,3 +412,72 @@ class ConcatConditionPlanes(keras.layers.Layer):
         features, condition = input_shapes
         channels = None if features[-1] is None or condition[-1] is None else features[-1] + condition[-1]
         return (*features[:-1], channels)
+
+
+@keras.saving.register_keras_serializable(package="gan_tf")
+class ConditionPlanesConv2D(keras.layers.Layer):
+    """`Conv2D` on `ConcatConditionPlanes()([images, condition])`, without building the planes.
+
+    A convolution is linear in its input channels, so with the kernel split by input channel
+    into `W_x` (the image's C channels) and `W_c` (the condition's K):
+    `conv([x, planes(c)]) = conv(x, W_x) + sum_k c_k * conv(ones, W_c[..., k, :])`. The K maps
+    `conv(ones, W_c[..., k, :])` depend on the kernel alone (with zero padding they differ at the
+    borders), so each call computes them once, as one convolution of a single image of ones,
+    and mixes them by the condition. The kernel `[kh, kw, C + K, filters]` and bias are those of
+    the `Conv2D` it replaces, and so is the output up to float rounding; the cost per image is a
+    convolution of the C image channels, not of C + K. (The CGAN's D reads a one-hot label as 10
+    or 20 such planes: its first convolution cost 20x DCGAN's.)
+
+    Args:
+        filters, kernel_size, strides, padding: as `keras.layers.Conv2D`'s.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+        >>> conv = ConditionPlanesConv2D(64, 5, strides=2, padding="same")
+        >>> features = conv([images, keras.ops.one_hot(labels, 10)])  # [B, H/2, W/2, 64]
+    """
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        if filters < 1 or kernel_size < 1 or strides < 1 or padding not in ("valid", "same"):
+            raise ValueError("`filters`, `kernel_size` and `strides` must be >= 1 and `padding` 'valid' or 'same'. "
+                             f"Received: filters={filters}, kernel_size={kernel_size}, strides={strides}, "
+                             f"padding={padding!r}")
+        self.filters, self.kernel_size, self.strides, self.padding = int(filters), int(kernel_size), int(strides), padding
+
+    def build(self, input_shapes):
+        image_shape, condition_shape = input_shapes
+        self.image_channels, self.condition_channels = int(image_shape[-1]), int(condition_shape[-1])
+        self.kernel = self.add_weight(
+            shape=(self.kernel_size, self.kernel_size, self.image_channels + self.condition_channels, self.filters),
+            initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias")
+
+    def call(self, inputs):
+        images, condition = inputs
+        kernel = ops.convert_to_tensor(self.kernel)
+        image_kernel, plane_kernel = kernel[:, :, :self.image_channels], kernel[:, :, self.image_channels:]
+        features = ops.conv(images, image_kernel, strides=self.strides, padding=self.padding)
+        # The K planes' maps as one convolution of a ones image with K * filters output channels.
+        plane_kernel = ops.reshape(plane_kernel, (self.kernel_size, self.kernel_size, 1, -1))
+        plane_maps = ops.conv(ops.ones_like(images[:1, :, :, :1]), plane_kernel, strides=self.strides,
+                              padding=self.padding)[0]
+        plane_maps = ops.reshape(plane_maps, (*ops.shape(plane_maps)[:2], self.condition_channels, self.filters))
+        condition = ops.cast(condition, features.dtype)
+        return features + ops.einsum("bk,hwkf->bhwf", condition, plane_maps) + self.bias
+
+    def compute_output_shape(self, input_shapes):
+        image_shape, _ = input_shapes
+        sides = []
+        for side in image_shape[1:3]:
+            if side is None:
+                sides.append(None)
+            elif self.padding == "same":
+                sides.append(-(-side // self.strides))
+            else:
+                sides.append((side - self.kernel_size) // self.strides + 1)
+        return (image_shape[0], *sides, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "strides": self.strides, "padding": self.padding}

@@ -24,7 +24,7 @@ Reference:
 
 import keras
 
-from gan_tf.nn.layers import SpectralNormalization, spectrally_normalized
+from gan_tf.nn.layers import ConditionPlanesConv2D, SpectralNormalization, spectrally_normalized
 
 # Channels never exceed this multiple of the width unit.
 MAX_WIDTH_MULTIPLIER = 8
@@ -141,21 +141,27 @@ def generator_layers(x, image_shape, width=64, activation=None, wrap=None, atten
     return wrap(output, "images")(x)
 
 
-def discriminator_features(x, dropout=0.3, width=64, wrap=None, activation=None, attention=None, kernel_size=5):
+def discriminator_features(x, dropout=0.3, width=64, wrap=None, activation=None, attention=None, kernel_size=5,
+                           condition=None):
     """The DCGAN discriminator's trunk: stride-2 convolutions down to the base map, flattened.
 
     Conv(width, s2) -> act -> dropout -> Conv(2 width, s2) -> ... one convolution per
     up-sampling of the matching generator, channels capped at `8 width`; no batch norm (in
     particular not on the input). `attention(x, side)` is called after the map of side
-    `attention_side` (SAGAN).
+    `attention_side` (SAGAN). With a `condition` vector `[B, K]`, the first convolution reads
+    it as K constant extra channels of `x` (`ConditionPlanesConv2D`).
     """
     activation = activation or (lambda: keras.layers.LeakyReLU(0.2))
     wrap = wrap or (lambda layer, name: layer)
     image_shape = tuple(x.shape[1:])
     side = image_shape[0]
     for index in range(num_upsamplings(image_shape)):
-        conv = keras.layers.Conv2D(channels(width, index), kernel_size, strides=2, padding="same")
-        x = activation()(wrap(conv, f"conv{index}")(x))
+        if index == 0 and condition is not None:
+            conv = ConditionPlanesConv2D(channels(width, index), kernel_size, strides=2, padding="same")
+            x = activation()(wrap(conv, f"conv{index}")([x, condition]))
+        else:
+            conv = keras.layers.Conv2D(channels(width, index), kernel_size, strides=2, padding="same")
+            x = activation()(wrap(conv, f"conv{index}")(x))
         side //= 2
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
@@ -165,9 +171,11 @@ def discriminator_features(x, dropout=0.3, width=64, wrap=None, activation=None,
     return keras.layers.Flatten()(x)
 
 
-def discriminator_layers(x, dropout=0.3, width=64):
-    """The DCGAN discriminator: its trunk, then a Dense(1) logit (float32 under any policy)."""
-    return keras.layers.Dense(1, dtype="float32", name="logit")(discriminator_features(x, dropout, width))
+def discriminator_layers(x, dropout=0.3, width=64, condition=None):
+    """The DCGAN discriminator: its trunk (`condition`: see there), then a Dense(1) logit
+    (float32 under any policy)."""
+    features = discriminator_features(x, dropout, width, condition=condition)
+    return keras.layers.Dense(1, dtype="float32", name="logit")(features)
 
 
 def dcgan_generator(latent_dim, image_shape, width=64):
