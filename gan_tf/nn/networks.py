@@ -174,8 +174,10 @@ def discriminator_features(x, dropout=0.3, width=64, wrap=None, activation=None,
 def discriminator_layers(x, dropout=0.3, width=64, condition=None):
     """The DCGAN discriminator: its trunk (`condition`: see there), then a Dense(1) logit
     (float32 under any policy)."""
-    features = discriminator_features(x, dropout, width, condition=condition)
-    return keras.layers.Dense(1, dtype="float32", name="logit")(features)
+    # The logit layer is made before the trunk, as it always was: each layer draws its initial
+    # weights' seed when made, so this order keeps every seeded run's starting weights.
+    return keras.layers.Dense(1, dtype="float32", name="logit")(discriminator_features(x, dropout, width,
+                                                                                       condition=condition))
 
 
 def dcgan_generator(latent_dim, image_shape, width=64):
