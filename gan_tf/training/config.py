@@ -27,7 +27,8 @@ class TrainConfig:
 
     `model` defaults to the self-conditioned GAN: DCGAN's networks and settings, conditioned on
     k-means clusters of the training images, which at the quickstart's budget took FID from
-    DCGAN's 54.9 to 25.0 for 20% more wall time (docs/results/gans.md, "The quickstart").
+    DCGAN's 54.9 to 25.0-28.3 at about DCGAN's time per step (docs/results/gans.md, "The
+    quickstart").
 
     `model_args` are constructor arguments of the model (`{"gp_weight": 5}`): checked against
     its constructor before anything is loaded, and validated by the constructor itself.
