@@ -52,8 +52,9 @@ class CGAN(ConditionalGAN):
     """A class-conditional GAN trained on `(images, labels)` batches.
 
     G gets z and the one-hot label; D gets the image with the one-hot label as extra constant
-    channels (computed without building them: `label_planes`). Each step, the generated images are drawn for the batch's own labels, so fake and
-    real batches have the same class mix. Losses, label smoothing and trackers are `GAN`'s.
+    channels (computed without building them: `label_planes`). Each step, the generated images
+    are drawn for the batch's own labels, so fake and real batches have the same class mix.
+    Losses, label smoothing and trackers are `GAN`'s.
 
     D also sees each real image with a wrong label (drawn uniformly from the other classes) and
     is trained to call that pair fake, weighted by `mismatch_weight` (Reed et al.'s

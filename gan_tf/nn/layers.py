@@ -426,7 +426,7 @@ class ConditionPlanesConv2D(keras.layers.Layer):
     and mixes them by the condition. The kernel `[kh, kw, C + K, filters]` and bias are those of
     the `Conv2D` it replaces, and so is the output up to float rounding; the cost per image is a
     convolution of the C image channels, not of C + K. (The CGAN's D reads a one-hot label as 10
-    or 20 such planes: its first convolution cost 20x DCGAN's.)
+    or 20 such planes: with 20, its first convolution cost about 20x DCGAN's.)
 
     Args:
         filters, kernel_size, strides, padding: as `keras.layers.Conv2D`'s.
