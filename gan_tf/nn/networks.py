@@ -158,10 +158,11 @@ def discriminator_features(x, dropout=0.3, width=64, wrap=None, activation=None,
     for index in range(num_upsamplings(image_shape)):
         if index == 0 and condition is not None:
             conv = ConditionPlanesConv2D(channels(width, index), kernel_size, strides=2, padding="same")
-            x = activation()(wrap(conv, f"conv{index}")([x, condition]))
+            inputs = [x, condition]
         else:
             conv = keras.layers.Conv2D(channels(width, index), kernel_size, strides=2, padding="same")
-            x = activation()(wrap(conv, f"conv{index}")(x))
+            inputs = x
+        x = activation()(wrap(conv, f"conv{index}")(inputs))
         side //= 2
         if dropout:
             x = keras.layers.Dropout(dropout)(x)
