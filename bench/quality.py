@@ -27,8 +27,11 @@ samples whose Gaussian z is truncated to [-t, t] (the truncation trick, Brock et
 same trained weights, one more row per t, named `model @ truncation t`).
 
     python bench/quality.py --seconds=150 --num_samples=1000 \
-        --models=dcgan,cgan,vae,cvae,pixelcnn,conditional_pixelcnn The first row is an untrained
-generator; the last is the floor (real half vs real half). A benchmark, not a test: run nothing
+        --models=dcgan,cgan,vae,cvae,pixelcnn,conditional_pixelcnn
+
+The first row is an untrained generator; the last is the floor (real half vs real half). Each
+model's rows are printed (and written to `--output`) as soon as it is evaluated, so a run cut
+short keeps what it finished; the whole table follows at the end. A benchmark, not a test: run nothing
 else meanwhile; on 2 CPU cores it takes about the budget times the number of models, plus a few
 minutes of evaluation (and of classifier training on a dataset's first use).
 """
@@ -91,6 +94,27 @@ def _row(name, epochs, seconds, report, updates=0, bits_per_dim=None, sample_ms=
         "brightness": generated.get("brightness"),
         "brightness_spread": generated.get("brightness_spread"),
     }
+
+
+def _table_line(r):
+    """One row of the printed markdown table."""
+
+    def shown(value, form):
+        return "-" if value is None else format(value, form)
+
+    return (f"| {r['model']} | {r['epochs']} | {r['generator_updates']} | {r['seconds']} | {r['fid']:.1f} | {r['kid']:.2f} | "
+            f"{r['precision']:.3f} | {r['recall']:.3f} | {shown(r['sharpness'], '.2f')} | {r['classes_covered_4pct']} | "
+            f"{r['smallest_class_share']:.3f} | {shown(r['label_accuracy'], '.3f')} | {shown(r['centre_offset'], '.2f')} | "
+            f"{shown(r['brightness'], '.3f')} ({shown(r['brightness_spread'], '.3f')}) | {shown(r['bits_per_dim'], '.3f')} | "
+            f"{shown(r['parzen_nats'], '.1f')} ({shown(r['parzen_standard_error'], '.1f')}) | "
+            f"{shown(r['sample_ms_per_image'], '.1f')} | {shown(r['parameters'], ',')} |")
+
+
+def _save(rows):
+    """Writes the rows so far to `--output` (after every model, so a killed run keeps them)."""
+    if FLAGS.output:
+        with open(FLAGS.output, "w") as f:
+            json.dump(rows, f, indent=2)
 
 
 def _epoch_cap():
@@ -160,6 +184,7 @@ def main(argv):
         bits = None if likelihood is None else float(np.mean(likelihood["bits_per_dim"]))
         estimate = parzen_of(_to_uint8(gan.sample(FLAGS.parzen_samples, seed=2).images, gan.value_range)
                              if FLAGS.parzen_samples else None)
+        first_row = len(rows)
         rows.append(_row(name, epochs, seconds, report, updates, bits, sample_ms, int(gan.count_params()), estimate))
         for truncation in map(float, FLAGS.truncations):
             truncated = gan.sample(FLAGS.num_samples, seed=1, truncation=truncation)
@@ -168,6 +193,9 @@ def main(argv):
                                                  classifier=classifier)
             rows.append(_row(f"{name} @ truncation {truncation:g}", epochs, seconds, report, updates))
         print(f"{name}: done in {seconds:.0f}s", flush=True)
+        for finished in rows[first_row:]:
+            print(_table_line(finished), flush=True)  # its rows now: a killed run keeps what it finished
+        _save(rows)
     # The floor's Parzen row: kernels on real training images that are neither validation nor test.
     floor = _row("real (floor)", 0, 0, {"generated": report["floor"]},
                  parzen=parzen_of(unused_real[: FLAGS.parzen_samples]) if FLAGS.parzen_samples else None)
@@ -181,19 +209,9 @@ def main(argv):
           "smallest class | label acc. | centre offset | brightness | bits/dim | Parzen nats (s.e.) | ms/image | parameters |")
     print("| --- " * 18 + "|")
 
-    def shown(value, form):
-        return "-" if value is None else format(value, form)
-
     for r in rows:
-        print(f"| {r['model']} | {r['epochs']} | {r['generator_updates']} | {r['seconds']} | {r['fid']:.1f} | {r['kid']:.2f} | "
-              f"{r['precision']:.3f} | {r['recall']:.3f} | {shown(r['sharpness'], '.2f')} | {r['classes_covered_4pct']} | "
-              f"{r['smallest_class_share']:.3f} | {shown(r['label_accuracy'], '.3f')} | {shown(r['centre_offset'], '.2f')} | "
-              f"{shown(r['brightness'], '.3f')} ({shown(r['brightness_spread'], '.3f')}) | {shown(r['bits_per_dim'], '.3f')} | "
-              f"{shown(r['parzen_nats'], '.1f')} ({shown(r['parzen_standard_error'], '.1f')}) | "
-              f"{shown(r['sample_ms_per_image'], '.1f')} | {shown(r['parameters'], ',')} |")
-    if FLAGS.output:
-        with open(FLAGS.output, "w") as f:
-            json.dump(rows, f, indent=2)
+        print(_table_line(r))
+    _save(rows)
 
 
 if __name__ == "__main__":
