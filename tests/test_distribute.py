@@ -329,7 +329,7 @@ def test_a_killed_cluster_resumes_at_the_chief_step_checkpoint_bit_identical(tmp
         # Each worker kills itself after step 33. One still in a collective with its peer when the
         # peer dies fails there instead (exit 1, seen once in the suite on a fast AVX-512 EPYC):
         # either way it ends without a clean exit or a saved stop, as a crash does.
-        assert process.returncode == -signal.SIGKILL or process.returncode not in (0, 75), stderr[-3000:]
+        assert process.returncode not in (0, 75), stderr[-3000:]
     assert -signal.SIGKILL in [process.returncode for process in killed]
     position, _ = latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
     assert position == (1, 10)  # the chief's checkpoint every 5 steps: step 30, in epoch 2
