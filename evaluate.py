@@ -25,10 +25,12 @@ from gan_tf.metrics.evaluation import baseline_images, evaluate_samples, evaluat
 from gan_tf.data.pairs import bicubic_downsample, reversed_source
 from gan_tf.metrics import parzen
 from gan_tf.metrics.melody_metrics import METRICS as MELODY_METRICS
-from gan_tf.serving.sampling import compose_local, describe_model, log_likelihood_local, sample_local, translate_local
+from gan_tf.serving.sampling import (compose_local, describe_model, log_likelihood_local, newest_version, sample_local,
+                                    translate_local)
 from gan_tf.data import open_source
 
-flags.DEFINE_string("model_path", None, "A SavedModel version directory (train.py's export) or a .keras file.")
+flags.DEFINE_string("model_path", None, "A SavedModel version directory (train.py's export), an export's base path "
+                    "(its newest version) or a .keras file.")
 flags.DEFINE_string("dataset", "mnist_5k", "The data the model was trained to imitate: a built-in name, folder:PATH or tfds:NAME[:SPLIT].")
 flags.DEFINE_string("data_dir", None, "Where the dataset's files are, if not the defaults.")
 flags.DEFINE_string("image_size", None, "The size the model was trained at (train.py's --image_size), if not the data's own.")
@@ -214,6 +216,9 @@ def main(argv):
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.model_path:
         return _fail("--model_path is required")
+    if newest_version(FLAGS.model_path) != FLAGS.model_path:
+        FLAGS.model_path = newest_version(FLAGS.model_path)
+        print(f"Evaluating {FLAGS.model_path}, the newest version of that export")
     if FLAGS.num_samples < 4:
         return _fail(f"--num_samples must be at least 4. Received: {FLAGS.num_samples}")
     if FLAGS.parzen_samples < 0 or (FLAGS.parzen_samples and FLAGS.likelihood_images <= 0):

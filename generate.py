@@ -33,9 +33,10 @@ from absl import app, flags
 
 from gan_tf.grids import image_grid, save_image
 from gan_tf.serving.client import ServingError
-from gan_tf.serving.sampling import sample_local, sample_remote
+from gan_tf.serving.sampling import newest_version, sample_local, sample_remote
 
-flags.DEFINE_string("model_path", None, "A SavedModel version directory or a .keras file (local sampling).")
+flags.DEFINE_string("model_path", None, "A SavedModel version directory, an export's base path (its newest "
+                    "version) or a .keras file (local sampling).")
 flags.DEFINE_string("server", None, "TF Serving host:port (8500 for grpc, 8501 for rest) instead of --model_path.")
 flags.DEFINE_string("model_name", None, "The model's name on the server (default: --model_path's parent name).")
 flags.DEFINE_enum("protocol", "grpc", ["grpc", "rest"], "How to talk to --server.")
@@ -175,6 +176,9 @@ def _draw_captions(model_path, embedding_dim=None):
 def main(argv):
     if len(argv) > 1:
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+    if FLAGS.model_path and newest_version(FLAGS.model_path) != FLAGS.model_path:
+        FLAGS.model_path = newest_version(FLAGS.model_path)
+        print(f"Drawing from {FLAGS.model_path}, the newest version of that export")
     if FLAGS.model_path and not FLAGS.input and not FLAGS.server:
         from gan_tf.serving.sampling import describe_model
 

@@ -67,11 +67,12 @@ def _evaluate(*flags, cwd, cache_dir):
 
 def test_evaluate_cli_writes_every_metric_for_a_conditional_export(classifier, cache_dir, tmp_path):
     path = export_generator(CGAN(latent_dim=8, seed=0), str(tmp_path / "cgan"))
-    completed = _evaluate(f"--model_path={path}", "--dataset=mnist_5k", "--num_samples=200",
-                          "--output=metrics.json", cwd=tmp_path, cache_dir=cache_dir)
+    completed = _evaluate(f"--model_path={tmp_path / 'cgan'}", "--dataset=mnist_5k", "--num_samples=200",
+                          "--output=metrics.json", cwd=tmp_path, cache_dir=cache_dir)  # the base path TF Serving takes
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "label accuracy" in completed.stdout and "FID" in completed.stdout
     report = json.load(open(tmp_path / "metrics.json"))
+    assert report["model_path"] == path  # its newest (here only) version
     assert report["num_samples"] == 200
     assert 0.0 <= report["generated"]["label_accuracy"] <= 1.0
     assert report["floor"]["label_accuracy"] > 0.9  # the classifier on real digits

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from gan_tf import CGAN, DCGAN, MLPGAN
 from gan_tf.serving.export import existing_versions, export_generator
+from gan_tf.serving.sampling import newest_version
 
 
 def test_export_loads_and_serves_the_generator(tmp_path):
@@ -35,6 +36,19 @@ def test_exports_take_the_next_version_and_never_overwrite(tmp_path):
     assert export_generator(gan, str(tmp_path)) == str(tmp_path / "9")
     assert existing_versions(str(tmp_path)) == [7, 8, 9]
     assert open(tmp_path / "7" / "keep.txt").read() == "an existing version"
+
+
+def test_an_exports_base_path_names_its_newest_version(tmp_path):
+    for version in ("2", "10", "9"):
+        os.makedirs(tmp_path / "base" / version)
+    os.makedirs(tmp_path / "base" / "tmp-export")  # not a version
+    assert newest_version(str(tmp_path / "base")) == str(tmp_path / "base" / "10")
+    version_dir = str(tmp_path / "base" / "10")
+    assert newest_version(version_dir) == version_dir  # no versions under it: unchanged
+    os.makedirs(tmp_path / "empty")
+    assert newest_version(str(tmp_path / "empty")) == str(tmp_path / "empty")
+    assert newest_version(str(tmp_path / "nowhere")) == str(tmp_path / "nowhere")
+    assert newest_version("runs/dcgan/checkpoints/epoch_0020.keras") == "runs/dcgan/checkpoints/epoch_0020.keras"
 
 
 def test_cgan_export_takes_labels(tmp_path):

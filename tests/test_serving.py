@@ -263,10 +263,15 @@ def test_export_cli_and_generate_from_a_keras_checkpoint(tmp_path):
                       "--columns=2", "--output=k.png", cwd=tmp_path)
     from_export = _run("generate.py", "--model_path=models/mlp/1", "--num_samples=4", "--seed=0",
                        "--columns=2", "--output=s.png", cwd=tmp_path)
+    from_base = _run("generate.py", "--model_path=models/mlp", "--num_samples=4", "--seed=0",
+                     "--columns=2", "--output=b.png", cwd=tmp_path)  # TF Serving's base path: its newest version
     assert from_keras.returncode == 0 and from_export.returncode == 0, from_keras.stderr[-2000:] + from_export.stderr[-2000:]
+    assert from_base.returncode == 0, from_base.stderr[-2000:]
+    assert os.path.join("models", "mlp", "1") in from_base.stdout
     k = tf.io.decode_png(tf.io.read_file(str(tmp_path / "k.png"))).numpy().astype(int)
     s = tf.io.decode_png(tf.io.read_file(str(tmp_path / "s.png"))).numpy().astype(int)
     assert np.abs(k - s).max() <= 1
+    np.testing.assert_array_equal(tf.io.decode_png(tf.io.read_file(str(tmp_path / "b.png"))).numpy(), s)
 
 
 def test_export_cli_exports_the_raw_generator_or_its_average(tmp_path):

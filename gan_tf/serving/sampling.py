@@ -11,7 +11,7 @@ import numpy as np
 
 from gan_tf.data.captions import as_embeddings
 from gan_tf.serving import client
-from gan_tf.serving.export import MAX_SAMPLES, METADATA_FILE
+from gan_tf.serving.export import MAX_SAMPLES, METADATA_FILE, existing_versions
 
 
 def _labels_for(num_samples, labels, num_classes):
@@ -51,6 +51,18 @@ def read_metadata(saved_model_dir):
         raise ValueError(f"{saved_model_dir} is not a gan_tf export: {METADATA_FILE} is missing")
     with open(path) as f:
         return json.load(f)
+
+
+def newest_version(model_path):
+    """The SavedModel version directory `model_path` names: itself, or for an export's base path
+    (`saved_models/dcgan`, the path TF Serving is given) its highest version, as a server would
+    load. Other paths (a `.keras` file, a missing path) come back unchanged."""
+    if model_path.endswith(".keras") or not os.path.isdir(model_path):
+        return model_path
+    if os.path.exists(os.path.join(model_path, METADATA_FILE)):
+        return model_path
+    versions = existing_versions(model_path)
+    return os.path.join(model_path, str(versions[-1])) if versions else model_path
 
 
 def describe_model(model_path):
