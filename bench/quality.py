@@ -17,7 +17,7 @@ optimizer), wall time, FID, KID, precision, recall, sharpness (Laplacian energy 
 images'), classes covered (each class at least 4% of the samples), smallest class share, label
 accuracy (conditional models), centre offset (mean pixels from each image's centre of mass to its
 centre) and brightness (mean pixel value in [0, 1], and its spread over images: augmentation that
-leaks into samples moves these two away from the floor's), bits per dimension on `--likelihood_images` held-out images
+leaks into samples moves these two away from the floor's; the JSON also has the border's brightness, `border_brightness`), bits per dimension on `--likelihood_images` held-out images
 (the test split; the training images for data without one; "-" for models without a likelihood),
 the Parzen window estimate of log-likelihood in nats with its standard error (with
 `--parzen_samples`: the GAN paper's protocol, `gan_tf.metrics.parzen`; the floor row places its
@@ -93,6 +93,7 @@ def _row(name, epochs, seconds, report, updates=0, bits_per_dim=None, sample_ms=
         "centre_offset": generated.get("centre_offset"),
         "brightness": generated.get("brightness"),
         "brightness_spread": generated.get("brightness_spread"),
+        "border_brightness": generated.get("border_brightness"),
     }
 
 

@@ -21,6 +21,29 @@ def test_translate_fills_with_the_given_value():
     np.testing.assert_array_equal(moved.numpy()[0, :, :, 0], [[1, 1], [0.5, 0.5]])
 
 
+def test_reflect_translate_mirrors_each_image_at_its_border():
+    images = np.arange(1, 19, dtype=np.float32).reshape(2, 3, 3, 1)
+    moved = augment.reflect_translate(images, tf.constant([1, 0]), tf.constant([0, -2])).numpy()[..., 0]
+    # One row down: row 0 reads row -1, mirrored to row 1 (the edge row is not repeated).
+    np.testing.assert_array_equal(moved[0], [[4, 5, 6], [1, 2, 3], [4, 5, 6]])
+    # Two columns left: columns 0, 1, 2 read 2, 3, 4, mirrored to 2, 1, 0.
+    np.testing.assert_array_equal(moved[1], [[12, 11, 10], [15, 14, 13], [18, 17, 16]])
+
+
+def test_reflected_translation_adds_no_value_the_image_lacks():
+    """Digits on black: constant padding uncovers grey strips, reflection only black."""
+    digit = -np.ones((1, 8, 8, 1), np.float32)
+    digit[0, 3:5, 3:5] = 1.0
+    for shift in (-2, -1, 1, 2):
+        moved = augment.reflect_translate(digit, tf.constant([shift]), tf.constant([-shift])).numpy()
+        assert set(np.unique(moved)) == {-1.0, 1.0} and moved.sum() == digit.sum()
+    assert 0.0 in augment.translate(digit, tf.constant([2]), tf.constant([0]), fill=0.0).numpy()
+    seeded = augment.DiffAugment("translation", (-1.0, 1.0), keras.random.SeedGenerator(0), padding="reflect")
+    assert set(np.unique(seeded(np.repeat(digit, 16, axis=0)).numpy())) == {-1.0, 1.0}
+    with pytest.raises(ValueError, match="`augment_padding` must be one of \\['constant', 'reflect'\\]"):
+        augment.DiffAugment("translation", (-1.0, 1.0), keras.random.SeedGenerator(0), padding="zeros")
+
+
 def test_cut_out_sets_a_square_around_each_centre_clipped_at_the_border():
     images = np.ones((2, 4, 4, 1), np.float32)
     cut = augment.cut_out(images, tf.constant([1, 0]), tf.constant([1, 3]), tf.constant([2, 2]), fill=-1.0).numpy()
@@ -231,6 +254,21 @@ def test_the_discriminator_view_shows_the_augmentation_without_moving_the_traini
     np.testing.assert_array_equal(view, gan.discriminator_view(images, seed=1234))  # the same each epoch
     assert view.shape == images.shape and set(np.unique(view)) == {0.0, 1.0}  # moved and cut: the fill is 0
     assert DCGAN(latent_dim=8, width=8).discriminator_view(images, seed=1234) is None
+
+
+def test_the_translation_padding_is_config_and_reaches_what_d_sees():
+    gan = DCGAN(latent_dim=8, width=8, seed=0, augment="translation", augment_padding="reflect")
+    config = gan.get_config()
+    assert config["augment_padding"] == "reflect" and DCGAN(latent_dim=8).get_config()["augment_padding"] == "constant"
+    assert DCGAN.from_config(config).augmenter.padding == "reflect"
+    digits = -np.ones((16, 28, 28, 1), np.float32)
+    digits[:, 10:18, 12:16] = 1.0
+    seen = gan.discriminator_view(digits, seed=1234)
+    assert set(np.unique(seen)) == {-1.0, 1.0}  # mirrored black, no grey strips
+    constant = DCGAN(latent_dim=8, width=8, seed=0, augment="translation").discriminator_view(digits, seed=1234)
+    assert 0.0 in np.unique(constant)
+    with pytest.raises(ValueError, match="`augment_padding` must be one of"):
+        DCGAN(latent_dim=8, augment="translation", augment_padding="mirror")
 
 
 # ------------------------------------------------------------------ lazy R1 in the image GANs

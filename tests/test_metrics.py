@@ -121,6 +121,21 @@ def test_centre_offset_and_brightness_by_hand():
         metrics.centre_offset(np.zeros((5, 5)))
 
 
+def test_border_brightness_by_hand():
+    images = np.zeros((3, 8, 8, 1), np.uint8)
+    images[0, 3:5, 3:5] = 255  # a centred square: a black border
+    images[1, 0, :] = 255  # the top row lit: 8 of the border's 28 pixels (1 pixel wide at 8 x 8)
+    images[2] = 255
+    np.testing.assert_allclose(metrics.border_brightness(images), [0.0, 8 / 28, 1.0])
+    # 16 x 16: a border 2 pixels wide (256 - 12 x 12 = 112 pixels); the 4 x 4 centre lit does not count.
+    wide = np.zeros((1, 16, 16, 1), np.uint8)
+    wide[0, 6:10, 6:10] = 255
+    wide[0, 1, 2:6] = 255
+    np.testing.assert_allclose(metrics.border_brightness(wide), [4 / 112])
+    with pytest.raises(ValueError, match="must be \\[N, H, W, C\\]"):
+        metrics.border_brightness(np.zeros((8, 8)))
+
+
 def test_sharpness_is_one_for_the_data_and_falls_with_blur():
     rng = np.random.default_rng(0)
     real = (rng.random((20, 16, 16, 1)) > 0.5).astype(np.uint8) * 255

@@ -156,7 +156,8 @@ def _sample_metrics(classifier, images, real_features, real_probabilities_mix, n
     # Where the images sit and how bright they are: augmentation leaking into samples moves them.
     lightness = metrics.brightness(images)
     result.update(centre_offset=float(metrics.centre_offset(images).mean()), brightness=float(lightness.mean()),
-                  brightness_spread=float(lightness.std()))
+                  brightness_spread=float(lightness.std()),
+                  border_brightness=float(metrics.border_brightness(images).mean()))
     if probabilities is not None:
         result["classifier_score"] = metrics.classifier_score(probabilities)
     if not classifier.classifies_dataset:

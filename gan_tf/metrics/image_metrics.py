@@ -239,6 +239,25 @@ def brightness(images):
     return np.asarray(images, dtype=np.float64).reshape(len(images), -1).mean(axis=1) / 255.0
 
 
+def border_brightness(images, ratio=0.125):
+    """Each image's mean pixel value, scaled to [0, 1], over its border: the rows and columns within
+    `ratio` of a side from the edge (`round(side * ratio)`, at least 1; 0.125 is as far as
+    DiffAugment's translation reaches), `[N]`. A translation's constant strips or a cutout that
+    leak into samples show as a brighter border than the data's (digits: a black one).
+
+    Args:
+        images: `uint8 [N, H, W, C]`.
+    """
+    images = np.asarray(images, dtype=np.float64)
+    if images.ndim != 4:
+        raise ValueError(f"`images` must be [N, H, W, C]. Received shape {images.shape}")
+    height, width = images.shape[1:3]
+    rows, columns = max(1, int(height * ratio + 0.5)), max(1, int(width * ratio + 0.5))
+    border = np.ones((height, width), bool)
+    border[rows:height - rows, columns:width - columns] = False
+    return images[:, border].mean(axis=(1, 2)) / 255.0
+
+
 def paired_metrics(outputs, targets):
     """How close each output is to its target, for image-to-image models with paired data:
     `{"l1", "psnr", "ssim"}` means over the pairs. `l1` is the mean absolute pixel difference with

@@ -14,7 +14,7 @@ from keras import ops
 from gan_tf.models.generative import GenerativeModel, RoleOptimizers, Samples
 from gan_tf.models.multi_worker import MultiWorkerWorkarounds
 from gan_tf.nn import ema, losses
-from gan_tf.nn.augment import DiffAugment, parse_policy
+from gan_tf.nn.augment import DiffAugment, check_padding, parse_policy
 from gan_tf.nn.noise import NOISE_DISTRIBUTIONS, replica_slice, stateless_noise
 from gan_tf.nn.profiling import forward_flops_per_example
 from gan_tf.serving import gan_signatures
@@ -115,6 +115,10 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             "cutout", as a list or "color,translation,cutout"): DiffAugment (Zhao et al. 2020,
             arXiv 2006.10738), applied per example to every image D sees in training, real and
             fake, in D's step and in G's (`augment_images`). Samples are not augmented.
+        augment_padding: what `augment`'s translation uncovers: "constant" (the middle of the
+            value range: DiffAugment's zeros) or "reflect" (the image mirrored at its border, as
+            ADA pads). Digits on black showed the constant strips' edges in some samples after
+            long ADA training (docs/results/gans.md, "Small data").
         ada_target: None, or adapt how often the augmentations apply (ADA, Karras et al. 2020,
             arXiv 2006.06676): each of `augment`'s transforms is applied to each image with
             probability p, which starts at 0 and every `ada_interval` D steps moves up when
@@ -181,6 +185,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         ema_decay=0.999,
         sample_from_average=True,
         augment=None,
+        augment_padding="constant",
         ada_target=None,
         ada_interval=4,
         ada_images=50_000,
@@ -220,7 +225,9 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
                              f"{self.augment_refusal}). Received: augment={augment!r}")
         # Its draws come from the noise stream, after the noise: no stream to add to checkpoints,
         # and with `augment` off the stream is what it always was.
-        self.augmenter = DiffAugment(self.augment, self.value_range, self.seed_generator) if self.augment else None
+        self.augment_padding = check_padding(augment_padding)
+        self.augmenter = (DiffAugment(self.augment, self.value_range, self.seed_generator, self.augment_padding)
+                          if self.augment else None)
         self._init_adaptive_augmentation(ada_target, ada_interval, ada_images, augment)
         self.r1_weight = None if r1_weight is None else float(r1_weight)
         self.r1_interval = int(r1_interval)
@@ -500,7 +507,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
         `seed` (the training stream is left where it is), or None when `augment` is off."""
         if self.augmenter is None:
             return None
-        preview = DiffAugment(self.augment, self.value_range, keras.random.SeedGenerator(seed))
+        preview = DiffAugment(self.augment, self.value_range, keras.random.SeedGenerator(seed), self.augment_padding)
         return ops.convert_to_numpy(preview(ops.convert_to_tensor(images, "float32")))
 
     def sample_noise(self, batch_size):
@@ -672,6 +679,7 @@ class GAN(MultiWorkerWorkarounds, GenerativeModel):
             "ema_decay": self.ema_decay,
             "sample_from_average": self.sample_from_average,
             "augment": list(self.augment) or None,
+            "augment_padding": self.augment_padding,
             "ada_target": self.ada_target,
             "ada_interval": self.ada_interval,
             "ada_images": self.ada_images,

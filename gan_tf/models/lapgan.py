@@ -188,7 +188,7 @@ class LAPGAN(GAN):
 
     default_batch_size = 32
     older_config_defaults = {"ema_decay": None}  # saved before LAPGAN kept an average of G's weights
-    fixed_arguments = ("augment", "ada_target", "ada_interval", "ada_images", "r1_weight", "r1_interval",
+    fixed_arguments = ("augment", "augment_padding", "ada_target", "ada_interval", "ada_images", "r1_weight", "r1_interval",
                        "consistency_weight", "consistency_augment")
     # Each level's D sees a residual beside its coarser image: augmenting the pair with one
     # transform is not written yet.

@@ -57,6 +57,22 @@ def translate(images, shift_rows, shift_columns, fill):
     return moved + fill
 
 
+def reflect_translate(images, shift_rows, shift_columns):
+    """Each image moved by its own whole-pixel shift `[B]` down and right (each at most the side
+    minus one); the pixels uncovered mirror the image at its border (reflection padding, as ADA's
+    geometric transforms pad: Karras et al. 2020, NVlabs/stylegan2-ada-pytorch `augment.py`), so
+    the moved image holds no pixel the data could not. A gather, like `translate`."""
+    height, width = tf.shape(images)[1], tf.shape(images)[2]
+
+    def mirrored(size, shifts):
+        # Output index i reads i - shift, reflected into [0, size - 1] without repeating the edge.
+        source = tf.abs(tf.range(size)[None, :] - shifts[:, None])
+        return (size - 1) - tf.abs((size - 1) - source)
+
+    moved = tf.gather(images, mirrored(height, shift_rows), axis=1, batch_dims=1)
+    return tf.gather(moved, mirrored(width, shift_columns), axis=2, batch_dims=1)
+
+
 def cut_out(images, centre_rows, centre_columns, size, fill):
     """Each image with a `size` square (rows, columns) centred at its own pixel set to `fill`
     (the square is clipped at the borders, as in the reference)."""
@@ -76,10 +92,13 @@ class DiffAugment:
         policy: a subset of `AUGMENTATIONS`, as a list or a comma-separated string.
         value_range: `(low, high)` of the model's images.
         seed_generator: a `keras.random.SeedGenerator` of the model (saved with it).
+        padding: what translation uncovers: "constant", the middle of `value_range` (the
+            reference's zeros), or "reflect", the image mirrored at its border (ADA's).
     """
 
-    def __init__(self, policy, value_range, seed_generator):
+    def __init__(self, policy, value_range, seed_generator, padding="constant"):
         self.policy = parse_policy(policy)
+        self.padding = check_padding(padding)
         self.low, self.high = (float(v) for v in value_range)
         self.seed_generator = seed_generator
 
@@ -121,8 +140,10 @@ class DiffAugment:
         if "translation" in self.policy:
             max_rows = tf.cast(tf.cast(height, tf.float32) * TRANSLATION_RATIO + 0.5, tf.int32)
             max_columns = tf.cast(tf.cast(width, tf.float32) * TRANSLATION_RATIO + 0.5, tf.int32)
-            moved = translate(images, self._integers(batch_size, -max_rows, max_rows + 1),
-                              self._integers(batch_size, -max_columns, max_columns + 1), middle)
+            shift_rows = self._integers(batch_size, -max_rows, max_rows + 1)
+            shift_columns = self._integers(batch_size, -max_columns, max_columns + 1)
+            moved = (reflect_translate(images, shift_rows, shift_columns) if self.padding == "reflect"
+                     else translate(images, shift_rows, shift_columns, middle))
             images = sometimes(moved, images)
         if "cutout" in self.policy:
             size = tf.cast(tf.cast(tf.stack([height, width]), tf.float32) * CUTOUT_RATIO + 0.5, tf.int32)
@@ -143,3 +164,13 @@ def parse_policy(policy):
     if unknown:
         raise ValueError(f"Unknown augmentations {unknown}: choose from {list(AUGMENTATIONS)}. Received: {policy!r}")
     return tuple(name for name in AUGMENTATIONS if name in names)
+
+
+PADDINGS = ("constant", "reflect")
+
+
+def check_padding(padding):
+    """`padding` if it is one of `PADDINGS`."""
+    if padding not in PADDINGS:
+        raise ValueError(f"`augment_padding` must be one of {list(PADDINGS)}. Received: {padding!r}")
+    return padding
