@@ -216,9 +216,10 @@ def main(argv):
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}")
     if not FLAGS.model_path:
         return _fail("--model_path is required")
-    if newest_version(FLAGS.model_path) != FLAGS.model_path:
-        FLAGS.model_path = newest_version(FLAGS.model_path)
-        print(f"Evaluating {FLAGS.model_path}, the newest version of that export")
+    version = newest_version(FLAGS.model_path)
+    if version != FLAGS.model_path:
+        FLAGS.model_path = version
+        print(f"Evaluating {version}, the newest version of that export")
     if FLAGS.num_samples < 4:
         return _fail(f"--num_samples must be at least 4. Received: {FLAGS.num_samples}")
     if FLAGS.parzen_samples < 0 or (FLAGS.parzen_samples and FLAGS.likelihood_images <= 0):

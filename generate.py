@@ -176,9 +176,10 @@ def _draw_captions(model_path, embedding_dim=None):
 def main(argv):
     if len(argv) > 1:
         return _fail(f"unexpected arguments: {' '.join(argv[1:])}")
-    if FLAGS.model_path and newest_version(FLAGS.model_path) != FLAGS.model_path:
-        FLAGS.model_path = newest_version(FLAGS.model_path)
-        print(f"Drawing from {FLAGS.model_path}, the newest version of that export")
+    version = FLAGS.model_path and newest_version(FLAGS.model_path)
+    if version != FLAGS.model_path:
+        FLAGS.model_path = version
+        print(f"Drawing from {version}, the newest version of that export")
     if FLAGS.model_path and not FLAGS.input and not FLAGS.server:
         from gan_tf.serving.sampling import describe_model
 

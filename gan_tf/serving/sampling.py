@@ -57,9 +57,7 @@ def newest_version(model_path):
     """The SavedModel version directory `model_path` names: itself, or for an export's base path
     (`saved_models/dcgan`, the path TF Serving is given) its highest version, as a server would
     load. Other paths (a `.keras` file, a missing path) come back unchanged."""
-    if model_path.endswith(".keras") or not os.path.isdir(model_path):
-        return model_path
-    if os.path.exists(os.path.join(model_path, METADATA_FILE)):
+    if not os.path.isdir(model_path) or os.path.exists(os.path.join(model_path, METADATA_FILE)):
         return model_path
     versions = existing_versions(model_path)
     return os.path.join(model_path, str(versions[-1])) if versions else model_path
